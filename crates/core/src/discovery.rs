@@ -1,0 +1,56 @@
+//! Authorization server metadata (RFC 8414) and OpenID Provider metadata
+//! (OpenID Connect Discovery 1.0 section 3).
+//!
+//! Only what is implemented is advertised: a client that trusts this document must
+//! never be sent to an endpoint or method that does not exist.
+
+use serde::Serialize;
+
+use crate::types::{IssuerUrl, MANAGEMENT_SCOPES};
+
+/// The token endpoint path under the issuer.
+pub const TOKEN_PATH: &str = "/token";
+/// The JWKS path under the issuer.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// OpenID Provider metadata path.
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+/// RFC 8414 metadata path.
+pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// The metadata document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    scopes_supported: Vec<&'static str>,
+    response_types_supported: Vec<&'static str>,
+    grant_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    subject_types_supported: Vec<&'static str>,
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl Metadata {
+    /// The metadata of an issuer at `issuer`.
+    #[must_use]
+    pub fn new(issuer: &IssuerUrl) -> Self {
+        Self {
+            issuer: issuer.as_str().to_owned(),
+            token_endpoint: issuer.endpoint(TOKEN_PATH),
+            jwks_uri: issuer.endpoint(JWKS_PATH),
+            scopes_supported: MANAGEMENT_SCOPES.to_vec(),
+            // No authorization endpoint is served yet, so no response type is.
+            response_types_supported: Vec::new(),
+            grant_types_supported: vec!["client_credentials"],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            subject_types_supported: vec!["public"],
+            id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
+            authorization_response_iss_parameter_supported: true,
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The engine: one request in, one response out, never an error or a panic.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use rand_core::CryptoRngCore;
+
+use crate::config::Config;
+use crate::discovery::{
+    JWKS_PATH, Metadata, OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH, TOKEN_PATH,
+};
+use crate::error::OAuthError;
+use crate::http::{
+    Request, Response, cors_any, json_response, method_not_allowed, not_found, preflight_response,
+};
+use crate::keys::{KEYRING_KEY, Keyring, PUBLISH_AHEAD_SECS};
+use crate::platform::Platform;
+use crate::store::{Directory, KeyVault, StoreError};
+use crate::types::UnixTime;
+
+/// What one request carries besides itself: the time, read once by the host so that
+/// every check in the request agrees, and the randomness source.
+pub struct Context<'r> {
+    now: UnixTime,
+    rng: &'r mut dyn CryptoRngCore,
+}
+
+impl<'r> Context<'r> {
+    /// A context for a request handled at `now`.
+    pub fn new(now: UnixTime, rng: &'r mut dyn CryptoRngCore) -> Self {
+        Self { now, rng }
+    }
+
+    /// The request's time.
+    #[must_use]
+    pub fn now(&self) -> UnixTime {
+        self.now
+    }
+
+    /// The randomness source.
+    pub fn rng(&mut self) -> &mut dyn CryptoRngCore {
+        self.rng
+    }
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("now", &self.now).finish_non_exhaustive()
+    }
+}
+
+/// The protocol engine over a host [`Platform`].
+pub struct Engine<P: Platform> {
+    config: Config,
+    platform: P,
+}
+
+impl<P: Platform> Engine<P> {
+    /// An engine with `config` on `platform`.
+    pub fn new(config: Config, platform: P) -> Self {
+        Self { config, platform }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// Handles one request. Every failure is already a response: RFC 6749 JSON on
+    /// OAuth endpoints, with no detail about infrastructure faults.
+    pub async fn handle(&self, request: Request, cx: &mut Context<'_>) -> Response {
+        let head = request.method() == Method::HEAD;
+        let mut response = self.route(request, cx).await;
+        if head {
+            response.body_mut().clear();
+        }
+        response
+    }
+
+    async fn route(&self, request: Request, cx: &mut Context<'_>) -> Response {
+        let prefix = self.config.issuer.path_prefix();
+        let Some(path) = request.uri().path().strip_prefix(prefix) else {
+            return not_found();
+        };
+        let method = request.method().clone();
+        let get = method == Method::GET || method == Method::HEAD;
+        let mut response = match path {
+            OPENID_CONFIGURATION_PATH | OAUTH_METADATA_PATH if get => {
+                let mut response =
+                    json_response(StatusCode::OK, &Metadata::new(&self.config.issuer));
+                cache_for(&mut response, 3600);
+                response
+            }
+            JWKS_PATH if get => self.jwks(cx).await.unwrap_or_else(OAuthError::into_response),
+            TOKEN_PATH if method == Method::POST => crate::flow::token(self, request, cx)
+                .await
+                .unwrap_or_else(OAuthError::into_response),
+            OPENID_CONFIGURATION_PATH | OAUTH_METADATA_PATH | JWKS_PATH
+                if method == Method::OPTIONS =>
+            {
+                return preflight_response("GET, HEAD, OPTIONS");
+            }
+            TOKEN_PATH if method == Method::OPTIONS => return preflight_response("POST, OPTIONS"),
+            OPENID_CONFIGURATION_PATH | OAUTH_METADATA_PATH | JWKS_PATH => {
+                method_not_allowed(&[Method::GET, Method::HEAD, Method::OPTIONS])
+            }
+            TOKEN_PATH => method_not_allowed(&[Method::POST, Method::OPTIONS]),
+            _ => return not_found(),
+        };
+        cors_any(&mut response);
+        response
+    }
+
+    async fn jwks(&self, cx: &mut Context<'_>) -> Result<Response, OAuthError> {
+        let ring = self.keyring(cx.now()).await?;
+        let mut response = json_response(StatusCode::OK, &ring.jwks(cx.now()));
+        cache_for(&mut response, PUBLISH_AHEAD_SECS);
+        Ok(response)
+    }
+
+    /// The keyring: from the directory (the fast path), or from the single writer,
+    /// which creates it on first start.
+    pub(crate) async fn keyring(&self, now: UnixTime) -> Result<Keyring, OAuthError> {
+        match self.platform.directory().get(KEYRING_KEY).await {
+            Ok(Some(bytes)) => {
+                if let Ok(ring) = serde_json::from_slice::<Keyring>(&bytes) {
+                    return Ok(ring);
+                }
+            }
+            Ok(None) => {}
+            Err(err) => return Err(store_error(&err)),
+        }
+        self.platform.keys().ensure(now).await.map_err(|e| store_error(&e))
+    }
+}
+
+/// The opaque OAuth error for a store failure.
+pub(crate) fn store_error(err: &StoreError) -> OAuthError {
+    match err {
+        StoreError::Unavailable => OAuthError::temporarily_unavailable(),
+        _ => OAuthError::server_error(),
+    }
+}
+
+/// Replaces `no-store` with a public cache lifetime, for public documents.
+fn cache_for(response: &mut Response, secs: u64) {
+    let headers = response.headers_mut();
+    headers.remove(header::PRAGMA);
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={secs}")) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+}

@@ -1,0 +1,40 @@
+//! The OAuth flows, one module per grant or endpoint. The token endpoint parses the
+//! form once and dispatches on `grant_type`.
+
+mod client_credentials;
+
+use http::StatusCode;
+
+use crate::engine::{Context, Engine};
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::{FormError, Request, Response, parse_form};
+use crate::platform::Platform;
+
+/// The token endpoint (RFC 6749 section 3.2).
+pub(crate) async fn token<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Result<Response, OAuthError> {
+    let (parts, body) = request.into_parts();
+    let form = parse_form(&parts.headers, &body).map_err(|e| match e {
+        FormError::ContentType => {
+            OAuthError::invalid_request("content type must be application/x-www-form-urlencoded")
+        }
+        FormError::TooLarge => OAuthError::invalid_request("request body too large")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE),
+        FormError::NotUtf8 => OAuthError::invalid_request("request body is not utf-8"),
+        FormError::Duplicate(_) => {
+            OAuthError::invalid_request("a parameter was sent more than once")
+        }
+    })?;
+    match form.get("grant_type") {
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+        Some("client_credentials") => {
+            client_credentials::grant(engine, &parts.headers, &form, cx).await
+        }
+        Some(_) => {
+            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported"))
+        }
+    }
+}

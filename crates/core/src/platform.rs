@@ -1,0 +1,114 @@
+//! What the host provides: crypto, storage, and nothing else.
+//!
+//! The engine is generic over [`Platform`], so the worker plugs in Workers KV,
+//! Durable Objects and WebCrypto, and tests plug in memory stores and pure-Rust
+//! crypto, with no `cfg` in protocol code. Async traits carry no `Send` bound:
+//! JavaScript futures are `!Send`.
+
+use crate::jose::{Algorithm, Jwk, KeyId};
+use crate::store::{Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Sessions};
+use crate::types::SecretBytes;
+
+/// A crypto operation failed. Carries no detail on purpose (RustCrypto
+/// `signature::Error` style): what failed is never disclosed to a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CryptoError;
+
+impl std::fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("crypto operation failed")
+    }
+}
+
+impl std::error::Error for CryptoError {}
+
+/// A private key as a JWK JSON document (RFC 7517, with the private members of
+/// RFC 7518 section 6.2.2 or 6.3.2), as WebCrypto exports and imports it.
+#[derive(Debug)]
+pub struct PrivateJwk(pub SecretBytes);
+
+/// A freshly generated key pair.
+#[derive(Debug)]
+pub struct GeneratedKey {
+    /// The public half, without `kid`, `alg` or `use` (the keyring sets those).
+    pub public: Jwk,
+    /// The private half.
+    pub private: PrivateJwk,
+}
+
+/// Signature creation and verification.
+///
+/// Implementations must be constant-time where the algorithm allows (WebCrypto in the
+/// worker; RustCrypto natively) and must not sign RS256 with the pure-Rust `rsa` crate
+/// in shipped code (RUSTSEC-2023-0071).
+#[allow(async_fn_in_trait)]
+pub trait Crypto {
+    /// Generates a new signing key pair for `alg`.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError`] if the platform cannot generate the key.
+    async fn generate(&self, alg: Algorithm) -> Result<GeneratedKey, CryptoError>;
+
+    /// Signs `input` with the private key `private` (whose id is `kid`, so that an
+    /// implementation may cache the imported key). Returns the JWS signature bytes:
+    /// `r || s` for ES256, the PKCS#1 v1.5 signature for RS256.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError`] if the key cannot be imported or signing fails.
+    async fn sign(
+        &self,
+        kid: &KeyId,
+        alg: Algorithm,
+        private: &PrivateJwk,
+        input: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+
+    /// Whether `signature` is a valid `alg` signature over `input` by `key`.
+    /// The caller has already checked that `key` fits `alg` ([`Jwk::check_for`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError`] if the key cannot be imported; a wrong signature is `Ok(false)`.
+    async fn verify(
+        &self,
+        key: &Jwk,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError>;
+}
+
+/// Everything the engine needs from its host.
+pub trait Platform {
+    /// Read-mostly records (Workers KV in the worker).
+    type Directory: Directory;
+    /// Take-once records: codes (a Durable Object).
+    type Once: OnceStore;
+    /// Refresh token families (a Durable Object).
+    type Families: RefreshFamilies;
+    /// Login sessions (a Durable Object).
+    type Sessions: Sessions;
+    /// Rate-limit, lockout and usage counters (a Durable Object).
+    type Counters: Counters;
+    /// The single writer of the signing keyring (a Durable Object).
+    type Keys: KeyVault;
+    /// Signatures.
+    type Crypto: Crypto;
+
+    /// The directory.
+    fn directory(&self) -> &Self::Directory;
+    /// The take-once store.
+    fn once(&self) -> &Self::Once;
+    /// The refresh families.
+    fn families(&self) -> &Self::Families;
+    /// The sessions.
+    fn sessions(&self) -> &Self::Sessions;
+    /// The counters.
+    fn counters(&self) -> &Self::Counters;
+    /// The keyring writer.
+    fn keys(&self) -> &Self::Keys;
+    /// The crypto provider.
+    fn crypto(&self) -> &Self::Crypto;
+}

@@ -1,0 +1,305 @@
+//! The store contract suite: one set of expectations, run against every
+//! implementation (the memory stores in `cargo test`, the Workers KV and Durable
+//! Object stores inside workerd).
+//!
+//! Each check returns `Err` with a message instead of panicking, so a host without
+//! unwinding (wasm) can report it. Keys are placed under `ns` so the suite can run
+//! repeatedly against persistent stores; `now` is any time on the caller's clock.
+
+use super::{
+    Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Rotation, Sessions, StoreError,
+    Taken,
+};
+use crate::keys::{KEYRING_KEY, Keyring};
+use crate::types::UnixTime;
+
+/// The result of one contract check: `Err` names the broken expectation.
+pub type Outcome = Result<(), String>;
+
+macro_rules! expect {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn found<T: std::fmt::Debug>(what: &str, result: Result<T, StoreError>) -> Result<T, String> {
+    result.map_err(|e| format!("{what}: unexpected store error {e}"))
+}
+
+/// [`Directory`]: round trip, KV's limits, delete, paginated ordered listing.
+///
+/// # Errors
+///
+/// The first expectation the store breaks.
+pub async fn directory<D: Directory>(store: &D, ns: &str) -> Outcome {
+    let key = format!("{ns}/dir/a");
+    found("put", store.put(&key, b"1").await)?;
+    expect!(
+        found("get", store.get(&key).await)? == Some(b"1".to_vec()),
+        "get returns what put stored"
+    );
+    found("put", store.put(&key, b"2").await)?;
+    expect!(found("get", store.get(&key).await)? == Some(b"2".to_vec()), "put replaces");
+    found("delete", store.delete(&key).await)?;
+    expect!(found("get", store.get(&key).await)?.is_none(), "delete removes");
+    found("delete", store.delete(&key).await)?;
+
+    let long = "k".repeat(513);
+    expect!(
+        matches!(store.put(&long, b"x").await, Err(StoreError::Refused(_))),
+        "a 513-byte key is refused"
+    );
+    expect!(matches!(store.get("").await, Err(StoreError::Refused(_))), "an empty key is refused");
+    expect!(
+        matches!(store.put("..", b"x").await, Err(StoreError::Refused(_))),
+        "the key .. is refused"
+    );
+
+    for i in 0..5 {
+        found("put", store.put(&format!("{ns}/list/{i}"), b"v").await)?;
+    }
+    found("put", store.put(&format!("{ns}/other"), b"v").await)?;
+    let prefix = format!("{ns}/list/");
+    let first = found("list", store.list(&prefix, None, 2).await)?;
+    expect!(
+        first.keys == vec![format!("{prefix}0"), format!("{prefix}1")],
+        "list is ordered and limited: {:?}",
+        first.keys
+    );
+    let cursor = first.cursor.ok_or("a partial list has a cursor")?;
+    let mut all = first.keys;
+    let mut next = Some(cursor);
+    while let Some(cursor) = next {
+        let page = found("list", store.list(&prefix, Some(&cursor), 2).await)?;
+        all.extend(page.keys);
+        next = page.cursor;
+    }
+    expect!(all.len() == 5, "pages cover every key once: {all:?}");
+    expect!(
+        matches!(store.list(&prefix, None, 0).await, Err(StoreError::Refused(_))),
+        "limit 0 is refused"
+    );
+    expect!(
+        matches!(store.list(&prefix, None, 1001).await, Err(StoreError::Refused(_))),
+        "limit 1001 is refused"
+    );
+    Ok(())
+}
+
+/// [`OnceStore`]: exactly one first take, replays seen as replays, expiry, conflicts.
+///
+/// # Errors
+///
+/// The first expectation the store breaks.
+pub async fn once_store<S: OnceStore>(store: &S, ns: &str, now: UnixTime) -> Outcome {
+    let key = format!("{ns}/once/code");
+    found("put", store.put(&key, b"grant", now.plus(60), now).await)?;
+    expect!(
+        matches!(store.put(&key, b"other", now.plus(60), now).await, Err(StoreError::Conflict)),
+        "a live key cannot be put twice"
+    );
+    expect!(
+        found("take", store.take(&key, now).await)? == Taken::First(b"grant".to_vec()),
+        "first take gets the value"
+    );
+    expect!(
+        found("take", store.take(&key, now.plus(1)).await)? == Taken::Again(b"grant".to_vec()),
+        "second take is a replay"
+    );
+    expect!(
+        found("take", store.take(&key, now.plus(60)).await)? == Taken::Missing,
+        "expired records are missing"
+    );
+    expect!(
+        found("take", store.take(&format!("{ns}/once/none"), now).await)? == Taken::Missing,
+        "unknown keys are missing"
+    );
+
+    let racing = format!("{ns}/once/race");
+    found("put", store.put(&racing, b"v", now.plus(60), now).await)?;
+    let takes = join_all((0..3).map(|_| store.take(&racing, now)).collect()).await;
+    let mut firsts = 0;
+    for take in takes {
+        if matches!(found("take", take)?, Taken::First(_)) {
+            firsts += 1;
+        }
+    }
+    expect!(firsts == 1, "exactly one of three takes is first, got {firsts}");
+    Ok(())
+}
+
+/// [`RefreshFamilies`]: rotation, reuse revokes the family and only it, expiry.
+///
+/// # Errors
+///
+/// The first expectation the store breaks.
+pub async fn refresh_families<S: RefreshFamilies>(store: &S, ns: &str, now: UnixTime) -> Outcome {
+    let (t0, t1, t2) = ([0u8; 32], [1u8; 32], [2u8; 32]);
+    let family = format!("{ns}/family/a");
+    let sibling = format!("{ns}/family/b");
+    found("create", store.create(&family, &t0, b"data", now.plus(3600), now).await)?;
+    found("create", store.create(&sibling, &t0, b"sib", now.plus(3600), now).await)?;
+    expect!(
+        matches!(
+            store.create(&family, &t0, b"x", now.plus(3600), now).await,
+            Err(StoreError::Conflict)
+        ),
+        "a family is created once"
+    );
+    expect!(
+        found("rotate", store.rotate(&family, &t0, &t1, now).await)?
+            == Rotation::Rotated(b"data".to_vec()),
+        "the current token rotates"
+    );
+    expect!(
+        found("rotate", store.rotate(&family, &t1, &t2, now).await)?
+            == Rotation::Rotated(b"data".to_vec()),
+        "its successor rotates"
+    );
+    expect!(
+        found("rotate", store.rotate(&family, &[9u8; 32], &t2, now).await)? == Rotation::Unknown,
+        "a foreign token is unknown"
+    );
+    expect!(
+        found("rotate", store.rotate(&family, &t0, &[3u8; 32], now).await)? == Rotation::Reused,
+        "a rotated-out token is reuse"
+    );
+    expect!(
+        found("rotate", store.rotate(&family, &t2, &[4u8; 32], now).await)? == Rotation::Unknown,
+        "reuse revokes the family"
+    );
+    expect!(
+        found("rotate", store.rotate(&sibling, &t0, &t1, now).await)?
+            == Rotation::Rotated(b"sib".to_vec()),
+        "other families are untouched"
+    );
+    expect!(
+        found("rotate", store.rotate(&sibling, &t1, &t2, now.plus(3600)).await)?
+            == Rotation::Unknown,
+        "expired families are unknown"
+    );
+    expect!(
+        found("revoke", store.revoke(&format!("{ns}/family/none")).await)? == false,
+        "revoking an unknown family reports false"
+    );
+
+    let racing = format!("{ns}/family/race");
+    found("create", store.create(&racing, &t0, b"r", now.plus(3600), now).await)?;
+    let first = found("rotate", store.rotate(&racing, &t0, &t1, now).await)?;
+    let second = found("rotate", store.rotate(&racing, &t0, &t2, now).await)?;
+    expect!(
+        matches!(first, Rotation::Rotated(_)) && second == Rotation::Reused,
+        "of two rotations of one token, one wins and the other is reuse"
+    );
+    Ok(())
+}
+
+/// [`Sessions`]: put, get until expiry, delete.
+///
+/// # Errors
+///
+/// The first expectation the store breaks.
+pub async fn sessions<S: Sessions>(store: &S, ns: &str, now: UnixTime) -> Outcome {
+    let id = format!("{ns}/session/a");
+    found("put", store.put(&id, b"s", now.plus(100), now).await)?;
+    expect!(
+        found("get", store.get(&id, now.plus(99)).await)? == Some(b"s".to_vec()),
+        "a live session is read"
+    );
+    expect!(
+        found("get", store.get(&id, now.plus(100)).await)?.is_none(),
+        "an expired session is gone"
+    );
+    found("put", store.put(&id, b"t", now.plus(100), now).await)?;
+    expect!(found("delete", store.delete(&id).await)?, "deleting a live session reports true");
+    expect!(found("get", store.get(&id, now).await)?.is_none(), "a deleted session is gone");
+    expect!(!found("delete", store.delete(&id).await)?, "deleting twice reports false");
+    Ok(())
+}
+
+/// [`Counters`]: atomic adds, windows, reset.
+///
+/// # Errors
+///
+/// The first expectation the store breaks.
+pub async fn counters<S: Counters>(store: &S, ns: &str, now: UnixTime) -> Outcome {
+    let key = format!("{ns}/counter/a");
+    let end = now.plus(60);
+    expect!(found("add", store.add(&key, 1, end, now).await)? == 1, "first add counts 1");
+    expect!(found("add", store.add(&key, 2, end, now).await)? == 3, "adds accumulate");
+    expect!(found("get", store.get(&key, now).await)? == 3, "get reads the total");
+    expect!(found("get", store.get(&key, end).await)? == 0, "a counter past its window reads 0");
+    expect!(
+        found("add", store.add(&key, 1, end.plus(60), end).await)? == 1,
+        "a new window starts from 0"
+    );
+    found("reset", store.reset(&key).await)?;
+    expect!(found("get", store.get(&key, end).await)? == 0, "reset clears");
+    for add in join_all((0..3).map(|_| store.add(&key, 1, end.plus(60), end)).collect()).await {
+        found("add", add)?;
+    }
+    expect!(found("get", store.get(&key, end).await)? == 3, "no add is lost");
+    Ok(())
+}
+
+/// [`KeyVault`]: one keyring however often `ensure` runs, published to `directory`;
+/// rotation publishes the next keys and keeps the previous ones.
+///
+/// # Errors
+///
+/// The first expectation the store breaks.
+pub async fn key_vault<V: KeyVault, D: Directory>(
+    vault: &V,
+    directory: &D,
+    now: UnixTime,
+) -> Outcome {
+    let racing = join_all((0..3).map(|_| vault.ensure(now)).collect()).await;
+    let rings = racing.into_iter().map(|r| found("ensure", r)).collect::<Result<Vec<_>, _>>()?;
+    let first = rings.first().cloned().ok_or("ensure ran")?;
+    expect!(rings.iter().all(|r| *r == first), "racing first calls all get one keyring");
+    let again = found("ensure", vault.ensure(now.plus(5)).await)?;
+    expect!(first == again, "ensure returns the same keyring every time");
+    let published =
+        found("get", directory.get(KEYRING_KEY).await)?.ok_or("the keyring is in the directory")?;
+    let published: Keyring =
+        serde_json::from_slice(&published).map_err(|e| format!("published keyring: {e}"))?;
+    expect!(published == first, "the directory holds the same keyring");
+    let rotated = found("rotate", vault.rotate(now.plus(10)).await)?;
+    let jwks = rotated.jwks(now.plus(10));
+    expect!(
+        jwks.keys.len() == first.keys.len() * 2,
+        "after rotation old and new keys are published"
+    );
+    for key in &first.keys {
+        let kid = key.kid().ok_or("keys have ids")?;
+        expect!(
+            jwks.find(kid.as_str()).is_some(),
+            "the previous key {} stays published",
+            kid.as_str()
+        );
+    }
+    Ok(())
+}
+
+/// Polls every future in turn until all are done: concurrent on a single thread, as
+/// requests are in a JS isolate.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}

@@ -1,0 +1,265 @@
+//! Storage traits, one per consistency need.
+//!
+//! Each trait states the contract its implementations keep; the worker implements
+//! them on Workers KV (read path) and Durable Objects (strong path), and
+//! [`memory`] implements them for tests, refusing what KV refuses. The
+//! [`contract`] suite checks every implementation against the same expectations.
+//!
+//! | trait | consistency | holds |
+//! | --- | --- | --- |
+//! | [`Directory`] | eventual: a write may take ~60 s to reach other locations | apps, scopes, users, public keyring |
+//! | [`OnceStore`] | strong, take-once | authorization and device codes |
+//! | [`RefreshFamilies`] | strong, compare-and-swap | refresh token rotation |
+//! | [`Sessions`] | strong | login sessions |
+//! | [`Counters`] | strong, atomic add | rate limits, lockout, usage |
+//! | [`KeyVault`] | strong, single writer | the signing keyring |
+//!
+//! Every method takes the request's `now` where expiry matters, so expiry follows the
+//! engine's clock (a fake one in tests) rather than the store's.
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod contract;
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory;
+
+use crate::keys::Keyring;
+use crate::types::UnixTime;
+
+/// A store operation failed.
+///
+/// `Unavailable` and `Corrupt` are infrastructure failures: the engine answers them
+/// with an opaque `temporarily_unavailable` / `server_error` and never with a 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The backing store could not be reached or timed out.
+    Unavailable,
+    /// The store refused the operation as malformed (e.g. a key over 512 bytes).
+    Refused(&'static str),
+    /// A record that must not exist yet already exists.
+    Conflict,
+    /// A stored record could not be decoded.
+    Corrupt,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable => f.write_str("store unavailable"),
+            Self::Refused(why) => write!(f, "store refused the operation: {why}"),
+            Self::Conflict => f.write_str("record already exists"),
+            Self::Corrupt => f.write_str("stored record is corrupt"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Workers KV's key limit, enforced by every [`Directory`].
+pub const MAX_KEY_BYTES: usize = 512;
+/// Workers KV's value limit (25 MiB), enforced by every [`Directory`].
+pub const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+/// The most keys one [`Directory::list`] call returns.
+pub const MAX_LIST_LIMIT: usize = 1000;
+
+/// Checks a key against the KV rules: 1 to 512 bytes, not `.` or `..`.
+///
+/// # Errors
+///
+/// [`StoreError::Refused`] naming the rule.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(StoreError::Refused("key must be 1 to 512 bytes"));
+    }
+    if key == "." || key == ".." {
+        return Err(StoreError::Refused("key must not be . or .."));
+    }
+    Ok(())
+}
+
+/// One page of keys from [`Directory::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Keys in lexicographic order.
+    pub keys: Vec<String>,
+    /// Where the next page starts; `None` on the last page.
+    pub cursor: Option<String>,
+}
+
+/// Read-mostly records, read on every request and written by administrators.
+///
+/// # Contract
+///
+/// - Keys are 1 to [`MAX_KEY_BYTES`] bytes and not `.` or `..`; values at most
+///   [`MAX_VALUE_BYTES`]. Anything else is [`StoreError::Refused`].
+/// - A write is visible to reads at the same location at once, and elsewhere
+///   eventually (Workers KV: up to ~60 s). Nothing that must happen exactly once may
+///   rely on a read-then-write here; uniqueness goes through a Durable Object.
+/// - `list` returns keys with the prefix in lexicographic order, at most `limit`
+///   (1 to [`MAX_LIST_LIMIT`]) a page.
+#[allow(async_fn_in_trait)]
+pub trait Directory {
+    /// The value under `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` under `key`, replacing any previous value.
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`; removing a missing key succeeds.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Lists keys under `prefix`, starting after `cursor`.
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError>;
+}
+
+/// What [`OnceStore::take`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// The first take: the value is yours.
+    First(Vec<u8>),
+    /// The record was already taken: a replay. The value is returned so the caller can
+    /// revoke what the first take issued (RFC 6749 section 4.1.2).
+    Again(Vec<u8>),
+    /// No such record, or it expired.
+    Missing,
+}
+
+/// Records that are redeemed exactly once, worldwide: authorization and device codes.
+///
+/// # Contract
+///
+/// - `put` fails with [`StoreError::Conflict`] if an unexpired record (taken or not)
+///   exists under the key.
+/// - `take` is atomic: of any number of concurrent takes of one record, exactly one
+///   gets [`Taken::First`]; later ones get [`Taken::Again`] until the record expires.
+/// - After `expires_at` (compared with the caller's `now`) the record is
+///   [`Taken::Missing`].
+#[allow(async_fn_in_trait)]
+pub trait OnceStore {
+    /// Stores a new record.
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Takes the record under `key`.
+    async fn take(&self, key: &str, now: UnixTime) -> Result<Taken, StoreError>;
+}
+
+/// The outcome of a refresh token rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was current; `next` is current now. The family's data is returned.
+    Rotated(Vec<u8>),
+    /// The presented token was already rotated out: the family is now revoked.
+    Reused,
+    /// No such family, the family is revoked or expired, or the token was never part of it.
+    Unknown,
+}
+
+/// Refresh token families (RFC 9700 section 4.14.2): every use rotates the token, and
+/// reuse of a rotated-out token revokes the whole family.
+///
+/// Tokens are identified by their SHA-256 digests; the store never sees a token.
+///
+/// # Contract
+///
+/// - `create` fails with [`StoreError::Conflict`] if the family exists.
+/// - `rotate` is a compare-and-swap: if `presented` is the current token, `next`
+///   becomes current and the result is [`Rotation::Rotated`]; if `presented` is a
+///   token the family rotated out, the family is revoked and the result is
+///   [`Rotation::Reused`] (and every later call is [`Rotation::Unknown`]). Of two
+///   concurrent rotations with the same current token, exactly one succeeds.
+/// - A revoked or expired family answers [`Rotation::Unknown`].
+/// - Revoking one family touches no other.
+#[allow(async_fn_in_trait)]
+pub trait RefreshFamilies {
+    /// Starts a family whose current token is `token`.
+    async fn create(
+        &self,
+        family: &str,
+        token: &[u8; 32],
+        data: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Rotates `presented` to `next`.
+    async fn rotate(
+        &self,
+        family: &str,
+        presented: &[u8; 32],
+        next: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes the family; returns whether it existed.
+    async fn revoke(&self, family: &str) -> Result<bool, StoreError>;
+}
+
+/// Login sessions: logout and expiry take effect at once, everywhere.
+///
+/// # Contract
+///
+/// - `put` creates or replaces the session.
+/// - `get` returns the data until `expires_at` (by the caller's `now`), then `None`.
+/// - `delete` makes every later `get` return `None`; returns whether it existed.
+#[allow(async_fn_in_trait)]
+pub trait Sessions {
+    /// Creates or replaces a session.
+    async fn put(
+        &self,
+        id: &str,
+        data: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Reads a live session.
+    async fn get(&self, id: &str, now: UnixTime) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Ends a session.
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Counters for rate limits, lockout and usage.
+///
+/// # Contract
+///
+/// - `add` is atomic and returns the new total; concurrent adds are never lost.
+/// - A counter belongs to a window ending at `window_end`; an `add` or `get` at or
+///   after the end of the stored window starts from zero (the new `window_end` is
+///   taken from that `add`).
+/// - `reset` sets the counter to zero.
+#[allow(async_fn_in_trait)]
+pub trait Counters {
+    /// Adds `delta` and returns the new total.
+    async fn add(
+        &self,
+        key: &str,
+        delta: u64,
+        window_end: UnixTime,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
+    /// The current total.
+    async fn get(&self, key: &str, now: UnixTime) -> Result<u64, StoreError>;
+    /// Sets the counter to zero.
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The signing keyring's single writer.
+///
+/// # Contract
+///
+/// - `ensure` returns the keyring, generating it on the first call ever; however many
+///   callers race at first start, exactly one keyring is created and all of them get it.
+/// - `rotate` adds a new key per algorithm, published before it signs (see
+///   [`Keyring::rotate`]), and returns the new keyring.
+/// - After either, the keyring is also in the [`Directory`] under
+///   [`crate::keys::KEYRING_KEY`] for the read path.
+#[allow(async_fn_in_trait)]
+pub trait KeyVault {
+    /// The keyring, created if none exists.
+    async fn ensure(&self, now: UnixTime) -> Result<Keyring, StoreError>;
+    /// Rotates every algorithm's key.
+    async fn rotate(&self, now: UnixTime) -> Result<Keyring, StoreError>;
+}

@@ -1,0 +1,95 @@
+//! JWT access tokens (RFC 9068).
+
+use serde::{Deserialize, Serialize};
+
+use crate::jose::{JwsHeader, encode_compact, signing_input};
+use crate::keys::SigningKey;
+use crate::platform::{Crypto, CryptoError};
+use crate::types::{ScopeSet, UnixTime};
+
+/// The `typ` header of a JWT access token (RFC 9068 section 2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of a JWT access token (RFC 9068 section 2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user, or the client itself for client credentials.
+    pub sub: String,
+    /// Audience: the resource(s) the token is for.
+    pub aud: Audience,
+    /// Expiry.
+    pub exp: UnixTime,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Unique token id.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes, space-delimited (omitted when none were granted).
+    #[serde(default, skip_serializing_if = "ScopeSet::is_empty")]
+    pub scope: ScopeSet,
+}
+
+/// The `aud` claim: one audience or several (RFC 7519 section 4.1.3). Written as a
+/// string when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "OneOrMany", into = "OneOrMany")]
+pub struct Audience(Vec<String>);
+
+impl Audience {
+    /// A single audience.
+    #[must_use]
+    pub fn one(value: impl Into<String>) -> Self {
+        Self(vec![value.into()])
+    }
+
+    /// Whether `value` is one of the audiences.
+    #[must_use]
+    pub fn contains(&self, value: &str) -> bool {
+        self.0.iter().any(|a| a == value)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<OneOrMany> for Audience {
+    fn from(value: OneOrMany) -> Self {
+        match value {
+            OneOrMany::One(one) => Self(vec![one]),
+            OneOrMany::Many(many) => Self(many),
+        }
+    }
+}
+
+impl From<Audience> for OneOrMany {
+    fn from(mut value: Audience) -> Self {
+        if value.0.len() == 1 { Self::One(value.0.remove(0)) } else { Self::Many(value.0) }
+    }
+}
+
+/// Signs `claims` as an `at+jwt` with `key`.
+///
+/// # Errors
+///
+/// [`CryptoError`] if signing fails.
+pub async fn mint_access_token<C: Crypto>(
+    crypto: &C,
+    key: &SigningKey,
+    claims: &AccessTokenClaims,
+) -> Result<String, CryptoError> {
+    let header = JwsHeader {
+        alg: key.alg,
+        typ: Some(ACCESS_TOKEN_TYP.to_owned()),
+        kid: Some(key.kid.as_str().to_owned()),
+    };
+    let input = signing_input(&header, claims).map_err(|_| CryptoError)?;
+    let signature = crypto.sign(&key.kid, key.alg, &key.private, input.as_bytes()).await?;
+    Ok(encode_compact(&input, &signature))
+}

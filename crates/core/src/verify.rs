@@ -1,0 +1,203 @@
+//! Verifying JWT access tokens (RFC 9068 section 4): the one verifier the issuer's
+//! own endpoints, the edge gateway and other people's workers all use.
+//!
+//! Checks, in order, each failing closed: size and shape, an allowed `alg` (never
+//! `none`, never HMAC; the key must fit the algorithm, so an RSA key cannot be used
+//! as an HMAC secret), `typ` of `at+jwt`, a `kid` found in the JWKS, the signature,
+//! then `iss` exactly, `aud`, and `exp` / `nbf` / `iat` with a leeway for clock skew.
+
+use crate::jose::{Algorithm, CompactJws, Jwks};
+use crate::platform::Crypto;
+use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use crate::types::UnixTime;
+
+/// The most clock-skew leeway a policy may allow (5 minutes).
+pub const MAX_LEEWAY_SECS: u64 = 300;
+
+/// What a token must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenPolicy {
+    issuer: String,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    leeway_secs: u64,
+}
+
+impl AccessTokenPolicy {
+    /// Tokens from `issuer` for `audience`, signed with ES256 or RS256, with 60 s leeway.
+    #[must_use]
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences: vec![audience.into()],
+            algorithms: vec![Algorithm::ES256, Algorithm::RS256],
+            leeway_secs: 60,
+        }
+    }
+
+    /// Also accept tokens for `audience`.
+    #[must_use]
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accept only these algorithms.
+    #[must_use]
+    pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        self.algorithms = algorithms.to_vec();
+        self
+    }
+
+    /// Clock-skew leeway for `exp`, `nbf` and `iat`, capped at [`MAX_LEEWAY_SECS`].
+    #[must_use]
+    pub fn with_leeway(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
+        self
+    }
+}
+
+/// Why a token was refused. For logs and tests: on the wire every variant is the
+/// same `invalid_token`, so a caller learns nothing about which check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Not a well-formed compact JWS, or too large.
+    Malformed,
+    /// `alg` is not supported or not allowed by the policy.
+    Algorithm,
+    /// `typ` is not `at+jwt`.
+    Type,
+    /// No key with the token's `kid` (or the key does not fit the `alg`).
+    UnknownKey,
+    /// The signature does not verify.
+    Signature,
+    /// The claims are not a JSON object with the RFC 9068 members.
+    Claims,
+    /// `iss` differs from the policy's issuer.
+    Issuer,
+    /// `aud` names none of the policy's audiences.
+    Audience,
+    /// Past `exp` (plus leeway).
+    Expired,
+    /// Before `nbf`, or `iat` in the future (minus leeway).
+    NotYetValid,
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Malformed => "token malformed",
+            Self::Algorithm => "token algorithm not allowed",
+            Self::Type => "token is not an access token",
+            Self::UnknownKey => "token key unknown",
+            Self::Signature => "token signature invalid",
+            Self::Claims => "token claims malformed",
+            Self::Issuer => "token issuer not accepted",
+            Self::Audience => "token audience not accepted",
+            Self::Expired => "token expired",
+            Self::NotYetValid => "token not yet valid",
+        })
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+#[derive(serde::Deserialize)]
+struct TimeClaims {
+    #[serde(default)]
+    nbf: Option<UnixTime>,
+}
+
+/// The key id a token names, read without verifying anything: a host uses it to decide
+/// whether to refetch its JWKS before calling [`verify_access_token`].
+#[must_use]
+pub fn peek_kid(token: &str) -> Option<String> {
+    CompactJws::parse(token).ok().and_then(|jws| jws.header.kid)
+}
+
+/// Verifies an access token against `jwks` and `policy` at `now`.
+///
+/// # Errors
+///
+/// [`VerifyError`] naming the first check that failed.
+///
+/// # Security
+///
+/// The token is untrusted input. Nothing in it is believed before the signature is
+/// checked with a key chosen by `kid` from `jwks` *and* allowed for the token's `alg`
+/// by both the policy and the key's own type and `alg`.
+pub async fn verify_access_token<C: Crypto>(
+    crypto: &C,
+    jwks: &Jwks,
+    policy: &AccessTokenPolicy,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessTokenClaims, VerifyError> {
+    let jws = CompactJws::parse(token).map_err(|e| match e {
+        crate::jose::JwsError::UnsupportedAlgorithm => VerifyError::Algorithm,
+        _ => VerifyError::Malformed,
+    })?;
+    let alg = jws.header.alg;
+    if !policy.algorithms.contains(&alg) {
+        return Err(VerifyError::Algorithm);
+    }
+    if !jws.header.typ.as_deref().is_some_and(is_access_token_typ) {
+        return Err(VerifyError::Type);
+    }
+    let kid = jws.header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+    let key = jwks.find(kid).ok_or(VerifyError::UnknownKey)?;
+    key.check_for(alg).map_err(|_| VerifyError::UnknownKey)?;
+    let valid = crypto
+        .verify(key, alg, jws.signing_input(), &jws.signature)
+        .await
+        .map_err(|_| VerifyError::Signature)?;
+    if !valid {
+        return Err(VerifyError::Signature);
+    }
+    let claims: AccessTokenClaims =
+        serde_json::from_slice(&jws.payload).map_err(|_| VerifyError::Claims)?;
+    let times: TimeClaims =
+        serde_json::from_slice(&jws.payload).map_err(|_| VerifyError::Claims)?;
+    if claims.iss != policy.issuer {
+        return Err(VerifyError::Issuer);
+    }
+    if !policy.audiences.iter().any(|a| claims.aud.contains(a)) {
+        return Err(VerifyError::Audience);
+    }
+    let leeway = policy.leeway_secs;
+    if now >= claims.exp.plus(leeway) {
+        return Err(VerifyError::Expired);
+    }
+    if times.nbf.is_some_and(|nbf| now.plus(leeway) < nbf) || now.plus(leeway) < claims.iat {
+        return Err(VerifyError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// `typ` compares as a media type: case-insensitive, `application/` optional
+/// (RFC 7515 section 4.1.9, RFC 9068 section 4).
+fn is_access_token_typ(typ: &str) -> bool {
+    let typ = typ.to_ascii_lowercase();
+    typ == ACCESS_TOKEN_TYP || typ.strip_prefix("application/") == Some(ACCESS_TOKEN_TYP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_comparison() {
+        assert!(is_access_token_typ("at+jwt"));
+        assert!(is_access_token_typ("AT+JWT"));
+        assert!(is_access_token_typ("application/at+jwt"));
+        assert!(!is_access_token_typ("JWT"));
+        assert!(!is_access_token_typ("application/jwt"));
+    }
+
+    #[test]
+    fn leeway_is_capped() {
+        let policy = AccessTokenPolicy::new("i", "a").with_leeway(10_000);
+        assert_eq!(policy.leeway_secs, MAX_LEEWAY_SECS);
+    }
+}

@@ -1,0 +1,15 @@
+//! Test fixtures for Gatehouse (unpublished): pure-Rust crypto, a fake clock, a
+//! seeded rng, the in-memory platform, a stale-read directory wrapper and a scenario
+//! driver that runs the whole engine in-process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod crypto;
+mod platform;
+mod scenario;
+
+pub use crypto::NativeCrypto;
+pub use platform::{MemoryPlatform, StaleDirectory};
+pub use scenario::{
+    ADMIN_ID, ADMIN_SECRET, FakeClock, ISSUER, Scenario, TEST_KEK, body_json, seeded_rng,
+};
