@@ -1,1 +1,158 @@
-//! placeholder
+//! # gatehouse-worker
+//!
+//! The Gatehouse issuer as a Cloudflare Workers worker. This crate only converts
+//! types and implements core's traits on the platform:
+//!
+//! | module | implements |
+//! | --- | --- |
+//! | [`kv`] | [`gatehouse_core::store::Directory`] on Workers KV |
+//! | [`vault`] | the strong stores and the keyring writer on one Durable Object class |
+//! | [`crypto`] | [`gatehouse_core::Crypto`] on WebCrypto (`crypto.subtle`) |
+//!
+//! Bindings (see `wrangler.toml`): KV namespace `DIRECTORY`, Durable Object
+//! namespace `VAULT` (class [`vault::Vault`]); variables or secrets `ISSUER`,
+//! `KEY_ENCRYPTION_SECRET`, `ADMIN_CLIENT_ID`, `ADMIN_CLIENT_SECRET`.
+
+pub mod crypto;
+pub mod kv;
+// The Durable Object macro generates undocumented glue items.
+#[allow(missing_docs)]
+pub mod vault;
+
+use gatehouse_core::http::MAX_BODY_BYTES;
+use gatehouse_core::types::UnixTime;
+use gatehouse_core::{Config, Context, Engine, OAuthError, Platform};
+use worker::{Env, Headers, Request, Response, event};
+
+use crate::crypto::WebCrypto;
+use crate::kv::KvDirectory;
+use crate::vault::VaultClient;
+
+/// The platform of one request: KV, the Durable Object namespace and WebCrypto.
+pub struct WorkerPlatform {
+    directory: KvDirectory,
+    vault: VaultClient,
+    crypto: WebCrypto,
+}
+
+impl WorkerPlatform {
+    /// The platform over `env`'s bindings.
+    ///
+    /// # Errors
+    ///
+    /// A [`worker::Error`] if a binding is missing.
+    pub fn new(env: &Env) -> worker::Result<Self> {
+        Ok(Self {
+            directory: KvDirectory::new(env.kv("DIRECTORY")?),
+            vault: VaultClient::new(env.durable_object("VAULT")?),
+            crypto: WebCrypto,
+        })
+    }
+}
+
+impl Platform for WorkerPlatform {
+    type Directory = KvDirectory;
+    type Once = VaultClient;
+    type Families = VaultClient;
+    type Sessions = VaultClient;
+    type Counters = VaultClient;
+    type Keys = VaultClient;
+    type Crypto = WebCrypto;
+
+    fn directory(&self) -> &KvDirectory {
+        &self.directory
+    }
+    fn once(&self) -> &VaultClient {
+        &self.vault
+    }
+    fn families(&self) -> &VaultClient {
+        &self.vault
+    }
+    fn sessions(&self) -> &VaultClient {
+        &self.vault
+    }
+    fn counters(&self) -> &VaultClient {
+        &self.vault
+    }
+    fn keys(&self) -> &VaultClient {
+        &self.vault
+    }
+    fn crypto(&self) -> &WebCrypto {
+        &self.crypto
+    }
+}
+
+/// A variable or secret by name: secrets win over plain variables.
+pub(crate) fn env_value(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// The request's time, read once.
+pub(crate) fn now() -> UnixTime {
+    // Date.now() is milliseconds since the epoch as an f64; it is never negative.
+    let millis = js_sys::Date::now();
+    UnixTime::from_secs(if millis.is_finite() && millis > 0.0 { (millis / 1000.0) as u64 } else { 0 })
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
+    let config = match Config::from_vars(|name| env_value(&env, name)) {
+        Ok(config) => config,
+        Err(err) => {
+            worker::console_error!("gatehouse is misconfigured: {err}");
+            return to_worker(OAuthError::server_error().into_response());
+        }
+    };
+    let request = match to_http(req).await {
+        Ok(request) => request,
+        Err(response) => return to_worker(response),
+    };
+    let engine = Engine::new(config, WorkerPlatform::new(&env)?);
+    let mut rng = rand_core::OsRng;
+    let mut cx = Context::new(now(), &mut rng);
+    to_worker(engine.handle(request, &mut cx).await)
+}
+
+/// Converts a Workers request, reading at most [`MAX_BODY_BYTES`] + 1 body bytes so
+/// the engine can refuse an oversized body without the worker buffering all of it.
+async fn to_http(mut req: Request) -> Result<gatehouse_core::http::Request, gatehouse_core::http::Response> {
+    use futures_util::StreamExt;
+
+    let bad = |why: &'static str| OAuthError::invalid_request(why).into_response();
+    let url = req.url().map_err(|_| bad("request url is malformed"))?;
+    let path_and_query = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let mut builder = http::Request::builder().method(req.method().as_ref()).uri(path_and_query);
+    for (name, value) in req.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let mut body = Vec::new();
+    if let Ok(mut stream) = req.stream() {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| bad("request body could not be read"))?;
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY_BYTES {
+                break;
+            }
+        }
+    }
+    builder.body(body).map_err(|_| bad("request is malformed"))
+}
+
+fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<Response> {
+    let (parts, body) = response.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            headers.append(name.as_str(), value)?;
+        }
+    }
+    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
+    Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
+}

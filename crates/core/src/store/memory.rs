@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use rand_core::CryptoRngCore;
 
+use super::records::{self, CounterRecord, FamilyRecord, OnceRecord, SessionRecord, Write};
 use super::{
     Counters, Directory, KeyVault, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES, OnceStore,
     RefreshFamilies, Rotation, Sessions, StoreError, Taken, check_key,
@@ -88,73 +89,65 @@ impl Directory for MemoryDirectory {
     }
 }
 
+/// Records of one kind, changed only through the transitions of [`records`].
 #[derive(Debug)]
-struct OnceRecord {
-    value: Vec<u8>,
-    expires_at: UnixTime,
-    taken: bool,
+struct RecordMap<R>(RefCell<BTreeMap<String, R>>);
+
+impl<R> Default for RecordMap<R> {
+    fn default() -> Self {
+        Self(RefCell::new(BTreeMap::new()))
+    }
+}
+
+impl<R: Clone> RecordMap<R> {
+    fn get(&self, key: &str) -> Option<R> {
+        self.0.borrow().get(key).cloned()
+    }
+
+    fn write(&self, key: &str, write: Write<R>) {
+        let mut map = self.0.borrow_mut();
+        match write {
+            Write::Keep => {}
+            Write::Put(record) => {
+                map.insert(key.to_owned(), record);
+            }
+            Write::Delete => {
+                map.remove(key);
+            }
+        }
+    }
 }
 
 /// A [`OnceStore`] in memory.
 #[derive(Debug, Default)]
 pub struct MemoryOnceStore {
-    records: RefCell<BTreeMap<String, OnceRecord>>,
+    records: RecordMap<OnceRecord>,
     /// Makes every call fail while set.
     pub outage: Outage,
 }
 
 impl OnceStore for MemoryOnceStore {
-    async fn put(
-        &self,
-        key: &str,
-        value: &[u8],
-        expires_at: UnixTime,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
+    async fn put(&self, key: &str, value: &[u8], expires_at: UnixTime, now: UnixTime) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(key)?;
-        let mut records = self.records.borrow_mut();
-        if records.get(key).is_some_and(|r| now < r.expires_at) {
-            return Err(StoreError::Conflict);
-        }
-        records
-            .insert(key.to_owned(), OnceRecord { value: value.to_vec(), expires_at, taken: false });
+        let record = records::once_put(self.records.get(key).as_ref(), value, expires_at, now)?;
+        self.records.write(key, Write::Put(record));
         Ok(())
     }
 
     async fn take(&self, key: &str, now: UnixTime) -> Result<Taken, StoreError> {
         self.outage.check()?;
         check_key(key)?;
-        let mut records = self.records.borrow_mut();
-        let Some(record) = records.get_mut(key) else { return Ok(Taken::Missing) };
-        if now >= record.expires_at {
-            records.remove(key);
-            return Ok(Taken::Missing);
-        }
-        if record.taken {
-            return Ok(Taken::Again(record.value.clone()));
-        }
-        record.taken = true;
-        Ok(Taken::First(record.value.clone()))
+        let (taken, write) = records::once_take(self.records.get(key), now);
+        self.records.write(key, write);
+        Ok(taken)
     }
-}
-
-/// How many rotated-out tokens a family remembers for reuse detection.
-pub const RETIRED_TOKENS_KEPT: usize = 1024;
-
-#[derive(Debug)]
-struct Family {
-    current: [u8; 32],
-    retired: Vec<[u8; 32]>,
-    data: Vec<u8>,
-    expires_at: UnixTime,
-    revoked: bool,
 }
 
 /// [`RefreshFamilies`] in memory.
 #[derive(Debug, Default)]
 pub struct MemoryFamilies {
-    families: RefCell<BTreeMap<String, Family>>,
+    families: RecordMap<FamilyRecord>,
     /// Makes every call fail while set.
     pub outage: Outage,
 }
@@ -170,18 +163,8 @@ impl RefreshFamilies for MemoryFamilies {
     ) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(family)?;
-        let mut families = self.families.borrow_mut();
-        if families.contains_key(family) {
-            return Err(StoreError::Conflict);
-        }
-        let record = Family {
-            current: *token,
-            retired: Vec::new(),
-            data: data.to_vec(),
-            expires_at,
-            revoked: false,
-        };
-        families.insert(family.to_owned(), record);
+        let record = records::family_create(self.families.get(family).as_ref(), token, data, expires_at)?;
+        self.families.write(family, Write::Put(record));
         Ok(())
     }
 
@@ -194,117 +177,80 @@ impl RefreshFamilies for MemoryFamilies {
     ) -> Result<Rotation, StoreError> {
         self.outage.check()?;
         check_key(family)?;
-        let mut families = self.families.borrow_mut();
-        let Some(record) = families.get_mut(family) else { return Ok(Rotation::Unknown) };
-        if record.revoked || now >= record.expires_at {
-            return Ok(Rotation::Unknown);
-        }
-        if record.current == *presented {
-            record.retired.push(record.current);
-            if record.retired.len() > RETIRED_TOKENS_KEPT {
-                record.retired.remove(0);
-            }
-            record.current = *next;
-            return Ok(Rotation::Rotated(record.data.clone()));
-        }
-        if record.retired.contains(presented) {
-            record.revoked = true;
-            return Ok(Rotation::Reused);
-        }
-        Ok(Rotation::Unknown)
+        let (rotation, write) = records::family_rotate(self.families.get(family), presented, next, now);
+        self.families.write(family, write);
+        Ok(rotation)
     }
 
     async fn revoke(&self, family: &str) -> Result<bool, StoreError> {
         self.outage.check()?;
         check_key(family)?;
-        let mut families = self.families.borrow_mut();
-        Ok(families
-            .get_mut(family)
-            .map(|f| std::mem::replace(&mut f.revoked, true))
-            .is_some_and(|was| !was))
+        let (revoked, write) = records::family_revoke(self.families.get(family));
+        self.families.write(family, write);
+        Ok(revoked)
     }
 }
 
 /// [`Sessions`] in memory.
 #[derive(Debug, Default)]
 pub struct MemorySessions {
-    sessions: RefCell<BTreeMap<String, (Vec<u8>, UnixTime)>>,
+    sessions: RecordMap<SessionRecord>,
     /// Makes every call fail while set.
     pub outage: Outage,
 }
 
 impl Sessions for MemorySessions {
-    async fn put(
-        &self,
-        id: &str,
-        data: &[u8],
-        expires_at: UnixTime,
-        _now: UnixTime,
-    ) -> Result<(), StoreError> {
+    async fn put(&self, id: &str, data: &[u8], expires_at: UnixTime, _now: UnixTime) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(id)?;
-        self.sessions.borrow_mut().insert(id.to_owned(), (data.to_vec(), expires_at));
+        self.sessions.write(id, Write::Put(SessionRecord { data: data.to_vec(), expires_at }));
         Ok(())
     }
 
     async fn get(&self, id: &str, now: UnixTime) -> Result<Option<Vec<u8>>, StoreError> {
         self.outage.check()?;
         check_key(id)?;
-        let mut sessions = self.sessions.borrow_mut();
-        match sessions.get(id) {
-            Some((data, expires_at)) if now < *expires_at => Ok(Some(data.clone())),
-            Some(_) => {
-                sessions.remove(id);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        let (data, write) = records::session_get(self.sessions.get(id), now);
+        self.sessions.write(id, write);
+        Ok(data)
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         self.outage.check()?;
         check_key(id)?;
-        Ok(self.sessions.borrow_mut().remove(id).is_some())
+        let existed = self.sessions.get(id).is_some();
+        self.sessions.write(id, Write::Delete);
+        Ok(existed)
     }
 }
 
 /// [`Counters`] in memory.
 #[derive(Debug, Default)]
 pub struct MemoryCounters {
-    counters: RefCell<BTreeMap<String, (u64, UnixTime)>>,
+    counters: RecordMap<CounterRecord>,
     /// Makes every call fail while set.
     pub outage: Outage,
 }
 
 impl Counters for MemoryCounters {
-    async fn add(
-        &self,
-        key: &str,
-        delta: u64,
-        window_end: UnixTime,
-        now: UnixTime,
-    ) -> Result<u64, StoreError> {
+    async fn add(&self, key: &str, delta: u64, window_end: UnixTime, now: UnixTime) -> Result<u64, StoreError> {
         self.outage.check()?;
         check_key(key)?;
-        let mut counters = self.counters.borrow_mut();
-        let entry = counters.entry(key.to_owned()).or_insert((0, window_end));
-        if now >= entry.1 {
-            *entry = (0, window_end);
-        }
-        entry.0 = entry.0.saturating_add(delta);
-        Ok(entry.0)
+        let record = records::counter_add(self.counters.get(key), delta, window_end, now);
+        self.counters.write(key, Write::Put(record));
+        Ok(record.count)
     }
 
     async fn get(&self, key: &str, now: UnixTime) -> Result<u64, StoreError> {
         self.outage.check()?;
         check_key(key)?;
-        Ok(self.counters.borrow().get(key).filter(|(_, end)| now < *end).map_or(0, |(n, _)| *n))
+        Ok(records::counter_get(self.counters.get(key), now))
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(key)?;
-        self.counters.borrow_mut().remove(key);
+        self.counters.write(key, Write::Delete);
         Ok(())
     }
 }

@@ -21,6 +21,7 @@
 pub mod contract;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+pub mod records;
 
 use crate::keys::Keyring;
 use crate::types::UnixTime;
@@ -114,7 +115,7 @@ pub trait Directory {
 }
 
 /// What [`OnceStore::take`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Taken {
     /// The first take: the value is yours.
     First(Vec<u8>),
@@ -150,7 +151,7 @@ pub trait OnceStore {
 }
 
 /// The outcome of a refresh token rotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Rotation {
     /// The presented token was current; `next` is current now. The family's data is returned.
     Rotated(Vec<u8>),

@@ -1,0 +1,185 @@
+//! The records behind the strong stores and the rules that change them, as pure
+//! functions: the memory stores and the worker's Durable Object apply the very same
+//! transitions, so the contract holds for both by construction. A transition takes
+//! the stored record (if any) and returns the answer plus what to write back.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Rotation, StoreError, Taken};
+use crate::types::UnixTime;
+
+/// How many rotated-out tokens a family remembers for reuse detection.
+pub const RETIRED_TOKENS_KEPT: usize = 256;
+
+/// What a transition asks the store to do with the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write<R> {
+    /// Leave it as it is.
+    Keep,
+    /// Store this record.
+    Put(R),
+    /// Remove the record.
+    Delete,
+}
+
+/// Every record carries its expiry, so a store can sweep expired records without
+/// knowing their kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiry {
+    /// When the record stops counting.
+    pub expires_at: UnixTime,
+}
+
+/// A take-once record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnceRecord {
+    /// The value.
+    pub value: Vec<u8>,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Whether it was taken.
+    pub taken: bool,
+}
+
+/// [`super::OnceStore::put`].
+///
+/// # Errors
+///
+/// [`StoreError::Conflict`] if a live record exists.
+pub fn once_put(
+    existing: Option<&OnceRecord>,
+    value: &[u8],
+    expires_at: UnixTime,
+    now: UnixTime,
+) -> Result<OnceRecord, StoreError> {
+    if existing.is_some_and(|r| now < r.expires_at) {
+        return Err(StoreError::Conflict);
+    }
+    Ok(OnceRecord { value: value.to_vec(), expires_at, taken: false })
+}
+
+/// [`super::OnceStore::take`].
+#[must_use]
+pub fn once_take(existing: Option<OnceRecord>, now: UnixTime) -> (Taken, Write<OnceRecord>) {
+    match existing {
+        None => (Taken::Missing, Write::Keep),
+        Some(r) if now >= r.expires_at => (Taken::Missing, Write::Delete),
+        Some(r) if r.taken => (Taken::Again(r.value), Write::Keep),
+        Some(mut r) => {
+            r.taken = true;
+            (Taken::First(r.value.clone()), Write::Put(r))
+        }
+    }
+}
+
+/// A refresh token family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    /// Digest of the current token.
+    pub current: [u8; 32],
+    /// Digests of rotated-out tokens, oldest first.
+    pub retired: Vec<[u8; 32]>,
+    /// The family's data (grant, subject, client).
+    pub data: Vec<u8>,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Whether the family was revoked.
+    pub revoked: bool,
+}
+
+/// [`super::RefreshFamilies::create`].
+///
+/// # Errors
+///
+/// [`StoreError::Conflict`] if the family exists.
+pub fn family_create(
+    existing: Option<&FamilyRecord>,
+    token: &[u8; 32],
+    data: &[u8],
+    expires_at: UnixTime,
+) -> Result<FamilyRecord, StoreError> {
+    if existing.is_some() {
+        return Err(StoreError::Conflict);
+    }
+    Ok(FamilyRecord { current: *token, retired: Vec::new(), data: data.to_vec(), expires_at, revoked: false })
+}
+
+/// [`super::RefreshFamilies::rotate`].
+#[must_use]
+pub fn family_rotate(
+    existing: Option<FamilyRecord>,
+    presented: &[u8; 32],
+    next: &[u8; 32],
+    now: UnixTime,
+) -> (Rotation, Write<FamilyRecord>) {
+    let Some(mut family) = existing else { return (Rotation::Unknown, Write::Keep) };
+    if family.revoked || now >= family.expires_at {
+        return (Rotation::Unknown, Write::Keep);
+    }
+    if family.current == *presented {
+        family.retired.push(family.current);
+        if family.retired.len() > RETIRED_TOKENS_KEPT {
+            family.retired.remove(0);
+        }
+        family.current = *next;
+        return (Rotation::Rotated(family.data.clone()), Write::Put(family));
+    }
+    if family.retired.contains(presented) {
+        family.revoked = true;
+        return (Rotation::Reused, Write::Put(family));
+    }
+    (Rotation::Unknown, Write::Keep)
+}
+
+/// [`super::RefreshFamilies::revoke`]: whether a live family was revoked.
+#[must_use]
+pub fn family_revoke(existing: Option<FamilyRecord>) -> (bool, Write<FamilyRecord>) {
+    match existing {
+        Some(mut family) if !family.revoked => {
+            family.revoked = true;
+            (true, Write::Put(family))
+        }
+        _ => (false, Write::Keep),
+    }
+}
+
+/// A login session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The session's data.
+    pub data: Vec<u8>,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}
+
+/// [`super::Sessions::get`].
+#[must_use]
+pub fn session_get(existing: Option<SessionRecord>, now: UnixTime) -> (Option<Vec<u8>>, Write<SessionRecord>) {
+    match existing {
+        Some(s) if now < s.expires_at => (Some(s.data), Write::Keep),
+        Some(_) => (None, Write::Delete),
+        None => (None, Write::Keep),
+    }
+}
+
+/// A counter in its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterRecord {
+    /// The total.
+    pub count: u64,
+    /// When the window ends (the record's expiry).
+    pub expires_at: UnixTime,
+}
+
+/// [`super::Counters::add`].
+#[must_use]
+pub fn counter_add(existing: Option<CounterRecord>, delta: u64, window_end: UnixTime, now: UnixTime) -> CounterRecord {
+    let base = existing.filter(|c| now < c.expires_at).unwrap_or(CounterRecord { count: 0, expires_at: window_end });
+    CounterRecord { count: base.count.saturating_add(delta), expires_at: base.expires_at }
+}
+
+/// [`super::Counters::get`].
+#[must_use]
+pub fn counter_get(existing: Option<CounterRecord>, now: UnixTime) -> u64 {
+    existing.filter(|c| now < c.expires_at).map_or(0, |c| c.count)
+}

@@ -1,0 +1,40 @@
+# Shared by the scripts: installs what is missing, quickly when nothing is.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export WRANGLER_SEND_METRICS=false
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+
+WASM_BINDGEN_VERSION="0.2.130"
+WORKER_BUILD_VERSION="0.8.7"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+ensure_rust() {
+  if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION"; then
+    log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+  if ! worker-build --version 2>/dev/null | grep -qE "(^| )$WORKER_BUILD_VERSION\$"; then
+    log "installing worker-build $WORKER_BUILD_VERSION"
+    cargo install worker-build --version "$WORKER_BUILD_VERSION" --force
+  fi
+}
+
+ensure_node() {
+  if [ ! -x "$ROOT/node_modules/.bin/wrangler" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    log "installing npm packages"
+    (cd "$ROOT" && npm ci --no-audit --no-fund)
+  fi
+}
+
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing chromium"
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+}
