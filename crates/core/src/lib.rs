@@ -11,7 +11,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`engine`] | [`Engine`], [`Context`] and the router |
-//! | [`flow`] (private) | one module per grant / endpoint |
+//! | `flow` (private) | one module per grant / endpoint |
 //! | [`client_auth`] | client authentication at the token endpoint |
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata |
 //! | [`token`] | minting JWT access tokens (RFC 9068) |

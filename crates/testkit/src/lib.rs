@@ -2,7 +2,8 @@
 //! seeded rng, the in-memory platform, a stale-read directory wrapper and a scenario
 //! driver that runs the whole engine in-process.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test support: a failed fixture should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod crypto;
 mod platform;

@@ -1,6 +1,9 @@
 //! The whole engine in-process: memory stores, a fake clock, a seeded rng.
 //! One module per endpoint or concern.
 
+// Test helpers fail loudly by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod client_credentials;
 mod discovery;
 mod keys;
