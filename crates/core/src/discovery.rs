@@ -29,7 +29,6 @@ pub struct Metadata {
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     subject_types_supported: Vec<&'static str>,
     id_token_signing_alg_values_supported: Vec<&'static str>,
-    authorization_response_iss_parameter_supported: bool,
 }
 
 impl Metadata {
@@ -50,7 +49,6 @@ impl Metadata {
             ],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
-            authorization_response_iss_parameter_supported: true,
         }
     }
 }

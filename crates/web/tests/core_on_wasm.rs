@@ -42,7 +42,8 @@ fn version_is_exported() {
 #[wasm_bindgen_test]
 fn form_parsing_is_strict() {
     let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap());
+    headers
+        .insert(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap());
     let form = parse_form(&headers, b"grant_type=client_credentials&scope=a+b").unwrap();
     assert_eq!(form.get("scope"), Some("a b"));
     assert_eq!(parse_form(&headers, b"a=1&a=2"), Err(FormError::Duplicate("a".into())));

@@ -30,7 +30,8 @@ thread_local! {
 const MAX_CACHED_KEYS: usize = 64;
 
 fn subtle() -> Result<SubtleCrypto, CryptoError> {
-    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(|_| CryptoError)?;
+    let crypto =
+        Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(|_| CryptoError)?;
     let crypto: web_sys::Crypto = crypto.dyn_into().map_err(|_| CryptoError)?;
     Ok(crypto.subtle())
 }
@@ -47,7 +48,9 @@ fn object(pairs: &[(&str, JsValue)]) -> Result<Object, CryptoError> {
 fn key_algorithm(alg: Algorithm) -> Result<Object, CryptoError> {
     match alg {
         Algorithm::ES256 => object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]),
-        Algorithm::RS256 => object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", "SHA-256".into())]),
+        Algorithm::RS256 => {
+            object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", "SHA-256".into())])
+        }
     }
 }
 
@@ -68,21 +71,37 @@ async fn await_promise(promise: Result<js_sys::Promise, JsValue>) -> Result<JsVa
 }
 
 async fn import_jwk(jwk_json: &str, alg: Algorithm, usage: &str) -> Result<CryptoKey, CryptoError> {
-    let jwk: Object = js_sys::JSON::parse(jwk_json).map_err(|_| CryptoError)?.dyn_into().map_err(|_| CryptoError)?;
+    let jwk: Object = js_sys::JSON::parse(jwk_json)
+        .map_err(|_| CryptoError)?
+        .dyn_into()
+        .map_err(|_| CryptoError)?;
     // WebCrypto checks `alg`/`use`/`key_ops` members against the usage; drop them and
     // let the algorithm object decide.
     for member in ["alg", "use", "key_ops", "kid", "ext"] {
         let _ = Reflect::delete_property(&jwk, &JsValue::from_str(member));
     }
-    let promise = subtle()?.import_key_with_object("jwk", &jwk, &key_algorithm(alg)?, false, &usages(&[usage]));
+    let promise = subtle()?.import_key_with_object(
+        "jwk",
+        &jwk,
+        &key_algorithm(alg)?,
+        false,
+        &usages(&[usage]),
+    );
     await_promise(promise).await?.dyn_into().map_err(|_| CryptoError)
 }
 
-fn cached(cache: &'static std::thread::LocalKey<RefCell<HashMap<String, CryptoKey>>>, id: &str) -> Option<CryptoKey> {
+fn cached(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, CryptoKey>>>,
+    id: &str,
+) -> Option<CryptoKey> {
     cache.with(|c| c.borrow().get(id).cloned())
 }
 
-fn remember(cache: &'static std::thread::LocalKey<RefCell<HashMap<String, CryptoKey>>>, id: String, key: &CryptoKey) {
+fn remember(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, CryptoKey>>>,
+    id: String,
+    key: &CryptoKey,
+) {
     cache.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= MAX_CACHED_KEYS {
@@ -106,7 +125,12 @@ impl Crypto for WebCrypto {
                 ])?
             }
         };
-        let pair = await_promise(subtle()?.generate_key_with_object(&algorithm, true, &usages(&["sign", "verify"]))).await?;
+        let pair = await_promise(subtle()?.generate_key_with_object(
+            &algorithm,
+            true,
+            &usages(&["sign", "verify"]),
+        ))
+        .await?;
         let private: CryptoKey = Reflect::get(&pair, &JsValue::from_str("privateKey"))
             .map_err(|_| CryptoError)?
             .dyn_into()
@@ -123,11 +147,18 @@ impl Crypto for WebCrypto {
             .iter()
             .filter_map(|m| full.get(*m).map(|v| ((*m).to_owned(), v.clone())))
             .collect();
-        let public: Jwk = serde_json::from_value(serde_json::Value::Object(public)).map_err(|_| CryptoError)?;
+        let public: Jwk =
+            serde_json::from_value(serde_json::Value::Object(public)).map_err(|_| CryptoError)?;
         Ok(GeneratedKey { public, private: PrivateJwk(SecretBytes::new(text.into_bytes())) })
     }
 
-    async fn sign(&self, kid: &KeyId, alg: Algorithm, private: &PrivateJwk, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    async fn sign(
+        &self,
+        kid: &KeyId,
+        alg: Algorithm,
+        private: &PrivateJwk,
+        input: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let key = match cached(&SIGNING_KEYS, kid.as_str()) {
             Some(key) => key,
             None => {
@@ -137,11 +168,22 @@ impl Crypto for WebCrypto {
                 key
             }
         };
-        let signature = await_promise(subtle()?.sign_with_object_and_u8_array(&signature_algorithm(alg)?, &key, input)).await?;
+        let signature = await_promise(subtle()?.sign_with_object_and_u8_array(
+            &signature_algorithm(alg)?,
+            &key,
+            input,
+        ))
+        .await?;
         Ok(Uint8Array::new(&signature).to_vec())
     }
 
-    async fn verify(&self, key: &Jwk, alg: Algorithm, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    async fn verify(
+        &self,
+        key: &Jwk,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
         let text = serde_json::to_string(key).map_err(|_| CryptoError)?;
         let id = format!("{alg}:{text}");
         let imported = match cached(&VERIFYING_KEYS, &id) {

@@ -1,7 +1,9 @@
 //! [`Directory`] on Workers KV: the read path for apps, scopes, users and the public
 //! keyring. Eventually consistent: a write may take ~60 s to reach other locations.
 
-use gatehouse_core::store::{Directory, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES, StoreError, check_key};
+use gatehouse_core::store::{
+    Directory, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES, StoreError, check_key,
+};
 use worker::kv::KvStore;
 
 /// A KV namespace as a [`Directory`].
@@ -41,7 +43,12 @@ impl Directory for KvDirectory {
         self.kv.delete(key).await.map_err(unavailable)
     }
 
-    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<ListPage, StoreError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
         if limit == 0 || limit > MAX_LIST_LIMIT {
             return Err(StoreError::Refused("list limit must be 1 to 1000"));
         }

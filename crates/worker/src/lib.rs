@@ -15,6 +15,8 @@
 
 pub mod crypto;
 pub mod kv;
+#[cfg(feature = "selftest")]
+mod selftest;
 // The Durable Object macro generates undocumented glue items.
 #[allow(missing_docs)]
 pub mod vault;
@@ -95,7 +97,11 @@ pub(crate) fn env_value(env: &Env, name: &str) -> Option<String> {
 pub(crate) fn now() -> UnixTime {
     // Date.now() is milliseconds since the epoch as an f64; it is never negative.
     let millis = js_sys::Date::now();
-    UnixTime::from_secs(if millis.is_finite() && millis > 0.0 { (millis / 1000.0) as u64 } else { 0 })
+    UnixTime::from_secs(if millis.is_finite() && millis > 0.0 {
+        (millis / 1000.0) as u64
+    } else {
+        0
+    })
 }
 
 #[event(fetch)]
@@ -107,6 +113,10 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
             return to_worker(OAuthError::server_error().into_response());
         }
     };
+    #[cfg(feature = "selftest")]
+    if req.path() == "/__selftest/contract" && req.method() == worker::Method::Post {
+        return selftest::contract(&env).await;
+    }
     let request = match to_http(req).await {
         Ok(request) => request,
         Err(response) => return to_worker(response),
@@ -119,7 +129,9 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
 
 /// Converts a Workers request, reading at most [`MAX_BODY_BYTES`] + 1 body bytes so
 /// the engine can refuse an oversized body without the worker buffering all of it.
-async fn to_http(mut req: Request) -> Result<gatehouse_core::http::Request, gatehouse_core::http::Response> {
+async fn to_http(
+    mut req: Request,
+) -> Result<gatehouse_core::http::Request, gatehouse_core::http::Response> {
     use futures_util::StreamExt;
 
     let bad = |why: &'static str| OAuthError::invalid_request(why).into_response();
@@ -133,17 +145,26 @@ async fn to_http(mut req: Request) -> Result<gatehouse_core::http::Request, gate
         builder = builder.header(name, value);
     }
     let mut body = Vec::new();
+    let mut seen = 0usize;
     if let Ok(mut stream) = req.stream() {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| bad("request body could not be read"))?;
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_BODY_BYTES {
+            seen = seen.saturating_add(chunk.len());
+            if body.len() <= MAX_BODY_BYTES {
+                body.extend_from_slice(&chunk);
+            }
+            // Past the limit the rest is read and dropped, so the client gets its 413
+            // instead of a reset connection; a body far past it is cut off.
+            if seen > DRAIN_LIMIT_BYTES {
                 break;
             }
         }
     }
     builder.body(body).map_err(|_| bad("request is malformed"))
 }
+
+/// How much of an oversized body is read (and dropped) before giving up on it.
+const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<Response> {
     let (parts, body) = response.into_parts();

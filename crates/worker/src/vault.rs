@@ -10,12 +10,16 @@
 use gatehouse_core::keys::{KEYRING_KEY, Kek, Keyring};
 use gatehouse_core::store::records::{self, Expiry, Write};
 use gatehouse_core::store::{
-    Counters, KeyVault, OnceStore, RefreshFamilies, Rotation, Sessions, StoreError, Taken, check_key,
+    Counters, KeyVault, OnceStore, RefreshFamilies, Rotation, Sessions, StoreError, Taken,
+    check_key,
 };
 use gatehouse_core::types::UnixTime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::{DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, State, Storage, durable_object};
+use worker::{
+    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, State, Storage,
+    durable_object,
+};
 
 use crate::crypto::WebCrypto;
 
@@ -64,7 +68,8 @@ enum Reply {
 /// Which instance holds `key` of `kind`: a stable FNV-1a hash, so every isolate
 /// agrees without coordination.
 fn instance(kind: &str, key: &str) -> String {
-    let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash =
+        key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     format!("{kind}:{:02}", hash % SHARDS)
 }
 
@@ -90,7 +95,8 @@ impl VaultClient {
         let stub = self.namespace.get_by_name(name).map_err(|e| fail("stub", e))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
-        let request = Request::new_with_init("https://vault/call", &init).map_err(|e| fail("request", e))?;
+        let request =
+            Request::new_with_init("https://vault/call", &init).map_err(|e| fail("request", e))?;
         let mut response = stub.fetch_with_request(request).await.map_err(|e| fail("fetch", e))?;
         let text = response.text().await.map_err(|e| fail("read", e))?;
         match serde_json::from_str(&text).map_err(|_| StoreError::Corrupt)? {
@@ -108,7 +114,13 @@ fn unexpected(reply: &Reply) -> StoreError {
 }
 
 impl OnceStore for VaultClient {
-    async fn put(&self, key: &str, value: &[u8], expires_at: UnixTime, now: UnixTime) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         check_key(key)?;
         let call = Call::OncePut { key: key.to_owned(), value: value.to_vec(), expires_at, now };
         match self.call(&instance("once", key), &call).await? {
@@ -119,7 +131,10 @@ impl OnceStore for VaultClient {
 
     async fn take(&self, key: &str, now: UnixTime) -> Result<Taken, StoreError> {
         check_key(key)?;
-        match self.call(&instance("once", key), &Call::OnceTake { key: key.to_owned(), now }).await? {
+        match self
+            .call(&instance("once", key), &Call::OnceTake { key: key.to_owned(), now })
+            .await?
+        {
             Reply::Taken(taken) => Ok(taken),
             other => Err(unexpected(&other)),
         }
@@ -127,18 +142,37 @@ impl OnceStore for VaultClient {
 }
 
 impl RefreshFamilies for VaultClient {
-    async fn create(&self, family: &str, token: &[u8; 32], data: &[u8], expires_at: UnixTime, _now: UnixTime) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        family: &str,
+        token: &[u8; 32],
+        data: &[u8],
+        expires_at: UnixTime,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         check_key(family)?;
-        let call = Call::FamilyCreate { key: family.to_owned(), token: *token, data: data.to_vec(), expires_at };
+        let call = Call::FamilyCreate {
+            key: family.to_owned(),
+            token: *token,
+            data: data.to_vec(),
+            expires_at,
+        };
         match self.call(&instance("family", family), &call).await? {
             Reply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
     }
 
-    async fn rotate(&self, family: &str, presented: &[u8; 32], next: &[u8; 32], now: UnixTime) -> Result<Rotation, StoreError> {
+    async fn rotate(
+        &self,
+        family: &str,
+        presented: &[u8; 32],
+        next: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Rotation, StoreError> {
         check_key(family)?;
-        let call = Call::FamilyRotate { key: family.to_owned(), presented: *presented, next: *next, now };
+        let call =
+            Call::FamilyRotate { key: family.to_owned(), presented: *presented, next: *next, now };
         match self.call(&instance("family", family), &call).await? {
             Reply::Rotation(rotation) => Ok(rotation),
             other => Err(unexpected(&other)),
@@ -147,7 +181,10 @@ impl RefreshFamilies for VaultClient {
 
     async fn revoke(&self, family: &str) -> Result<bool, StoreError> {
         check_key(family)?;
-        match self.call(&instance("family", family), &Call::FamilyRevoke { key: family.to_owned() }).await? {
+        match self
+            .call(&instance("family", family), &Call::FamilyRevoke { key: family.to_owned() })
+            .await?
+        {
             Reply::Flag(flag) => Ok(flag),
             other => Err(unexpected(&other)),
         }
@@ -155,7 +192,13 @@ impl RefreshFamilies for VaultClient {
 }
 
 impl Sessions for VaultClient {
-    async fn put(&self, id: &str, data: &[u8], expires_at: UnixTime, _now: UnixTime) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        id: &str,
+        data: &[u8],
+        expires_at: UnixTime,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         check_key(id)?;
         let call = Call::SessionPut { key: id.to_owned(), data: data.to_vec(), expires_at };
         match self.call(&instance("session", id), &call).await? {
@@ -166,7 +209,10 @@ impl Sessions for VaultClient {
 
     async fn get(&self, id: &str, now: UnixTime) -> Result<Option<Vec<u8>>, StoreError> {
         check_key(id)?;
-        match self.call(&instance("session", id), &Call::SessionGet { key: id.to_owned(), now }).await? {
+        match self
+            .call(&instance("session", id), &Call::SessionGet { key: id.to_owned(), now })
+            .await?
+        {
             Reply::Data(data) => Ok(data),
             other => Err(unexpected(&other)),
         }
@@ -174,7 +220,10 @@ impl Sessions for VaultClient {
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         check_key(id)?;
-        match self.call(&instance("session", id), &Call::SessionDelete { key: id.to_owned() }).await? {
+        match self
+            .call(&instance("session", id), &Call::SessionDelete { key: id.to_owned() })
+            .await?
+        {
             Reply::Flag(flag) => Ok(flag),
             other => Err(unexpected(&other)),
         }
@@ -182,7 +231,13 @@ impl Sessions for VaultClient {
 }
 
 impl Counters for VaultClient {
-    async fn add(&self, key: &str, delta: u64, window_end: UnixTime, now: UnixTime) -> Result<u64, StoreError> {
+    async fn add(
+        &self,
+        key: &str,
+        delta: u64,
+        window_end: UnixTime,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
         check_key(key)?;
         let call = Call::CounterAdd { key: key.to_owned(), delta, window_end, now };
         match self.call(&instance("counter", key), &call).await? {
@@ -193,7 +248,10 @@ impl Counters for VaultClient {
 
     async fn get(&self, key: &str, now: UnixTime) -> Result<u64, StoreError> {
         check_key(key)?;
-        match self.call(&instance("counter", key), &Call::CounterGet { key: key.to_owned(), now }).await? {
+        match self
+            .call(&instance("counter", key), &Call::CounterGet { key: key.to_owned(), now })
+            .await?
+        {
             Reply::Count(count) => Ok(count),
             other => Err(unexpected(&other)),
         }
@@ -201,7 +259,10 @@ impl Counters for VaultClient {
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         check_key(key)?;
-        match self.call(&instance("counter", key), &Call::CounterReset { key: key.to_owned() }).await? {
+        match self
+            .call(&instance("counter", key), &Call::CounterReset { key: key.to_owned() })
+            .await?
+        {
             Reply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
@@ -260,7 +321,10 @@ impl DurableObject for Vault {
         for entry in entries.entries() {
             let Ok(pair) = entry else { continue };
             let pair = js_sys::Array::from(&pair);
-            let (Some(key), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else { continue };
+            let (Some(key), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string())
+            else {
+                continue;
+            };
             if serde_json::from_str::<Expiry>(&value).is_ok_and(|e| e.expires_at <= now) {
                 expired.push(key);
             }
@@ -278,7 +342,8 @@ impl Vault {
     }
 
     async fn load<R: DeserializeOwned>(&self, key: &str) -> Result<Option<R>, StoreError> {
-        let text: Option<String> = self.storage().get(key).await.map_err(|_| StoreError::Unavailable)?;
+        let text: Option<String> =
+            self.storage().get(key).await.map_err(|_| StoreError::Unavailable)?;
         text.map(|t| serde_json::from_str(&t).map_err(|_| StoreError::Corrupt)).transpose()
     }
 
@@ -289,7 +354,9 @@ impl Vault {
                 let text = serde_json::to_string(&record).map_err(|_| StoreError::Corrupt)?;
                 self.storage().put(key, text).await.map_err(|_| StoreError::Unavailable)
             }
-            Write::Delete => self.storage().delete(key).await.map(|_| ()).map_err(|_| StoreError::Unavailable),
+            Write::Delete => {
+                self.storage().delete(key).await.map(|_| ()).map_err(|_| StoreError::Unavailable)
+            }
         }
     }
 
@@ -319,7 +386,8 @@ impl Vault {
                 Reply::Done
             }
             Call::FamilyRotate { key, presented, next, now } => {
-                let (rotation, write) = records::family_rotate(self.load(&key).await?, &presented, &next, now);
+                let (rotation, write) =
+                    records::family_rotate(self.load(&key).await?, &presented, &next, now);
                 self.store(&key, write).await?;
                 Reply::Rotation(rotation)
             }
@@ -347,10 +415,12 @@ impl Vault {
                 self.store(&key, Write::Put(record)).await?;
                 Reply::Count(record.count)
             }
-            Call::CounterGet { key, now } => Reply::Count(records::counter_get(self.load(&key).await?, now)),
+            Call::CounterGet { key, now } => {
+                Reply::Count(records::counter_get(self.load(&key).await?, now))
+            }
             Call::CounterReset { key } => {
                 self.store::<records::CounterRecord>(&key, Write::Delete).await?;
-                Reply::Count(0)
+                Reply::Done
             }
             Call::KeysEnsure { now } => Reply::Keyring(self.ensure_keyring(now).await?),
             Call::KeysRotate { now } => {
@@ -367,7 +437,8 @@ impl Vault {
     }
 
     fn kek(&self) -> Result<Kek, StoreError> {
-        let secret = crate::env_value(&self.env, "KEY_ENCRYPTION_SECRET").ok_or(StoreError::Unavailable)?;
+        let secret =
+            crate::env_value(&self.env, "KEY_ENCRYPTION_SECRET").ok_or(StoreError::Unavailable)?;
         Kek::derive(secret.as_bytes()).map_err(|_| StoreError::Unavailable)
     }
 

@@ -127,7 +127,13 @@ pub struct MemoryOnceStore {
 }
 
 impl OnceStore for MemoryOnceStore {
-    async fn put(&self, key: &str, value: &[u8], expires_at: UnixTime, now: UnixTime) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(key)?;
         let record = records::once_put(self.records.get(key).as_ref(), value, expires_at, now)?;
@@ -163,7 +169,8 @@ impl RefreshFamilies for MemoryFamilies {
     ) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(family)?;
-        let record = records::family_create(self.families.get(family).as_ref(), token, data, expires_at)?;
+        let record =
+            records::family_create(self.families.get(family).as_ref(), token, data, expires_at)?;
         self.families.write(family, Write::Put(record));
         Ok(())
     }
@@ -177,7 +184,8 @@ impl RefreshFamilies for MemoryFamilies {
     ) -> Result<Rotation, StoreError> {
         self.outage.check()?;
         check_key(family)?;
-        let (rotation, write) = records::family_rotate(self.families.get(family), presented, next, now);
+        let (rotation, write) =
+            records::family_rotate(self.families.get(family), presented, next, now);
         self.families.write(family, write);
         Ok(rotation)
     }
@@ -200,7 +208,13 @@ pub struct MemorySessions {
 }
 
 impl Sessions for MemorySessions {
-    async fn put(&self, id: &str, data: &[u8], expires_at: UnixTime, _now: UnixTime) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        id: &str,
+        data: &[u8],
+        expires_at: UnixTime,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(id)?;
         self.sessions.write(id, Write::Put(SessionRecord { data: data.to_vec(), expires_at }));
@@ -233,7 +247,13 @@ pub struct MemoryCounters {
 }
 
 impl Counters for MemoryCounters {
-    async fn add(&self, key: &str, delta: u64, window_end: UnixTime, now: UnixTime) -> Result<u64, StoreError> {
+    async fn add(
+        &self,
+        key: &str,
+        delta: u64,
+        window_end: UnixTime,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
         self.outage.check()?;
         check_key(key)?;
         let record = records::counter_add(self.counters.get(key), delta, window_end, now);

@@ -101,7 +101,13 @@ pub fn family_create(
     if existing.is_some() {
         return Err(StoreError::Conflict);
     }
-    Ok(FamilyRecord { current: *token, retired: Vec::new(), data: data.to_vec(), expires_at, revoked: false })
+    Ok(FamilyRecord {
+        current: *token,
+        retired: Vec::new(),
+        data: data.to_vec(),
+        expires_at,
+        revoked: false,
+    })
 }
 
 /// [`super::RefreshFamilies::rotate`].
@@ -154,7 +160,10 @@ pub struct SessionRecord {
 
 /// [`super::Sessions::get`].
 #[must_use]
-pub fn session_get(existing: Option<SessionRecord>, now: UnixTime) -> (Option<Vec<u8>>, Write<SessionRecord>) {
+pub fn session_get(
+    existing: Option<SessionRecord>,
+    now: UnixTime,
+) -> (Option<Vec<u8>>, Write<SessionRecord>) {
     match existing {
         Some(s) if now < s.expires_at => (Some(s.data), Write::Keep),
         Some(_) => (None, Write::Delete),
@@ -173,8 +182,15 @@ pub struct CounterRecord {
 
 /// [`super::Counters::add`].
 #[must_use]
-pub fn counter_add(existing: Option<CounterRecord>, delta: u64, window_end: UnixTime, now: UnixTime) -> CounterRecord {
-    let base = existing.filter(|c| now < c.expires_at).unwrap_or(CounterRecord { count: 0, expires_at: window_end });
+pub fn counter_add(
+    existing: Option<CounterRecord>,
+    delta: u64,
+    window_end: UnixTime,
+    now: UnixTime,
+) -> CounterRecord {
+    let base = existing
+        .filter(|c| now < c.expires_at)
+        .unwrap_or(CounterRecord { count: 0, expires_at: window_end });
     CounterRecord { count: base.count.saturating_add(delta), expires_at: base.expires_at }
 }
 
