@@ -16,6 +16,7 @@
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata |
 //! | [`token`] | minting JWT access tokens (RFC 9068) |
 //! | [`verify`] | verifying them (issuer endpoints, gateway, your own worker) |
+//! | [`gateway`] | the edge gateway: config, routes, JWKS cache policy, verified-token cache |
 //! | [`jose`] | algorithms, JWKs, compact JWS |
 //! | [`keys`] | the signing keyring and sealing private keys at rest |
 //! | [`store`] | storage traits, their contracts, memory stores (`test-util`) |
@@ -69,6 +70,7 @@ pub mod discovery;
 pub mod engine;
 pub mod error;
 mod flow;
+pub mod gateway;
 pub mod http;
 pub mod jose;
 pub mod keys;

@@ -8,8 +8,8 @@
 
 use crate::jose::{Algorithm, CompactJws, Jwks};
 use crate::platform::Crypto;
-use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims};
-use crate::types::UnixTime;
+use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+use crate::types::{ScopeSet, UnixTime};
 
 /// The most clock-skew leeway a policy may allow (5 minutes).
 pub const MAX_LEEWAY_SECS: u64 = 300;
@@ -55,6 +55,46 @@ impl AccessTokenPolicy {
         self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
         self
     }
+
+    /// The issuer tokens must name exactly.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audiences a token may name (one is enough).
+    #[must_use]
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The algorithms accepted.
+    #[must_use]
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// The clock-skew leeway in seconds.
+    #[must_use]
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
+    }
+}
+
+/// A verified access token: the RFC 9068 claims plus the members Gatehouse adds when
+/// an app is configured to include them, and the key that signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAccessToken {
+    /// The RFC 9068 claims.
+    pub claims: AccessTokenClaims,
+    /// `nbf`, when the token carries one.
+    pub nbf: Option<UnixTime>,
+    /// The `permissions` claim (an array of names; empty when absent).
+    pub permissions: Vec<String>,
+    /// The `roles` claim (an array of names; empty when absent).
+    pub roles: Vec<String>,
+    /// The `kid` of the key that verified the signature.
+    pub kid: String,
 }
 
 /// Why a token was refused. For logs and tests: on the wire every variant is the
@@ -103,10 +143,24 @@ impl std::fmt::Display for VerifyError {
 
 impl std::error::Error for VerifyError {}
 
+/// Everything read from the payload, in one pass.
 #[derive(serde::Deserialize)]
-struct TimeClaims {
+struct Payload {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: UnixTime,
+    iat: UnixTime,
+    jti: String,
+    client_id: String,
+    #[serde(default)]
+    scope: ScopeSet,
     #[serde(default)]
     nbf: Option<UnixTime>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 /// The key id a token names, read without verifying anything: a host uses it to decide
@@ -134,6 +188,26 @@ pub async fn verify_access_token<C: Crypto>(
     token: &str,
     now: UnixTime,
 ) -> Result<AccessTokenClaims, VerifyError> {
+    verify_access_token_full(crypto, jwks, policy, token, now).await.map(|v| v.claims)
+}
+
+/// Like [`verify_access_token`], and also returns `permissions`, `roles`, `nbf` and
+/// the signing key's `kid` (the edge gateway forwards and caches them).
+///
+/// # Errors
+///
+/// [`VerifyError`] naming the first check that failed.
+///
+/// # Security
+///
+/// As [`verify_access_token`]: every check runs, in the same order.
+pub async fn verify_access_token_full<C: Crypto>(
+    crypto: &C,
+    jwks: &Jwks,
+    policy: &AccessTokenPolicy,
+    token: &str,
+    now: UnixTime,
+) -> Result<VerifiedAccessToken, VerifyError> {
     let jws = CompactJws::parse(token).map_err(|e| match e {
         crate::jose::JwsError::UnsupportedAlgorithm => VerifyError::Algorithm,
         _ => VerifyError::Malformed,
@@ -155,24 +229,38 @@ pub async fn verify_access_token<C: Crypto>(
     if !valid {
         return Err(VerifyError::Signature);
     }
-    let claims: AccessTokenClaims =
-        serde_json::from_slice(&jws.payload).map_err(|_| VerifyError::Claims)?;
-    let times: TimeClaims =
-        serde_json::from_slice(&jws.payload).map_err(|_| VerifyError::Claims)?;
-    if claims.iss != policy.issuer {
+    // The payload is signed by a trusted issuer by now; one pass, no intermediate map.
+    let payload: Payload = serde_json::from_slice(&jws.payload).map_err(|_| VerifyError::Claims)?;
+    if payload.iss != policy.issuer {
         return Err(VerifyError::Issuer);
     }
-    if !policy.audiences.iter().any(|a| claims.aud.contains(a)) {
+    if !policy.audiences.iter().any(|a| payload.aud.contains(a)) {
         return Err(VerifyError::Audience);
     }
     let leeway = policy.leeway_secs;
-    if now >= claims.exp.plus(leeway) {
+    if now >= payload.exp.plus(leeway) {
         return Err(VerifyError::Expired);
     }
-    if times.nbf.is_some_and(|nbf| now.plus(leeway) < nbf) || now.plus(leeway) < claims.iat {
+    if payload.nbf.is_some_and(|nbf| now.plus(leeway) < nbf) || now.plus(leeway) < payload.iat {
         return Err(VerifyError::NotYetValid);
     }
-    Ok(claims)
+    let kid = kid.to_owned();
+    Ok(VerifiedAccessToken {
+        claims: AccessTokenClaims {
+            iss: payload.iss,
+            sub: payload.sub,
+            aud: payload.aud,
+            exp: payload.exp,
+            iat: payload.iat,
+            jti: payload.jti,
+            client_id: payload.client_id,
+            scope: payload.scope,
+        },
+        nbf: payload.nbf,
+        permissions: payload.permissions,
+        roles: payload.roles,
+        kid,
+    })
 }
 
 /// `typ` compares as a media type: case-insensitive, `application/` optional

@@ -6,6 +6,7 @@
 
 mod client_credentials;
 mod discovery;
+mod gateway;
 mod keys;
 mod stores;
 mod token_errors;

@@ -1,0 +1,275 @@
+//! When to (re)fetch the issuer's keys, and what to do while the issuer is away.
+//!
+//! The policy, each rule chosen so that a key rotation never refuses a valid token:
+//!
+//! - The JWKS is found through discovery (`jwks_uri`; the document's `issuer` must be
+//!   the configured issuer, OpenID Connect Discovery section 4.3) and kept for the
+//!   `max-age` of its `Cache-Control` (clamped to [`MIN_FRESH_SECS`]..[`MAX_FRESH_SECS`],
+//!   [`DEFAULT_FRESH_SECS`] without one). The issuer publishes a key 300 s before it
+//!   signs with it and serves the JWKS with `max-age=300`, so a cache that honours the
+//!   header holds every new key before the first token it signs.
+//! - A token whose `kid` is not in a fresh JWKS triggers one refetch, at most once per
+//!   cooldown, so a flood of made-up `kid`s costs the issuer one request per cooldown.
+//!   Within a cooldown the last fetch is at most that old, and it already held any key
+//!   that signs now (published 300 s ahead), so no valid token meets the cooldown.
+//! - Requests that arrive while a fetch is in flight and need it (their `kid` is
+//!   unknown, or there are no keys yet) wait for it instead of starting another one;
+//!   requests whose key is known go ahead with the keys at hand.
+//! - When a fetch fails, the previous keys keep serving for up to `max_stale` past
+//!   their freshness, and the issuer is retried at most once per cooldown.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::jose::Jwks;
+use crate::types::UnixTime;
+
+/// Freshness when the JWKS response has no usable `Cache-Control` (seconds).
+pub const DEFAULT_FRESH_SECS: u64 = 300;
+/// Shortest freshness, whatever the header says (`no-cache` included).
+pub const MIN_FRESH_SECS: u64 = 10;
+/// Longest freshness, whatever the header says.
+pub const MAX_FRESH_SECS: u64 = 3600;
+/// The largest discovery or JWKS document read (64 KiB).
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// A fetch in flight for longer than this is presumed lost (its request was
+/// cancelled) and no longer waited for.
+pub const FETCH_TIMEOUT_SECS: u64 = 30;
+
+/// A document the host fetched for the gateway: the status, the `Cache-Control`
+/// header, and at most [`MAX_DOCUMENT_BYTES`] + 1 bytes of body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Cache-Control` response header, if any.
+    pub cache_control: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The host could not complete a fetch (network error, timeout). Carries no detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchError;
+
+/// Which document a fetch is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchTarget {
+    /// The OpenID Provider metadata.
+    Discovery(String),
+    /// The JWK Set.
+    Jwks(String),
+}
+
+impl FetchTarget {
+    /// The URL to `GET`.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Discovery(url) | Self::Jwks(url) => url,
+        }
+    }
+}
+
+/// What a request that needs keys should do next.
+#[derive(Debug, Clone)]
+pub enum KeysPlan {
+    /// Verify with these keys.
+    Ready(Arc<Jwks>),
+    /// Fetch this document, hand it to [`JwksCache::fetched`], then plan again.
+    Fetch(FetchTarget),
+    /// Another request is fetching: wait for it, then plan again.
+    Wait,
+    /// No usable keys and no fetch allowed now: answer 503.
+    Unavailable,
+}
+
+#[derive(Debug, Clone)]
+struct Keys {
+    jwks: Arc<Jwks>,
+    fresh_until: UnixTime,
+}
+
+/// The JWKS cache of one gateway isolate. Pure state; the host performs the fetches
+/// it asks for.
+#[derive(Debug, Clone)]
+pub struct JwksCache {
+    discovery_url: String,
+    issuer: String,
+    cooldown_secs: u64,
+    max_stale_secs: u64,
+    jwks_uri: Option<String>,
+    keys: Option<Keys>,
+    last_attempt: Option<UnixTime>,
+    in_flight_since: Option<UnixTime>,
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+impl JwksCache {
+    /// An empty cache for `issuer`, discovered at `discovery_url`.
+    #[must_use]
+    pub fn new(
+        issuer: &str,
+        discovery_url: String,
+        cooldown_secs: u64,
+        max_stale_secs: u64,
+    ) -> Self {
+        Self {
+            discovery_url,
+            issuer: issuer.to_owned(),
+            cooldown_secs,
+            max_stale_secs,
+            jwks_uri: None,
+            keys: None,
+            last_attempt: None,
+            in_flight_since: None,
+        }
+    }
+
+    /// The keys usable at `now` (fresh, or stale within `max_stale`), without fetching.
+    #[must_use]
+    pub fn usable(&self, now: UnixTime) -> Option<&Arc<Jwks>> {
+        self.keys
+            .as_ref()
+            .filter(|k| now < k.fresh_until.plus(self.max_stale_secs))
+            .map(|k| &k.jwks)
+    }
+
+    /// Whether a fetch is under way at `now`.
+    #[must_use]
+    pub fn in_flight(&self, now: UnixTime) -> bool {
+        self.in_flight_since.is_some_and(|since| now < since.plus(FETCH_TIMEOUT_SECS))
+    }
+
+    fn cooled_down(&self, now: UnixTime) -> bool {
+        self.last_attempt.is_none_or(|at| now >= at.plus(self.cooldown_secs))
+    }
+
+    /// Decides how a request with `kid` gets its keys at `now`.
+    pub fn plan(&mut self, kid: Option<&str>, now: UnixTime) -> KeysPlan {
+        let usable = self.usable(now).cloned();
+        let known = |jwks: &Arc<Jwks>| kid.is_some_and(|kid| jwks.find(kid).is_some());
+        let fresh = self.keys.as_ref().is_some_and(|k| now < k.fresh_until);
+        match &usable {
+            // The common case: a fresh set that has the key.
+            Some(jwks) if fresh && known(jwks) => return KeysPlan::Ready(Arc::clone(jwks)),
+            // A known key while a refresh runs elsewhere: no need to wait.
+            Some(jwks) if known(jwks) && self.in_flight(now) => {
+                return KeysPlan::Ready(Arc::clone(jwks));
+            }
+            _ => {}
+        }
+        if self.in_flight(now) {
+            return KeysPlan::Wait;
+        }
+        // A token without `kid` cannot be matched to a key; refetching will not help.
+        let worth_fetching =
+            !fresh || (kid.is_some() && usable.as_ref().is_some_and(|j| !known(j)));
+        if worth_fetching && self.cooled_down(now) {
+            self.last_attempt = Some(now);
+            self.in_flight_since = Some(now);
+            return KeysPlan::Fetch(match &self.jwks_uri {
+                Some(uri) => FetchTarget::Jwks(uri.clone()),
+                None => FetchTarget::Discovery(self.discovery_url.clone()),
+            });
+        }
+        match usable {
+            Some(jwks) => KeysPlan::Ready(jwks),
+            None => KeysPlan::Unavailable,
+        }
+    }
+
+    /// Takes the outcome of a fetch that [`Self::plan`] asked for. Returns the next
+    /// document to fetch in the same round (the JWKS after discovery), if any.
+    pub fn fetched(
+        &mut self,
+        target: &FetchTarget,
+        result: Result<Fetched, FetchError>,
+        now: UnixTime,
+    ) -> Option<FetchTarget> {
+        let ok = result.ok().filter(|f| f.status == 200 && f.body.len() <= MAX_DOCUMENT_BYTES);
+        match target {
+            FetchTarget::Discovery(_) => {
+                let doc = ok.and_then(|f| serde_json::from_slice::<Discovery>(&f.body).ok());
+                match doc {
+                    Some(doc)
+                        if doc.issuer.trim_end_matches('/') == self.issuer
+                            && is_http_url(&doc.jwks_uri) =>
+                    {
+                        self.jwks_uri = Some(doc.jwks_uri.clone());
+                        Some(FetchTarget::Jwks(doc.jwks_uri))
+                    }
+                    _ => {
+                        self.in_flight_since = None;
+                        None
+                    }
+                }
+            }
+            FetchTarget::Jwks(_) => {
+                self.in_flight_since = None;
+                let parsed = ok.and_then(|f| {
+                    let jwks = serde_json::from_slice::<Jwks>(&f.body).ok()?;
+                    Some((jwks, freshness(f.cache_control.as_deref())))
+                });
+                match parsed {
+                    Some((jwks, secs)) => {
+                        self.keys =
+                            Some(Keys { jwks: Arc::new(jwks), fresh_until: now.plus(secs) });
+                    }
+                    // Rediscover next time: the issuer may have moved its keys.
+                    None => self.jwks_uri = None,
+                }
+                None
+            }
+        }
+    }
+
+    /// Forgets an in-flight mark (the host's fetch was abandoned).
+    pub fn abandon(&mut self) {
+        self.in_flight_since = None;
+    }
+}
+
+/// Seconds of freshness a `Cache-Control` value grants (RFC 9111 section 5.2.2),
+/// clamped to [`MIN_FRESH_SECS`]..=[`MAX_FRESH_SECS`].
+#[must_use]
+pub fn freshness(cache_control: Option<&str>) -> u64 {
+    let Some(value) = cache_control else { return DEFAULT_FRESH_SECS };
+    let mut max_age = None;
+    for directive in value.split(',') {
+        let directive = directive.trim().to_ascii_lowercase();
+        if directive == "no-store" || directive == "no-cache" {
+            return MIN_FRESH_SECS;
+        }
+        if let Some(secs) = directive.strip_prefix("max-age=") {
+            max_age = secs.trim_matches('"').parse::<u64>().ok();
+        }
+    }
+    max_age.unwrap_or(DEFAULT_FRESH_SECS).clamp(MIN_FRESH_SECS, MAX_FRESH_SECS)
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains([' ', '\n', '\r', '#'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_freshness() {
+        assert_eq!(freshness(None), DEFAULT_FRESH_SECS);
+        assert_eq!(freshness(Some("public, max-age=300")), 300);
+        assert_eq!(freshness(Some("max-age=0")), MIN_FRESH_SECS);
+        assert_eq!(freshness(Some("max-age=99999999")), MAX_FRESH_SECS);
+        assert_eq!(freshness(Some("no-store")), MIN_FRESH_SECS);
+        assert_eq!(freshness(Some("max-age=abc")), DEFAULT_FRESH_SECS);
+    }
+}

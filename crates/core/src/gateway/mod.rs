@@ -1,0 +1,495 @@
+//! The edge gateway: decides, for each request in front of an origin, whether it
+//! passes, with which claims, or which RFC 6750 refusal it gets.
+//!
+//! Sans-I/O like the rest of the crate: the host (the `gatehouse-gateway` worker)
+//! reads the few request headers that matter into an [`Inbound`], performs the
+//! fetches the [`JwksCache`] asks for, calls the verifier with its [`crate::Crypto`],
+//! and forwards or answers as told. Every decision is here and tested natively.
+//!
+//! One request, as the host drives it:
+//!
+//! 1. [`Gateway::begin`] routes the request and answers preflights, public routes,
+//!    missing or malformed tokens, and tokens already in the [`TokenCache`].
+//! 2. For a token it has not seen, [`Gateway::keys`] says to use the cached JWKS, to
+//!    fetch (discovery, then the JWKS), or to wait for a fetch in flight.
+//! 3. [`verify_pending`] checks the token; [`Gateway::finish`] caches it and applies
+//!    the route's requirements.
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`config`] | the TOML configuration, validated with line numbers |
+//! | [`route`] | route rules and requirements |
+//! | [`jwks`] | the JWKS fetch and cache policy |
+//! | [`cache`] | the verified-token cache |
+
+pub mod cache;
+pub mod config;
+pub mod jwks;
+pub mod route;
+
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+pub use cache::{TokenCache, TokenKey, token_key};
+pub use config::{ClaimHeaders, ConfigError, Cors, GatewayConfig, Unmatched};
+pub use jwks::{FetchError, FetchTarget, Fetched, JwksCache, KeysPlan};
+pub use route::{Requirement, Route, Shortfall};
+
+use crate::http::{Response, json_response};
+use crate::jose::Jwks;
+use crate::platform::Crypto;
+use crate::types::UnixTime;
+use crate::verify::{VerifiedAccessToken, VerifyError, verify_access_token_full};
+
+/// The request headers and line the gateway decides on. `authorization` is the
+/// header's value as the host reports it (several headers joined with `, `, which no
+/// valid bearer credential contains).
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The path, still percent-encoded, without the query.
+    pub path: &'a str,
+    /// `Authorization`.
+    pub authorization: Option<&'a str>,
+    /// `Origin`.
+    pub origin: Option<&'a str>,
+    /// `Access-Control-Request-Method` (a preflight).
+    pub request_method: Option<&'a str>,
+    /// `Access-Control-Request-Headers` (a preflight).
+    pub request_headers: Option<&'a str>,
+}
+
+/// How to send an admitted request on to the origin.
+#[derive(Debug, Clone, Default)]
+pub struct Forward {
+    /// Remove these request headers first (the claim headers, and `Authorization`
+    /// unless it is forwarded).
+    pub strip: Vec<HeaderName>,
+    /// Then set these.
+    pub set: Vec<(HeaderName, HeaderValue)>,
+    /// Add these to the origin's response (CORS).
+    pub response_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A token that needs verifying before the request can go on.
+#[derive(Debug, Clone)]
+pub struct PendingToken {
+    token: String,
+    key: TokenKey,
+    kid: Option<String>,
+    route: usize,
+    cors: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl PendingToken {
+    /// The `kid` the token names (unverified), for [`Gateway::keys`].
+    #[must_use]
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+}
+
+/// What the host does next with a request.
+#[derive(Debug)]
+pub enum Step {
+    /// Answer with this response (a refusal, a preflight, an unmatched path).
+    Respond(Response),
+    /// Send the request to the origin.
+    Forward(Forward),
+    /// Verify this token first.
+    Verify(PendingToken),
+}
+
+/// The gateway of one isolate: configuration, JWKS cache and verified-token cache.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    config: Arc<GatewayConfig>,
+    keys: JwksCache,
+    tokens: TokenCache,
+}
+
+/// Claim values are percent-encoded where HTTP header values cannot carry them
+/// (controls, non-ASCII) and at `%` itself, so the encoding is reversible.
+const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+
+impl Gateway {
+    /// A gateway with empty caches.
+    #[must_use]
+    pub fn new(config: GatewayConfig) -> Self {
+        let keys = JwksCache::new(
+            &config.issuer,
+            config.discovery_url(),
+            config.refetch_cooldown_secs,
+            config.max_stale_secs,
+        );
+        let tokens = TokenCache::new(config.token_cache_entries);
+        Self { config: Arc::new(config), keys, tokens }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Arc<GatewayConfig> {
+        &self.config
+    }
+
+    /// The verified-token cache.
+    #[must_use]
+    pub fn tokens(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// The keys usable at `now` without fetching (fresh, or stale within `max_stale`).
+    #[must_use]
+    pub fn jwks_usable(&self, now: UnixTime) -> Option<Arc<Jwks>> {
+        self.keys.usable(now).cloned()
+    }
+
+    /// The JWKS cache (for [`JwksCache::fetched`] and [`JwksCache::abandon`]).
+    pub fn jwks(&mut self) -> &mut JwksCache {
+        &mut self.keys
+    }
+
+    /// Routes `req` and settles everything that needs no signature check.
+    pub fn begin(&mut self, req: &Inbound<'_>, now: UnixTime) -> Step {
+        let cors = self.cors_headers(req.origin);
+        if req.method == Method::OPTIONS
+            && req.request_method.is_some()
+            && self.config.cors.enabled()
+        {
+            return Step::Respond(self.preflight(req));
+        }
+        if !route::is_unambiguous_path(req.path) {
+            return Step::Respond(with_headers(
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the request path is ambiguous",
+                ),
+                &cors,
+            ));
+        }
+        let Some((index, route)) = self
+            .config
+            .routes
+            .routes()
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.matches(req.method, req.path))
+        else {
+            let response = match self.config.unmatched {
+                Unmatched::NotFound => {
+                    error_response(StatusCode::NOT_FOUND, "not_found", "no route for this path")
+                }
+                Unmatched::Forbidden => {
+                    error_response(StatusCode::FORBIDDEN, "forbidden", "no route for this path")
+                }
+            };
+            return Step::Respond(with_headers(response, &cors));
+        };
+        if route.public {
+            return Step::Forward(self.forward(None, cors));
+        }
+        let token = match bearer_token(req.authorization) {
+            Bearer::Missing => return Step::Respond(with_headers(challenge(None), &cors)),
+            Bearer::Malformed => {
+                return Step::Respond(with_headers(challenge(Some(VerifyError::Malformed)), &cors));
+            }
+            Bearer::Token(token) => token,
+        };
+        let key = token_key(token);
+        if let Some(verified) = self.tokens.get(&key, now) {
+            // A cached token is good only while its key is still published.
+            if self.keys.usable(now).is_some_and(|jwks| jwks.find(&verified.kid).is_some()) {
+                return self.authorize(index, &verified, cors);
+            }
+            self.tokens.remove(&key);
+        }
+        Step::Verify(PendingToken {
+            token: token.to_owned(),
+            key,
+            kid: crate::verify::peek_kid(token),
+            route: index,
+            cors,
+        })
+    }
+
+    /// How `pending` gets its keys at `now`.
+    pub fn keys(&mut self, pending: &PendingToken, now: UnixTime) -> KeysPlan {
+        self.keys.plan(pending.kid(), now)
+    }
+
+    /// Takes the verification outcome (`None`: no keys could be had) and decides.
+    pub fn finish(
+        &mut self,
+        pending: PendingToken,
+        outcome: Option<Result<VerifiedAccessToken, VerifyError>>,
+        now: UnixTime,
+    ) -> Step {
+        match outcome {
+            None => {
+                let mut response = error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the issuer's keys cannot be fetched",
+                );
+                let retry = HeaderValue::from(self.config.refetch_cooldown_secs.max(1));
+                response.headers_mut().insert(header::RETRY_AFTER, retry);
+                Step::Respond(with_headers(response, &pending.cors))
+            }
+            Some(Err(why)) => Step::Respond(with_headers(challenge(Some(why)), &pending.cors)),
+            Some(Ok(verified)) => {
+                let verified = Arc::new(verified);
+                let until = verified.claims.exp.plus(self.config.policy.leeway_secs());
+                self.tokens.insert(pending.key, Arc::clone(&verified), until, now);
+                self.authorize(pending.route, &verified, pending.cors)
+            }
+        }
+    }
+
+    fn authorize(
+        &self,
+        route: usize,
+        token: &VerifiedAccessToken,
+        cors: Vec<(HeaderName, HeaderValue)>,
+    ) -> Step {
+        let Some(route) = self.config.routes.routes().get(route) else {
+            return Step::Respond(with_headers(challenge(Some(VerifyError::Claims)), &cors));
+        };
+        let audience = route
+            .audience
+            .as_deref()
+            .or_else(|| self.config.policy.audiences().first().map(String::as_str));
+        if audience.is_some_and(|a| !token.claims.aud.contains(a)) {
+            return Step::Respond(with_headers(challenge(Some(VerifyError::Audience)), &cors));
+        }
+        if let Some(shortfall) = route.requirements.iter().find_map(|r| r.check(token)) {
+            return Step::Respond(with_headers(insufficient(&shortfall), &cors));
+        }
+        Step::Forward(self.forward(Some(token), cors))
+    }
+
+    fn forward(
+        &self,
+        token: Option<&VerifiedAccessToken>,
+        cors: Vec<(HeaderName, HeaderValue)>,
+    ) -> Forward {
+        let names = &self.config.headers;
+        let mut strip: Vec<HeaderName> = names.all().into_iter().cloned().collect();
+        if !self.config.forward_authorization {
+            strip.push(header::AUTHORIZATION);
+        }
+        let mut set = Vec::new();
+        if let Some(token) = token {
+            let scope = token.claims.scope.to_string();
+            let pairs = [
+                (&names.sub, token.claims.sub.clone()),
+                (&names.client_id, token.claims.client_id.clone()),
+                (&names.scope, scope),
+                (&names.permissions, token.permissions.join(" ")),
+                (&names.roles, token.roles.join(" ")),
+            ];
+            for (name, value) in pairs {
+                if value.is_empty() {
+                    continue;
+                }
+                let encoded = utf8_percent_encode(&value, HEADER_UNSAFE).to_string();
+                if let Ok(value) = HeaderValue::from_str(&encoded) {
+                    set.push((name.clone(), value));
+                }
+            }
+        }
+        Forward { strip, set, response_headers: cors }
+    }
+
+    /// The CORS headers for a response to `origin`, if it is allowed.
+    fn cors_headers(&self, origin: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+        let cors = &self.config.cors;
+        let Some(origin) = origin.filter(|o| cors.enabled() && cors.allows_origin(o)) else {
+            return Vec::new();
+        };
+        let Ok(value) = HeaderValue::from_str(origin) else { return Vec::new() };
+        let mut out = vec![
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, value),
+            (header::VARY, HeaderValue::from_static("Origin")),
+        ];
+        if !cors.expose_headers.is_empty()
+            && let Ok(expose) = HeaderValue::from_str(&cors.expose_headers.join(", "))
+        {
+            out.push((header::ACCESS_CONTROL_EXPOSE_HEADERS, expose));
+        }
+        out
+    }
+
+    /// A CORS preflight (Fetch standard, CORS protocol): 204 with the allowed methods
+    /// and headers when the origin, method and headers are all allowed; 403 otherwise.
+    fn preflight(&self, req: &Inbound<'_>) -> Response {
+        let cors = &self.config.cors;
+        let origin_ok = req.origin.is_some_and(|o| cors.allows_origin(o));
+        let method_ok = req
+            .request_method
+            .and_then(|m| Method::from_bytes(m.trim().as_bytes()).ok())
+            .is_some_and(|m| cors.methods.contains(&m));
+        let headers_ok = req
+            .request_headers
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .all(|h| {
+                let h = h.to_ascii_lowercase();
+                cors.headers.contains(&h)
+            });
+        if !(origin_ok && method_ok && headers_ok) {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "cross-origin request not allowed",
+            );
+        }
+        let mut response = Response::new(Vec::new());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let methods = cors.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        let pairs = self.cors_headers(req.origin).into_iter().chain(
+            [
+                (header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_str(&methods).ok()),
+                (
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_str(&cors.headers.join(", ")).ok(),
+                ),
+                (header::ACCESS_CONTROL_MAX_AGE, Some(HeaderValue::from(cors.max_age))),
+            ]
+            .into_iter()
+            .filter_map(|(n, v)| v.map(|v| (n, v))),
+        );
+        for (name, value) in pairs {
+            response.headers_mut().append(name, value);
+        }
+        response
+    }
+}
+
+/// Verifies `pending` with `jwks` under the gateway's policy.
+///
+/// # Errors
+///
+/// [`VerifyError`] naming the first check that failed.
+pub async fn verify_pending<C: Crypto>(
+    crypto: &C,
+    config: &GatewayConfig,
+    jwks: &Jwks,
+    pending: &PendingToken,
+    now: UnixTime,
+) -> Result<VerifiedAccessToken, VerifyError> {
+    verify_access_token_full(crypto, jwks, &config.policy, &pending.token, now).await
+}
+
+enum Bearer<'a> {
+    Missing,
+    Malformed,
+    Token(&'a str),
+}
+
+/// The bearer token of an `Authorization` header (RFC 6750 section 2.1): scheme
+/// `Bearer` (any case), one space, a `b64token`. Any other scheme counts as no token.
+fn bearer_token(value: Option<&str>) -> Bearer<'_> {
+    let Some(value) = value else { return Bearer::Missing };
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return if value.eq_ignore_ascii_case("bearer") {
+            Bearer::Malformed
+        } else {
+            Bearer::Missing
+        };
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Bearer::Missing;
+    }
+    let token = rest.trim_start_matches(' ');
+    let b64token = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/".contains(&c);
+    let body = token.trim_end_matches('=');
+    if body.is_empty() || !body.bytes().all(b64token) || token.len() > crate::jose::MAX_TOKEN_BYTES
+    {
+        return Bearer::Malformed;
+    }
+    Bearer::Token(token)
+}
+
+/// A JSON error body with `Cache-Control: no-store`.
+fn error_response(status: StatusCode, error: &str, description: &str) -> Response {
+    json_response(status, &serde_json::json!({ "error": error, "error_description": description }))
+}
+
+fn with_headers(mut response: Response, headers: &[(HeaderName, HeaderValue)]) -> Response {
+    for (name, value) in headers {
+        response.headers_mut().append(name.clone(), value.clone());
+    }
+    response
+}
+
+/// 401 (RFC 6750 section 3): with no `error` when the request carried no bearer
+/// token, `invalid_token` otherwise. The reason is never disclosed.
+fn challenge(why: Option<VerifyError>) -> Response {
+    let (body, www) = match why {
+        None => (
+            error_response(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                "a bearer access token is required",
+            ),
+            "Bearer".to_owned(),
+        ),
+        Some(_) => (
+            error_response(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is not valid",
+            ),
+            r#"Bearer error="invalid_token", error_description="the access token is not valid""#
+                .to_owned(),
+        ),
+    };
+    set_challenge(body, &www)
+}
+
+/// 403 `insufficient_scope` (RFC 6750 section 3.1), naming what is missing: the
+/// `scope` attribute for scopes, the description for permissions and roles.
+fn insufficient(shortfall: &Shortfall) -> Response {
+    let (description, scope) = match shortfall {
+        Shortfall::Scope(s) => (format!("the access token needs scope {s}"), Some(s)),
+        Shortfall::Permission(p) => (format!("the access token needs permission {p}"), None),
+        Shortfall::Role(r) => (format!("the access token needs role {r}"), None),
+    };
+    let mut www =
+        format!(r#"Bearer error="insufficient_scope", error_description="{description}""#);
+    if let Some(scope) = scope {
+        www.push_str(&format!(r#", scope="{scope}""#));
+    }
+    let body = error_response(StatusCode::FORBIDDEN, "insufficient_scope", &description);
+    set_challenge(body, &www)
+}
+
+fn set_challenge(mut response: Response, www: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(www) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert!(matches!(bearer_token(None), Bearer::Missing));
+        assert!(matches!(bearer_token(Some("Basic abc")), Bearer::Missing));
+        assert!(matches!(bearer_token(Some("Bearer")), Bearer::Malformed));
+        assert!(matches!(bearer_token(Some("Bearer ")), Bearer::Malformed));
+        assert!(matches!(bearer_token(Some("Bearer a b")), Bearer::Malformed));
+        assert!(matches!(bearer_token(Some("Bearer a, Bearer b")), Bearer::Malformed));
+        assert!(matches!(bearer_token(Some("bearer abc.def.ghi")), Bearer::Token("abc.def.ghi")));
+        assert!(matches!(bearer_token(Some("Bearer abc==")), Bearer::Token("abc==")));
+    }
+}
