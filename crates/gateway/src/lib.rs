@@ -14,17 +14,16 @@
 pub mod crypto;
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use futures_util::future::{Either, Shared, select};
+use futures_util::future::{Either, select};
 use gatehouse_core::gateway::{
     FetchError, FetchTarget, Fetched, Forward, Gateway, GatewayConfig, Inbound, KeysPlan, Step,
     verify_pending,
 };
+use gatehouse_core::jose::Jwks;
 use gatehouse_core::types::UnixTime;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, event};
 
@@ -32,14 +31,15 @@ use crate::crypto::WebVerifier;
 
 /// How long a fetch of discovery or the JWKS may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-
-type SharedRound = Shared<Pin<Box<dyn Future<Output = ()>>>>;
+/// How often a request waiting for another request's fetch looks again.
+const WAIT_STEP: Duration = Duration::from_millis(5);
+/// How many times it looks (with two fetches of up to [`FETCH_TIMEOUT`] each).
+const MAX_WAITS: u32 = 2 * 5000 / 5 + 4;
 
 /// The gateway of this isolate, built from the configuration text it was parsed from.
 struct Loaded {
     text: String,
-    gateway: Rc<RefCell<Gateway>>,
-    round: Rc<RefCell<Option<SharedRound>>>,
+    gateway: RefCell<Gateway>,
 }
 
 thread_local! {
@@ -56,11 +56,7 @@ fn loaded(env: &Env) -> Result<Rc<Loaded>, String> {
         return Ok(current);
     }
     let config = GatewayConfig::from_toml(&text).map_err(|e| e.to_string())?;
-    let fresh = Rc::new(Loaded {
-        text,
-        gateway: Rc::new(RefCell::new(Gateway::new(config))),
-        round: Rc::new(RefCell::new(None)),
-    });
+    let fresh = Rc::new(Loaded { text, gateway: RefCell::new(Gateway::new(config)) });
     LOADED.with(|l| *l.borrow_mut() = Some(Rc::clone(&fresh)));
     Ok(fresh)
 }
@@ -109,7 +105,7 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
     let step = loaded.gateway.borrow_mut().begin(&inbound, now);
     let step = match step {
         Step::Verify(pending) => {
-            let jwks = keys_for(&loaded, &pending, now).await;
+            let jwks = keys_for(&loaded.gateway, &pending, now).await;
             let outcome = match jwks {
                 Some(jwks) => {
                     let config = loaded.gateway.borrow().config().clone();
@@ -131,41 +127,30 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
     }
 }
 
-/// Gets keys for `pending`, running or joining a fetch round when core asks for one.
+/// Gets keys for `pending`, running a fetch round when core asks for one.
+///
+/// A request that must wait for another request's fetch polls on a short timer
+/// rather than awaiting that fetch: workerd cancels a request that waits on I/O
+/// owned by another request as hung.
 async fn keys_for(
-    loaded: &Loaded,
+    gateway: &RefCell<Gateway>,
     pending: &gatehouse_core::gateway::PendingToken,
     now: UnixTime,
-) -> Option<std::sync::Arc<gatehouse_core::jose::Jwks>> {
-    // A plan is a fetch or a wait at most a few times: each round ends in-flight state.
-    for _ in 0..4 {
-        let plan = loaded.gateway.borrow_mut().keys(pending, now);
+) -> Option<Arc<Jwks>> {
+    for _ in 0..MAX_WAITS {
+        let plan = gateway.borrow_mut().keys(pending, now);
         match plan {
             KeysPlan::Ready(jwks) => return Some(jwks),
             KeysPlan::Unavailable => return None,
-            KeysPlan::Fetch(target) => {
-                let gateway = Rc::clone(&loaded.gateway);
-                let round: Pin<Box<dyn Future<Output = ()>>> =
-                    Box::pin(fetch_round(gateway, target, now));
-                let round = round.shared();
-                *loaded.round.borrow_mut() = Some(round.clone());
-                round.await;
-                loaded.round.borrow_mut().take();
-            }
-            KeysPlan::Wait => {
-                let round = loaded.round.borrow().clone();
-                match round {
-                    Some(round) => round.await,
-                    None => Delay::from(Duration::from_millis(20)).await,
-                }
-            }
+            KeysPlan::Fetch(target) => fetch_round(gateway, target, now).await,
+            KeysPlan::Wait => Delay::from(WAIT_STEP).await,
         }
     }
-    loaded.gateway.borrow().jwks_usable(now)
+    gateway.borrow().jwks_usable(now)
 }
 
 /// Fetches what core asked for, and what it asks for next (the JWKS after discovery).
-async fn fetch_round(gateway: Rc<RefCell<Gateway>>, first: FetchTarget, now: UnixTime) {
+async fn fetch_round(gateway: &RefCell<Gateway>, first: FetchTarget, now: UnixTime) {
     let mut target = first;
     loop {
         let result = get(target.url()).await;
