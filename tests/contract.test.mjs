@@ -17,7 +17,7 @@ test("every store implementation keeps the contract", async () => {
       assert.equal(response.status, 200);
       const results = await response.json();
       assert.deepEqual(Object.keys(results).sort(), [
-        "counters", "directory", "key_vault", "once_store", "refresh_families", "sessions",
+        "counters", "directory", "key_vault", "once_store", "refresh_families", "registry", "sessions",
       ]);
       for (const [check, outcome] of Object.entries(results)) {
         assert.equal(outcome, "ok", `${check} (run ${run + 1}): ${outcome}`);

@@ -8,9 +8,14 @@
 use base64::Engine as _;
 use http::{HeaderMap, header};
 
-use crate::config::Config;
+use crate::admin::apps::{AppRecord, app_key};
+use crate::engine::Engine;
 use crate::error::{Challenge, OAuthError};
 use crate::http::Form;
+use crate::jose::Algorithm;
+use crate::platform::Platform;
+use crate::policy::{GrantType, TokenEndpointAuthMethod};
+use crate::store::{Directory, Versioned};
 use crate::types::{ClientId, ClientSecret, ScopeSet};
 
 /// The token endpoint authentication method a client used (RFC 7591 section 2 names).
@@ -129,38 +134,81 @@ fn form_decode(text: &str) -> Option<String> {
     percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8().ok().map(Into::into)
 }
 
-/// A client whose credentials checked out.
+/// A client whose credentials checked out, with what it may do.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     /// Its id.
     pub client_id: ClientId,
     /// The scopes it may request.
     pub scopes: ScopeSet,
+    /// The grants it may use.
+    pub grant_types: Vec<GrantType>,
+    /// Access token lifetime in seconds.
+    pub access_token_lifetime: u64,
+    /// Access token signing algorithm.
+    pub access_token_alg: Algorithm,
 }
 
-/// Checks presented credentials against the registered clients.
+/// Checks presented credentials against the bootstrap client and the registered
+/// apps. The method must be the one the app registered.
 ///
 /// # Errors
 ///
-/// `invalid_client` (401) for an unknown client or a wrong secret, with the same
-/// description for both so that client ids cannot be probed.
-pub fn authenticate(
-    config: &Config,
+/// `invalid_client` (401) for an unknown, disabled or wrong-method client or a wrong
+/// secret, with one description for all so that client ids cannot be probed;
+/// `temporarily_unavailable` when the directory cannot be read.
+pub async fn authenticate<P: Platform>(
+    engine: &Engine<P>,
     presented: PresentedCredentials,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let failed =
         || OAuthError::invalid_client("client authentication failed", presented.method.challenge());
-    let Some(bootstrap) = config.bootstrap.as_ref() else {
+    let config = engine.config();
+    if let Some(bootstrap) =
+        config.bootstrap.as_ref().filter(|b| b.client_id == presented.client_id)
+    {
+        if !presented.secret.matches(&bootstrap.secret_digest) {
+            return Err(failed());
+        }
+        return Ok(AuthenticatedClient {
+            client_id: bootstrap.client_id.clone(),
+            scopes: bootstrap.scopes.clone(),
+            grant_types: vec![GrantType::ClientCredentials],
+            access_token_lifetime: config.access_token_secs,
+            access_token_alg: Algorithm::ES256,
+        });
+    }
+    let app = match engine.platform().directory().get(&app_key(presented.client_id.as_str())).await
+    {
+        Ok(Some(bytes)) => serde_json::from_slice::<Versioned>(&bytes)
+            .ok()
+            .and_then(|v| serde_json::from_value::<AppRecord>(v.record).ok()),
+        Ok(None) => None,
+        Err(err) => return Err(crate::engine::store_error(&err)),
+    };
+    let Some(app) = app else {
+        // Spend the same work as a real check before refusing an unknown id.
+        let _ = presented.secret.matches(&[0u8; 32]);
         return Err(failed());
     };
-    // Compare the secret even when the id is wrong, so both cost the same.
-    let secret_ok = presented.secret.matches(&bootstrap.secret_digest);
-    if presented.client_id != bootstrap.client_id || !secret_ok {
+    let method_ok = match presented.method {
+        AuthMethod::ClientSecretBasic => {
+            app.token_endpoint_auth_method == TokenEndpointAuthMethod::ClientSecretBasic
+        }
+        AuthMethod::ClientSecretPost => {
+            app.token_endpoint_auth_method == TokenEndpointAuthMethod::ClientSecretPost
+        }
+    };
+    let secret_ok = app.secret_matches(&presented.secret, &config.kek);
+    if !app.enabled || !method_ok || !secret_ok {
         return Err(failed());
     }
     Ok(AuthenticatedClient {
-        client_id: bootstrap.client_id.clone(),
-        scopes: bootstrap.scopes.clone(),
+        client_id: presented.client_id,
+        scopes: app.scope,
+        grant_types: app.grant_types,
+        access_token_lifetime: app.access_token_lifetime,
+        access_token_alg: app.access_token_signed_response_alg,
     })
 }
 

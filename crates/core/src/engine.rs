@@ -82,12 +82,12 @@ impl<P: Platform> Engine<P> {
 
     async fn route(&self, request: Request, cx: &mut Context<'_>) -> Response {
         let prefix = self.config.issuer.path_prefix();
-        let Some(path) = request.uri().path().strip_prefix(prefix) else {
+        let Some(path) = request.uri().path().strip_prefix(prefix).map(str::to_owned) else {
             return not_found();
         };
         let method = request.method().clone();
         let get = method == Method::GET || method == Method::HEAD;
-        let mut response = match path {
+        let mut response = match path.as_str() {
             OPENID_CONFIGURATION_PATH | OAUTH_METADATA_PATH if get => {
                 let mut response =
                     json_response(StatusCode::OK, &Metadata::new(&self.config.issuer));
@@ -108,6 +108,9 @@ impl<P: Platform> Engine<P> {
                 method_not_allowed(&[Method::GET, Method::HEAD, Method::OPTIONS])
             }
             TOKEN_PATH => method_not_allowed(&[Method::POST, Method::OPTIONS]),
+            admin if admin.starts_with(crate::admin::PREFIX) => {
+                return crate::admin::handle(self, request, admin, cx).await;
+            }
             _ => return not_found(),
         };
         cors_any(&mut response);

@@ -11,6 +11,8 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`engine`] | [`Engine`], [`Context`] and the router |
+//! | [`admin`] | the management API under `/admin/v1/` (RFC 9457 problem details) |
+//! | [`policy`] | app types and the rules each brings |
 //! | `flow` (private) | one module per grant / endpoint |
 //! | [`client_auth`] | client authentication at the token endpoint |
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata |
@@ -64,6 +66,7 @@
 //! # });
 //! ```
 
+pub mod admin;
 pub mod client_auth;
 pub mod config;
 pub mod discovery;
@@ -75,6 +78,7 @@ pub mod http;
 pub mod jose;
 pub mod keys;
 pub mod platform;
+pub mod policy;
 pub mod store;
 pub mod token;
 pub mod types;

@@ -6,7 +6,7 @@
 //! JavaScript futures are `!Send`.
 
 use crate::jose::{Algorithm, Jwk, KeyId};
-use crate::store::{Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Sessions};
+use crate::store::{Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry, Sessions};
 use crate::types::SecretBytes;
 
 /// A crypto operation failed. Carries no detail on purpose (RustCrypto
@@ -94,6 +94,8 @@ pub trait Platform {
     type Counters: Counters;
     /// The single writer of the signing keyring (a Durable Object).
     type Keys: KeyVault;
+    /// The single writer of administered records (a Durable Object).
+    type Registry: Registry;
     /// Signatures.
     type Crypto: Crypto;
 
@@ -109,6 +111,8 @@ pub trait Platform {
     fn counters(&self) -> &Self::Counters;
     /// The keyring writer.
     fn keys(&self) -> &Self::Keys;
+    /// The registry.
+    fn registry(&self) -> &Self::Registry;
     /// The crypto provider.
     fn crypto(&self) -> &Self::Crypto;
 }

@@ -6,7 +6,7 @@ use gatehouse_core::Platform;
 use gatehouse_core::keys::Kek;
 use gatehouse_core::store::memory::{
     MemoryCounters, MemoryDirectory, MemoryFamilies, MemoryKeyVault, MemoryOnceStore,
-    MemorySessions,
+    MemoryRegistry, MemorySessions,
 };
 use gatehouse_core::store::{Directory, ListPage, StoreError};
 
@@ -101,6 +101,8 @@ pub struct MemoryPlatform {
     pub counters: MemoryCounters,
     /// The keyring writer.
     pub keys: MemoryKeyVault<NativeCrypto>,
+    /// The registry of administered records.
+    pub registry: MemoryRegistry,
     /// Crypto.
     pub crypto: NativeCrypto,
 }
@@ -116,11 +118,12 @@ impl Default for MemoryPlatform {
             sessions: MemorySessions::default(),
             counters: MemoryCounters::default(),
             keys: MemoryKeyVault::new(
-                origin,
+                Rc::clone(&origin),
                 NativeCrypto::default(),
                 kek,
                 Box::new(seeded_rng(99)),
             ),
+            registry: MemoryRegistry::new(origin),
             crypto: NativeCrypto::default(),
         }
     }
@@ -133,6 +136,7 @@ impl Platform for MemoryPlatform {
     type Sessions = MemorySessions;
     type Counters = MemoryCounters;
     type Keys = MemoryKeyVault<NativeCrypto>;
+    type Registry = MemoryRegistry;
     type Crypto = NativeCrypto;
 
     fn directory(&self) -> &Self::Directory {
@@ -152,6 +156,9 @@ impl Platform for MemoryPlatform {
     }
     fn keys(&self) -> &Self::Keys {
         &self.keys
+    }
+    fn registry(&self) -> &Self::Registry {
+        &self.registry
     }
     fn crypto(&self) -> &Self::Crypto {
         &self.crypto

@@ -133,6 +133,39 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// A bearer token of the bootstrap client with `scope` (every management scope
+    /// when `None`).
+    pub fn bearer(&self, scope: Option<&str>) -> String {
+        let response = self.admin_token(scope);
+        assert_eq!(response.status(), 200, "admin token: {:?}", body_json(&response));
+        body_json(&response)["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A management API call with a JSON body and optional extra headers.
+    pub fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if body.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+        self.send(builder.body(body).unwrap())
+    }
+}
+
 fn form_urlencoded_component(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

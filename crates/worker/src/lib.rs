@@ -59,6 +59,7 @@ impl Platform for WorkerPlatform {
     type Sessions = VaultClient;
     type Counters = VaultClient;
     type Keys = VaultClient;
+    type Registry = VaultClient;
     type Crypto = WebCrypto;
 
     fn directory(&self) -> &KvDirectory {
@@ -77,6 +78,9 @@ impl Platform for WorkerPlatform {
         &self.vault
     }
     fn keys(&self) -> &VaultClient {
+        &self.vault
+    }
+    fn registry(&self) -> &VaultClient {
         &self.vault
     }
     fn crypto(&self) -> &WebCrypto {

@@ -31,5 +31,6 @@ pub(crate) async fn contract(env: &Env) -> worker::Result<Response> {
     record("sessions", contract::sessions(&vault, &ns, now).await);
     record("counters", contract::counters(&vault, &ns, now).await);
     record("key_vault", contract::key_vault(&vault, &directory, now).await);
+    record("registry", contract::registry(&vault, &directory, &ns).await);
     Response::from_json(&results)
 }

@@ -10,8 +10,8 @@
 use gatehouse_core::keys::{KEYRING_KEY, Kek, Keyring};
 use gatehouse_core::store::records::{self, Expiry, Write};
 use gatehouse_core::store::{
-    Counters, KeyVault, OnceStore, RefreshFamilies, Rotation, Sessions, StoreError, Taken,
-    check_key,
+    Commit, CommitError, Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry,
+    Rotation, Sessions, StoreError, Taken, Versioned, check_key,
 };
 use gatehouse_core::types::UnixTime;
 use serde::de::DeserializeOwned;
@@ -29,6 +29,8 @@ const SHARDS: u32 = 64;
 const SWEEP_EVERY_MS: i64 = 3600 * 1000;
 /// The keyring's storage key inside its instance.
 const RING: &str = "ring";
+/// The registry's single instance: administered records and their unique names.
+const REGISTRY: &str = "registry";
 
 /// One call to the vault.
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,6 +48,8 @@ enum Call {
     CounterGet { key: String, now: UnixTime },
     CounterReset { key: String },
     KeysEnsure { now: UnixTime },
+    RegistryCommit { commit: Commit },
+    RegistryRead { key: String },
     KeysRotate { now: UnixTime },
 }
 
@@ -60,6 +64,9 @@ enum Reply {
     Count(u64),
     Data(Option<Vec<u8>>),
     Keyring(Keyring),
+    Version(u64),
+    Record(Option<Versioned>),
+    CommitRefused(CommitError),
     Conflict,
     Refused(String),
     Failed,
@@ -285,6 +292,29 @@ impl KeyVault for VaultClient {
     }
 }
 
+impl Registry for VaultClient {
+    async fn commit(&self, commit: Commit) -> Result<u64, CommitError> {
+        check_key(&commit.key).map_err(|_| CommitError::Unavailable)?;
+        match self.call(REGISTRY, &Call::RegistryCommit { commit }).await {
+            Ok(Reply::Version(version)) => Ok(version),
+            Ok(Reply::CommitRefused(err)) => Err(err),
+            Ok(other) => {
+                unexpected(&other);
+                Err(CommitError::Unavailable)
+            }
+            Err(_) => Err(CommitError::Unavailable),
+        }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        check_key(key)?;
+        match self.call(REGISTRY, &Call::RegistryRead { key: key.to_owned() }).await? {
+            Reply::Record(record) => Ok(record),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
 /// The Durable Object class behind [`VaultClient`].
 #[durable_object]
 pub struct Vault {
@@ -423,6 +453,11 @@ impl Vault {
                 Reply::Done
             }
             Call::KeysEnsure { now } => Reply::Keyring(self.ensure_keyring(now).await?),
+            Call::RegistryCommit { commit } => match self.registry_commit(&commit).await? {
+                Ok(version) => Reply::Version(version),
+                Err(refused) => Reply::CommitRefused(refused),
+            },
+            Call::RegistryRead { key } => Reply::Record(self.load(&format!("rec:{key}")).await?),
             Call::KeysRotate { now } => {
                 let current = self.ensure_keyring(now).await?;
                 let rotated = current
@@ -434,6 +469,59 @@ impl Vault {
                 Reply::Keyring(rotated)
             }
         })
+    }
+
+    /// One registry commit: loads the record and the holders of the claimed names,
+    /// applies [`records::registry_commit`], writes everything, then publishes to KV.
+    async fn registry_commit(
+        &self,
+        commit: &Commit,
+    ) -> Result<Result<u64, CommitError>, StoreError> {
+        let record_key = format!("rec:{}", commit.key);
+        let current: Option<Versioned> = self.load(&record_key).await?;
+        let mut holders = Vec::with_capacity(commit.claim.len());
+        for name in &commit.claim {
+            holders.push(
+                self.storage()
+                    .get::<String>(&format!("name:{name}"))
+                    .await
+                    .map_err(|_| StoreError::Unavailable)?,
+            );
+        }
+        let change = match records::registry_commit(current.as_ref(), &holders, commit) {
+            Ok(change) => change,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        for name in &change.release {
+            let key = format!("name:{name}");
+            let holder: Option<String> =
+                self.storage().get(&key).await.map_err(|_| StoreError::Unavailable)?;
+            if holder.as_deref() == Some(commit.key.as_str()) {
+                self.storage().delete(&key).await.map_err(|_| StoreError::Unavailable)?;
+            }
+        }
+        for name in &change.claim {
+            self.storage()
+                .put(&format!("name:{name}"), commit.key.clone())
+                .await
+                .map_err(|_| StoreError::Unavailable)?;
+        }
+        let version = change.record.as_ref().map_or(0, |r| r.version);
+        let directory = crate::kv::KvDirectory::new(
+            self.env.kv("DIRECTORY").map_err(|_| StoreError::Unavailable)?,
+        );
+        match change.record {
+            Some(record) => {
+                let bytes = serde_json::to_vec(&record).map_err(|_| StoreError::Corrupt)?;
+                self.store(&record_key, Write::Put(record)).await?;
+                directory.put(&commit.key, &bytes).await?;
+            }
+            None => {
+                self.store::<Versioned>(&record_key, Write::Delete).await?;
+                directory.delete(&commit.key).await?;
+            }
+        }
+        Ok(Ok(version))
     }
 
     fn kek(&self) -> Result<Kek, StoreError> {
@@ -465,6 +553,6 @@ impl Vault {
         let kv = self.env.kv("DIRECTORY").map_err(|_| StoreError::Unavailable)?;
         let directory = crate::kv::KvDirectory::new(kv);
         let bytes = serde_json::to_vec(ring).map_err(|_| StoreError::Corrupt)?;
-        gatehouse_core::store::Directory::put(&directory, KEYRING_KEY, &bytes).await
+        directory.put(KEYRING_KEY, &bytes).await
     }
 }

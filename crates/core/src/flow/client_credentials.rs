@@ -7,8 +7,8 @@ use crate::client_auth::{authenticate, presented_credentials};
 use crate::engine::{Context, Engine};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Form, Response, json_response};
-use crate::jose::Algorithm;
 use crate::platform::Platform;
+use crate::policy::GrantType;
 use crate::token::{AccessTokenClaims, Audience, mint_access_token, random_id};
 use crate::types::ScopeSet;
 
@@ -28,7 +28,13 @@ pub(super) async fn grant<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
     let presented = presented_credentials(headers, form)?;
-    let client = authenticate(engine.config(), presented)?;
+    let client = authenticate(engine, presented).await?;
+    if !client.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the client_credentials grant",
+        ));
+    }
     // RFC 6749 section 3.3: an omitted scope gets the client's default, which for
     // a server-to-server client is everything it is allowed.
     let scope = match form.get("scope") {
@@ -43,13 +49,13 @@ pub(super) async fn grant<P: Platform>(
     let now = cx.now();
     let ring = engine.keyring(now).await?;
     let key = ring
-        .signing_key(Algorithm::ES256, now, &config.kek)
+        .signing_key(client.access_token_alg, now, &config.kek)
         .map_err(|_| OAuthError::server_error())?;
     let claims = AccessTokenClaims {
         iss: config.issuer.as_str().to_owned(),
         sub: client.client_id.as_str().to_owned(),
         aud: Audience::one(config.issuer.as_str()),
-        exp: now.plus(config.access_token_secs),
+        exp: now.plus(client.access_token_lifetime),
         iat: now,
         jti: random_id(cx.rng(), 16),
         client_id: client.client_id.as_str().to_owned(),
@@ -63,7 +69,7 @@ pub(super) async fn grant<P: Platform>(
         &TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: config.access_token_secs,
+            expires_in: client.access_token_lifetime,
             scope: scope.to_string(),
         },
     ))

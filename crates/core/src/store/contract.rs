@@ -7,8 +7,8 @@
 //! repeatedly against persistent stores; `now` is any time on the caller's clock.
 
 use super::{
-    Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Rotation, Sessions, StoreError,
-    Taken,
+    Commit, CommitError, Counters, Directory, Expect, KeyVault, OnceStore, RefreshFamilies,
+    Registry, Rotation, Sessions, StoreError, Taken, Versioned,
 };
 use crate::keys::{KEYRING_KEY, Keyring};
 use crate::types::UnixTime;
@@ -285,6 +285,110 @@ pub async fn key_vault<V: KeyVault, D: Directory>(
     expect!(
         added == crate::keys::ALGORITHMS.len(),
         "rotation publishes one next key per algorithm, got {added}"
+    );
+    Ok(())
+}
+
+/// [`Registry`]: versions, `If-Match`, unique names, atomic refusals, publication.
+///
+/// # Errors
+///
+/// The first expectation the store breaks.
+pub async fn registry<R: Registry, D: Directory>(registry: &R, directory: &D, ns: &str) -> Outcome {
+    let a = format!("{ns}/reg/a");
+    let b = format!("{ns}/reg/b");
+    let name = format!("{ns}/name/alpha");
+    let commit = |key: &str,
+                  record: Option<serde_json::Value>,
+                  expect: Expect,
+                  claim: &[&String],
+                  release: &[&String]| Commit {
+        key: key.to_owned(),
+        record,
+        expect,
+        claim: claim.iter().map(|n| (*n).clone()).collect(),
+        release: release.iter().map(|n| (*n).clone()).collect(),
+    };
+    let v1 = registry
+        .commit(commit(&a, Some(serde_json::json!({"n": 1})), Expect::Absent, &[&name], &[]))
+        .await;
+    expect!(v1 == Ok(1), "creation gives version 1, got {v1:?}");
+    let again =
+        registry.commit(commit(&a, Some(serde_json::json!({})), Expect::Absent, &[], &[])).await;
+    expect!(again == Err(CommitError::VersionMismatch), "creating twice is refused, got {again:?}");
+    let taken = registry
+        .commit(commit(&b, Some(serde_json::json!({"n": 2})), Expect::Absent, &[&name], &[]))
+        .await;
+    expect!(
+        taken == Err(CommitError::NameTaken(name.clone())),
+        "a held name cannot be claimed, got {taken:?}"
+    );
+    expect!(found("read", registry.read(&b).await)?.is_none(), "a refused commit writes nothing");
+    let v2 = registry
+        .commit(commit(&a, Some(serde_json::json!({"n": 3})), Expect::Version(1), &[&name], &[]))
+        .await;
+    expect!(v2 == Ok(2), "if-match on the current version succeeds, got {v2:?}");
+    let stale = registry
+        .commit(commit(&a, Some(serde_json::json!({"n": 4})), Expect::Version(1), &[], &[]))
+        .await;
+    expect!(
+        stale == Err(CommitError::VersionMismatch),
+        "if-match on an old version is refused, got {stale:?}"
+    );
+    let current = found("read", registry.read(&a).await)?;
+    expect!(
+        current == Some(Versioned { version: 2, record: serde_json::json!({"n": 3}) }),
+        "read is authoritative, got {current:?}"
+    );
+    let published = found("get", directory.get(&a).await)?.ok_or("the record is published")?;
+    let published: Versioned =
+        serde_json::from_slice(&published).map_err(|e| format!("published record: {e}"))?;
+    expect!(published.version == 2, "the directory holds the latest version");
+    let renamed = format!("{ns}/name/beta");
+    let v3 = registry
+        .commit(commit(
+            &a,
+            Some(serde_json::json!({"n": 5})),
+            Expect::Present,
+            &[&renamed],
+            &[&name],
+        ))
+        .await;
+    expect!(v3 == Ok(3), "a rename claims the new name and releases the old, got {v3:?}");
+    let reuse = registry
+        .commit(commit(&b, Some(serde_json::json!({"n": 6})), Expect::Absent, &[&name], &[]))
+        .await;
+    expect!(reuse == Ok(1), "a released name can be claimed again, got {reuse:?}");
+    let gone = registry.commit(commit(&a, None, Expect::Version(3), &[], &[&renamed])).await;
+    expect!(gone == Ok(0), "delete succeeds, got {gone:?}");
+    expect!(found("read", registry.read(&a).await)?.is_none(), "a deleted record is gone");
+    expect!(
+        found("get", directory.get(&a).await)?.is_none(),
+        "a deleted record leaves the directory"
+    );
+    let missing = registry.commit(commit(&a, None, Expect::Present, &[], &[])).await;
+    expect!(
+        missing == Err(CommitError::Missing),
+        "deleting a missing record reports it, got {missing:?}"
+    );
+    let racing = join_all(
+        (0..3)
+            .map(|i| {
+                registry.commit(commit(
+                    &b,
+                    Some(serde_json::json!({"race": i})),
+                    Expect::Version(1),
+                    &[],
+                    &[],
+                ))
+            })
+            .collect(),
+    )
+    .await;
+    let winners = racing.iter().filter(|r| r.is_ok()).count();
+    expect!(
+        winners == 1,
+        "of three commits expecting one version exactly one wins, got {racing:?}"
     );
     Ok(())
 }

@@ -10,8 +10,9 @@ use rand_core::CryptoRngCore;
 
 use super::records::{self, CounterRecord, FamilyRecord, OnceRecord, SessionRecord, Write};
 use super::{
-    Counters, Directory, KeyVault, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES, OnceStore,
-    RefreshFamilies, Rotation, Sessions, StoreError, Taken, check_key,
+    Commit, CommitError, Counters, Directory, KeyVault, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES,
+    OnceStore, RefreshFamilies, Registry, Rotation, Sessions, StoreError, Taken, Versioned,
+    check_key,
 };
 use crate::keys::{KEYRING_KEY, Kek, Keyring};
 use crate::platform::Crypto;
@@ -382,5 +383,75 @@ impl std::future::Future for YieldNow {
         self.0 = true;
         cx.waker().wake_by_ref();
         std::task::Poll::Pending
+    }
+}
+
+/// A [`Registry`] in memory, publishing to a shared [`MemoryDirectory`] as the
+/// worker's Durable Object publishes to KV.
+#[derive(Debug)]
+pub struct MemoryRegistry {
+    records: RecordMap<Versioned>,
+    names: RefCell<BTreeMap<String, String>>,
+    directory: Rc<MemoryDirectory>,
+    /// Makes every call fail while set.
+    pub outage: Outage,
+}
+
+impl MemoryRegistry {
+    /// A registry publishing to `directory`.
+    #[must_use]
+    pub fn new(directory: Rc<MemoryDirectory>) -> Self {
+        Self {
+            records: RecordMap::default(),
+            names: RefCell::new(BTreeMap::new()),
+            directory,
+            outage: Outage::default(),
+        }
+    }
+}
+
+impl Registry for MemoryRegistry {
+    async fn commit(&self, commit: Commit) -> Result<u64, CommitError> {
+        self.outage.check().map_err(|_| CommitError::Unavailable)?;
+        check_key(&commit.key).map_err(|_| CommitError::Unavailable)?;
+        let holders: Vec<Option<String>> = {
+            let names = self.names.borrow();
+            commit.claim.iter().map(|n| names.get(n).cloned()).collect()
+        };
+        let change =
+            records::registry_commit(self.records.get(&commit.key).as_ref(), &holders, &commit)?;
+        {
+            let mut names = self.names.borrow_mut();
+            for name in &change.release {
+                if names.get(name) == Some(&commit.key) {
+                    names.remove(name);
+                }
+            }
+            for name in &change.claim {
+                names.insert(name.clone(), commit.key.clone());
+            }
+        }
+        let version = change.record.as_ref().map_or(0, |r| r.version);
+        match change.record {
+            Some(record) => {
+                let bytes = serde_json::to_vec(&record).map_err(|_| CommitError::Unavailable)?;
+                self.records.write(&commit.key, Write::Put(record));
+                self.directory
+                    .put(&commit.key, &bytes)
+                    .await
+                    .map_err(|_| CommitError::Unavailable)?;
+            }
+            None => {
+                self.records.write(&commit.key, Write::Delete);
+                self.directory.delete(&commit.key).await.map_err(|_| CommitError::Unavailable)?;
+            }
+        }
+        Ok(version)
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        self.outage.check()?;
+        check_key(key)?;
+        Ok(self.records.get(key))
     }
 }

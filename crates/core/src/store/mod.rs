@@ -13,6 +13,7 @@
 //! | [`Sessions`] | strong | login sessions |
 //! | [`Counters`] | strong, atomic add | rate limits, lockout, usage |
 //! | [`KeyVault`] | strong, single writer | the signing keyring |
+//! | [`Registry`] | strong, single writer | administered records: versions, unique names |
 //!
 //! Every method takes the request's `now` where expiry matters, so expiry follows the
 //! engine's clock (a fake one in tests) rather than the store's.
@@ -263,4 +264,77 @@ pub trait KeyVault {
     async fn ensure(&self, now: UnixTime) -> Result<Keyring, StoreError>;
     /// Rotates every algorithm's key.
     async fn rotate(&self, now: UnixTime) -> Result<Keyring, StoreError>;
+}
+
+/// What a [`Registry`] commit expects of the record's current version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// The record must not exist (creation).
+    Absent,
+    /// The record must exist at exactly this version (`If-Match`).
+    Version(u64),
+    /// The record must exist, at any version.
+    Present,
+}
+
+/// One atomic change to an administered record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Commit {
+    /// The record key (a [`Directory`] key, e.g. `apps/<client_id>`).
+    pub key: String,
+    /// The new record, or `None` to delete it.
+    pub record: Option<serde_json::Value>,
+    /// The version the record must be at.
+    pub expect: Expect,
+    /// Unique names this record takes (e.g. `apps/name/billing`); taken by another
+    /// record, the commit fails with [`CommitError::NameTaken`].
+    pub claim: Vec<String>,
+    /// Unique names this record gives up.
+    pub release: Vec<String>,
+}
+
+/// A versioned record as the registry keeps it and publishes it to the directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Versioned {
+    /// Starts at 1 and grows by one on every change.
+    pub version: u64,
+    /// The record.
+    pub record: serde_json::Value,
+}
+
+/// Why a [`Registry`] commit was refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitError {
+    /// The record exists but `Expect::Absent` was asked, or is at another version.
+    VersionMismatch,
+    /// The record does not exist.
+    Missing,
+    /// A name to claim belongs to another record.
+    NameTaken(String),
+    /// The store failed.
+    Unavailable,
+}
+
+/// The single writer of administered records (apps, scopes, users, roles):
+/// versions for `ETag` / `If-Match`, unique names, and publication to the
+/// [`Directory`].
+///
+/// # Contract
+///
+/// - `commit` is atomic: the version check, the name claims and releases and the
+///   write happen together or not at all. Of two commits expecting one version,
+///   exactly one succeeds.
+/// - A name is held by one record key at a time; claiming a name a record already
+///   holds succeeds.
+/// - After a successful commit the record (as [`Versioned`] JSON) is in the
+///   [`Directory`] under its key, or removed from it on delete.
+/// - `read` returns the authoritative version, never a stale one.
+#[allow(async_fn_in_trait)]
+pub trait Registry {
+    /// Applies `commit`; returns the new version (0 after a delete).
+    async fn commit(&self, commit: Commit) -> Result<u64, CommitError>;
+    /// The current record under `key`.
+    async fn read(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
 }

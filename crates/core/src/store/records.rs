@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Rotation, StoreError, Taken};
+use super::{Commit, CommitError, Expect, Rotation, StoreError, Taken, Versioned};
 use crate::types::UnixTime;
 
 /// How many rotated-out tokens a family remembers for reuse detection.
@@ -198,4 +198,46 @@ pub fn counter_add(
 #[must_use]
 pub fn counter_get(existing: Option<CounterRecord>, now: UnixTime) -> u64 {
     existing.filter(|c| now < c.expires_at).map_or(0, |c| c.count)
+}
+
+/// What a registry commit changes, for the store to write in one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryChange {
+    /// The record to store, or `None` to delete it.
+    pub record: Option<Versioned>,
+    /// Names to point at the record's key.
+    pub claim: Vec<String>,
+    /// Names to remove.
+    pub release: Vec<String>,
+}
+
+/// [`super::Registry::commit`]: checks the version and the names against the current
+/// record and the current holders of the claimed names (`holders`, the key holding
+/// each claimed name, in the order of `commit.claim`).
+///
+/// # Errors
+///
+/// [`CommitError`] when the version or a name does not allow the commit.
+pub fn registry_commit(
+    current: Option<&Versioned>,
+    holders: &[Option<String>],
+    commit: &Commit,
+) -> Result<RegistryChange, CommitError> {
+    let version = match (commit.expect, current) {
+        (Expect::Absent, None) => 0,
+        (Expect::Absent, Some(_)) => return Err(CommitError::VersionMismatch),
+        (Expect::Version(_) | Expect::Present, None) => return Err(CommitError::Missing),
+        (Expect::Version(v), Some(c)) if v != c.version => {
+            return Err(CommitError::VersionMismatch);
+        }
+        (_, Some(c)) => c.version,
+    };
+    for (name, holder) in commit.claim.iter().zip(holders) {
+        if holder.as_deref().is_some_and(|h| h != commit.key) {
+            return Err(CommitError::NameTaken(name.clone()));
+        }
+    }
+    let record = commit.record.clone().map(|record| Versioned { version: version + 1, record });
+    let released = commit.release.iter().filter(|n| !commit.claim.contains(n)).cloned().collect();
+    Ok(RegistryChange { record, claim: commit.claim.clone(), release: released })
 }

@@ -7,12 +7,14 @@ mod issuer;
 mod scope;
 mod secret;
 mod time;
+mod uri;
 
 pub use client::{ClientId, ClientSecret};
 pub use issuer::IssuerUrl;
 pub use scope::{MANAGEMENT_SCOPES, Scope, ScopeSet};
 pub use secret::SecretBytes;
 pub use time::UnixTime;
+pub use uri::{HttpsUrl, Origin, RedirectUri};
 
 /// A value failed validation; the message says why (lowercase, no punctuation).
 #[derive(Debug, Clone, PartialEq, Eq)]

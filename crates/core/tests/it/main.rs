@@ -4,6 +4,8 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod admin_apps;
+mod admin_auth;
 mod client_credentials;
 mod discovery;
 mod gateway;

@@ -72,3 +72,11 @@ fn stale_directory_serves_the_snapshot_until_thawed() {
         assert_eq!(view.get("k").await.unwrap(), Some(b"new".to_vec()));
     });
 }
+
+#[test]
+fn registry() {
+    use gatehouse_core::store::memory::MemoryRegistry;
+    let directory = Rc::new(MemoryDirectory::default());
+    let registry = MemoryRegistry::new(Rc::clone(&directory));
+    pollster::block_on(contract::registry(&registry, &*directory, "t")).unwrap();
+}

@@ -1,0 +1,281 @@
+//! The handlers of `/admin/v1/apps`.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::apps::{APPS_PREFIX, AppRecord, app_key, name_claim, validate};
+use super::fields::merge_patch;
+use super::problem::Problem;
+use super::{Call, commit_problem, if_match, json_body, read, versioned_response};
+use crate::engine::Context;
+use crate::http::Response;
+use crate::platform::Platform;
+use crate::store::{Commit, Directory, Expect, Registry, Versioned};
+use crate::token::random_id;
+
+/// The default and largest page size of a list.
+const PAGE: (usize, usize) = (20, 100);
+
+fn decode(versioned: &Versioned) -> Result<AppRecord, Problem> {
+    serde_json::from_value(versioned.record.clone()).map_err(|_| Problem::unavailable())
+}
+
+async fn load<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<(u64, AppRecord), Problem> {
+    let versioned = read(call.engine, &app_key(id))
+        .await?
+        .ok_or_else(|| Problem::not_found("no app with this client_id"))?;
+    Ok((versioned.version, decode(&versioned)?))
+}
+
+/// Commits `record` (or its deletion) and publishes it at this location, so the
+/// issuer's own endpoints here see the change at once.
+async fn commit<P: Platform>(
+    call: &Call<'_, P>,
+    key: String,
+    record: Option<&AppRecord>,
+    expect: Expect,
+    claim: Vec<String>,
+    release: Vec<String>,
+) -> Result<u64, Problem> {
+    let value = record.map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
+    let commit = Commit { key: key.clone(), record: value.clone(), expect, claim, release };
+    let version = call
+        .engine
+        .platform()
+        .registry()
+        .commit(commit)
+        .await
+        .map_err(|e| commit_problem(e, "/client_name"))?;
+    let directory = call.engine.platform().directory();
+    // The registry has published already; this write makes the change visible at
+    // this location too. A failure here only delays visibility, so it is not fatal.
+    let _ = match value {
+        Some(record) => {
+            let bytes = serde_json::to_vec(&Versioned { version, record }).unwrap_or_default();
+            directory.put(&key, &bytes).await
+        }
+        None => directory.delete(&key).await,
+    };
+    Ok(version)
+}
+
+/// Keeps the secret in step with the auth method: removed when the method uses
+/// none, created when it needs one (returned to show once).
+fn settle_secret(
+    record: &mut AppRecord,
+    previous_method: Option<crate::policy::TokenEndpointAuthMethod>,
+    kek: &crate::keys::Kek,
+    rng: &mut dyn rand_core::CryptoRngCore,
+) -> Result<Option<String>, Problem> {
+    let method = record.token_endpoint_auth_method;
+    if !method.uses_secret() {
+        record.secret_digest = None;
+        record.secret_sealed = None;
+        return Ok(None);
+    }
+    // `client_secret_jwt` keeps the secret sealed, the others a digest: switching
+    // between the two kinds needs a new secret.
+    let jwt = crate::policy::TokenEndpointAuthMethod::ClientSecretJwt;
+    let kind_changed = previous_method.is_some_and(|p| (p == jwt) != (method == jwt));
+    if record.has_secret() && !kind_changed {
+        return Ok(None);
+    }
+    record.new_secret(kek, rng).map(Some).map_err(|e| Problem::invalid(vec![e]))
+}
+
+fn with_secret(record: &AppRecord, secret: Option<String>) -> Value {
+    let mut view = record.view();
+    if let (Some(secret), Value::Object(map)) = (secret, &mut view) {
+        map.insert("client_secret".to_owned(), Value::String(secret));
+    }
+    view
+}
+
+pub(super) async fn create<P: Platform>(
+    call: Call<'_, P>,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let body = json_body(&call.request)?;
+    let client_id = random_id(cx.rng(), 16);
+    let mut record = validate(body, None, &client_id, cx.now()).map_err(Problem::invalid)?;
+    let secret = settle_secret(&mut record, None, &call.engine.config().kek, cx.rng())?;
+    let claim = vec![name_claim(&record.client_name)];
+    let version =
+        commit(&call, app_key(&client_id), Some(&record), Expect::Absent, claim, Vec::new())
+            .await?;
+    let mut response =
+        versioned_response(StatusCode::CREATED, &with_secret(&record, secret), version);
+    let location =
+        call.engine.config().issuer.endpoint(&format!("{}apps/{client_id}", super::PREFIX));
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+pub(super) async fn get<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
+    let (version, record) = load(call, id).await?;
+    Ok(versioned_response(StatusCode::OK, &record.view(), version))
+}
+
+pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
+    let query = call.request.uri().query().unwrap_or("");
+    let mut limit = PAGE.0;
+    let mut cursor = None;
+    for (name, value) in form_urlencoded_pairs(query) {
+        match name.as_str() {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=PAGE.1).contains(&n) => limit = n,
+                _ => {
+                    return Err(Problem::invalid_field(
+                        "limit",
+                        format!("must be an integer from 1 to {}", PAGE.1),
+                    ));
+                }
+            },
+            "cursor" => cursor = Some(value),
+            _ => return Err(Problem::invalid_field(name, "is not a known query parameter")),
+        }
+    }
+    let directory = call.engine.platform().directory();
+    let page =
+        directory.list(APPS_PREFIX, cursor.as_deref(), limit).await.map_err(|e| match e {
+            crate::store::StoreError::Refused(_) => {
+                Problem::invalid_field("cursor", "is not a cursor this server issued")
+            }
+            _ => Problem::unavailable(),
+        })?;
+    let mut items = Vec::with_capacity(page.keys.len());
+    for key in &page.keys {
+        // A record deleted between list and get is skipped.
+        if let Some(bytes) = directory.get(key).await.map_err(|_| Problem::unavailable())?
+            && let Ok(versioned) = serde_json::from_slice::<Versioned>(&bytes)
+        {
+            items.push(decode(&versioned)?.view());
+        }
+    }
+    Ok(crate::http::json_response(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": page.cursor }),
+    ))
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+pub(super) async fn update<P: Platform>(
+    call: Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let expect = if_match(&call.request)?;
+    let (version, current) = load(&call, id).await?;
+    if matches!(expect, Expect::Version(v) if v != version) {
+        return Err(Problem::precondition_failed());
+    }
+    let body = json_body(&call.request)?;
+    let body = if call.request.method() == Method::PATCH {
+        let mut merged = current.view();
+        merge_patch(&mut merged, &Value::Object(body));
+        match merged {
+            Value::Object(map) => map,
+            _ => return Err(Problem::malformed("the patch must be a JSON object")),
+        }
+    } else {
+        body
+    };
+    let mut record = validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
+    let secret = settle_secret(
+        &mut record,
+        Some(current.token_endpoint_auth_method),
+        &call.engine.config().kek,
+        cx.rng(),
+    )?;
+    let (claim, release) = rename(&current, &record);
+    let version =
+        commit(&call, app_key(id), Some(&record), Expect::Version(version), claim, release).await?;
+    Ok(versioned_response(StatusCode::OK, &with_secret(&record, secret), version))
+}
+
+fn rename(current: &AppRecord, next: &AppRecord) -> (Vec<String>, Vec<String>) {
+    let (old, new) = (name_claim(&current.client_name), name_claim(&next.client_name));
+    if old == new { (Vec::new(), Vec::new()) } else { (vec![new], vec![old]) }
+}
+
+pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
+    let expect = if_match(&call.request)?;
+    let (version, current) = load(call, id).await?;
+    if matches!(expect, Expect::Version(v) if v != version) {
+        return Err(Problem::precondition_failed());
+    }
+    commit(
+        call,
+        app_key(id),
+        None,
+        Expect::Version(version),
+        Vec::new(),
+        vec![name_claim(&current.client_name)],
+    )
+    .await?;
+    let mut response = Response::new(Vec::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+pub(super) async fn reset_secret<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let expect = if_match(&call.request)?;
+    let (version, mut record) = load(call, id).await?;
+    if matches!(expect, Expect::Version(v) if v != version) {
+        return Err(Problem::precondition_failed());
+    }
+    if !record.token_endpoint_auth_method.uses_secret() {
+        return Err(Problem::invalid_field(
+            "/token_endpoint_auth_method",
+            "this app authenticates without a client secret, so it has none to reset",
+        ));
+    }
+    let secret = record
+        .new_secret(&call.engine.config().kek, cx.rng())
+        .map_err(|e| Problem::invalid(vec![e]))?;
+    record.updated_at = cx.now();
+    let version =
+        commit(call, app_key(id), Some(&record), Expect::Version(version), Vec::new(), Vec::new())
+            .await?;
+    Ok(versioned_response(
+        StatusCode::OK,
+        &json!({ "client_id": id, "client_secret": secret }),
+        version,
+    ))
+}
+
+pub(super) async fn set_enabled<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    enabled: bool,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let (version, mut record) = load(call, id).await?;
+    record.enabled = enabled;
+    record.updated_at = cx.now();
+    let version =
+        commit(call, app_key(id), Some(&record), Expect::Version(version), Vec::new(), Vec::new())
+            .await?;
+    Ok(versioned_response(StatusCode::OK, &record.view(), version))
+}

@@ -1,0 +1,113 @@
+//! Reading a JSON object field by field, so every error names its field and every
+//! unknown field is refused.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::problem::FieldError;
+
+/// The fields of a request body, consumed one by one.
+#[derive(Debug)]
+pub(crate) struct Fields {
+    map: Map<String, Value>,
+    pub(crate) errors: Vec<FieldError>,
+}
+
+impl Fields {
+    pub(crate) fn new(map: Map<String, Value>) -> Self {
+        Self { map, errors: Vec::new() }
+    }
+
+    /// Takes `name` as a `T`; a wrong type is recorded as an error naming the field.
+    /// `null` counts as absent.
+    pub(crate) fn take<T: DeserializeOwned>(&mut self, name: &str, expected: &str) -> Option<T> {
+        match self.map.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => match serde_json::from_value(value) {
+                Ok(parsed) => Some(parsed),
+                Err(_) => {
+                    self.errors
+                        .push(FieldError::new(format!("/{name}"), format!("must be {expected}")));
+                    None
+                }
+            },
+        }
+    }
+
+    /// Records an error at `pointer`.
+    pub(crate) fn error(&mut self, pointer: impl Into<String>, detail: impl Into<String>) {
+        self.errors.push(FieldError::new(pointer, detail));
+    }
+
+    /// Removes a read-only field, refusing it unless it equals `current`.
+    pub(crate) fn read_only(&mut self, name: &str, current: Option<&Value>) {
+        if let Some(value) = self.map.remove(name)
+            && current != Some(&value)
+        {
+            self.error(format!("/{name}"), "is read-only");
+        }
+    }
+
+    /// Ends reading: every field left over is unknown.
+    pub(crate) fn finish(mut self) -> Result<(), Vec<FieldError>> {
+        for name in std::mem::take(&mut self.map).keys() {
+            self.errors.push(FieldError::new(
+                format!("/{}", escape_pointer(name)),
+                "is not a known field",
+            ));
+        }
+        if self.errors.is_empty() { Ok(()) } else { Err(self.errors) }
+    }
+}
+
+/// Escapes a key for a JSON pointer (RFC 6901 section 3).
+pub(crate) fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Applies a JSON merge patch (RFC 7396) to `target`.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rfc7396_examples() {
+        // See: RFC 7396 appendix A.
+        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(target, json!({"a": "z", "c": {"d": "e"}}));
+        let mut target = json!({"a": ["b"]});
+        merge_patch(&mut target, &json!({"a": "c"}));
+        assert_eq!(target, json!({"a": "c"}));
+    }
+
+    #[test]
+    fn unknown_and_mistyped_fields_are_named() {
+        let mut fields =
+            Fields::new(json!({"n": "x", "extra/field": 1}).as_object().unwrap().clone());
+        assert_eq!(fields.take::<u64>("n", "an integer"), None);
+        let errors = fields.finish().unwrap_err();
+        assert_eq!(errors[0].pointer, "/n");
+        assert_eq!(errors[1].pointer, "/extra~1field");
+    }
+}

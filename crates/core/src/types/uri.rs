@@ -1,0 +1,213 @@
+//! URIs an administrator registers: redirect URIs (matched exactly, RFC 6749
+//! section 3.1.2, RFC 9700 section 4.1.3), origins, and web links.
+
+use serde::{Deserialize, Serialize};
+
+use super::InvalidValue;
+
+/// The longest URI accepted.
+const MAX_URI_LEN: usize = 2000;
+
+/// Schemes that must never receive a redirect.
+const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "blob", "about"];
+
+/// Whether `host` is a loopback host (RFC 8252 section 7.3; `localhost` is allowed
+/// for development, though IP literals are preferred).
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost")
+}
+
+/// Splits `scheme:rest`, checking the scheme grammar (RFC 3986 section 3.1).
+fn scheme_of(value: &str) -> Result<(String, &str), InvalidValue> {
+    let (scheme, rest) = value.split_once(':').ok_or(InvalidValue("must be an absolute uri"))?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid {
+        return Err(InvalidValue("must be an absolute uri"));
+    }
+    Ok((scheme.to_ascii_lowercase(), rest))
+}
+
+fn check_common(value: &str) -> Result<(), InvalidValue> {
+    if value.is_empty() || value.len() > MAX_URI_LEN {
+        return Err(InvalidValue("must be 1 to 2000 characters"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii()) {
+        return Err(InvalidValue("must not contain spaces, control or non-ascii characters"));
+    }
+    if value.contains('#') {
+        return Err(InvalidValue("must not contain a fragment"));
+    }
+    Ok(())
+}
+
+/// The host of an `http(s)` URI, or an error.
+fn http_host(value: &str) -> Result<(String, String), InvalidValue> {
+    let uri: http::Uri = value.parse().map_err(|_| InvalidValue("must be a valid url"))?;
+    let authority = uri.authority().ok_or(InvalidValue("must have a host"))?;
+    if authority.as_str().contains('@') {
+        return Err(InvalidValue("must not carry user info"));
+    }
+    let host = authority.host().to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(InvalidValue("must have a host"));
+    }
+    Ok((uri.scheme_str().unwrap_or_default().to_owned(), host))
+}
+
+/// A registered redirect URI. Matching is exact string comparison, except that a
+/// native app's loopback IP redirect matches on any port (RFC 8252 section 7.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Validates a redirect URI: absolute, no fragment; `https`, or `http` only on a
+    /// loopback host; for native apps also a private-use scheme in reverse-domain form
+    /// (RFC 8252 section 7.1, e.g. `com.example.app:/callback`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidValue`] saying which rule failed.
+    pub fn new(value: &str, native: bool) -> Result<Self, InvalidValue> {
+        check_common(value)?;
+        let (scheme, _) = scheme_of(value)?;
+        if FORBIDDEN_SCHEMES.contains(&scheme.as_str()) {
+            return Err(InvalidValue("uses a scheme that cannot be a redirect target"));
+        }
+        match scheme.as_str() {
+            "https" => {
+                http_host(value)?;
+            }
+            "http" => {
+                let (_, host) = http_host(value)?;
+                if !is_loopback(&host) {
+                    return Err(InvalidValue("must use https (http only on a loopback host)"));
+                }
+            }
+            _ if native => {
+                if !scheme.contains('.') {
+                    return Err(InvalidValue(
+                        "a private-use scheme must be a reverse domain name, e.g. com.example.app",
+                    ));
+                }
+            }
+            _ => return Err(InvalidValue("must use https (http only on a loopback host)")),
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The URI as registered.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A web origin (`scheme://host[:port]`, RFC 6454), for CORS and silent login.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Origin(String);
+
+impl Origin {
+    /// Validates an origin: `https`, or `http` on a loopback host; no path, query or
+    /// fragment.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidValue`] saying which rule failed.
+    pub fn new(value: &str) -> Result<Self, InvalidValue> {
+        check_common(value)?;
+        let (scheme, host) = http_host(value)?;
+        if scheme != "https" && !(scheme == "http" && is_loopback(&host)) {
+            return Err(InvalidValue("must use https (http only on a loopback host)"));
+        }
+        let after_scheme = value.split_once("://").map_or("", |(_, rest)| rest);
+        if after_scheme.contains('/') || after_scheme.contains('?') {
+            return Err(InvalidValue("must be an origin: scheme, host and port only"));
+        }
+        Ok(Self(value.to_ascii_lowercase()))
+    }
+
+    /// The origin.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An `https` link shown to people (logo, policy, terms) or fetched (`jwks_uri`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HttpsUrl(String);
+
+impl HttpsUrl {
+    /// Validates an `https` URL with a host and no fragment.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidValue`] saying which rule failed.
+    pub fn new(value: &str) -> Result<Self, InvalidValue> {
+        check_common(value)?;
+        let (scheme, _) = http_host(value)?;
+        if scheme != "https" {
+            return Err(InvalidValue("must use https"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The URL.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_rules() {
+        assert!(RedirectUri::new("https://app.example.com/cb", false).is_ok());
+        assert!(RedirectUri::new("http://127.0.0.1:3000/cb", false).is_ok());
+        assert!(RedirectUri::new("http://[::1]/cb", false).is_ok());
+        for bad in [
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#x",
+            "/relative",
+            "javascript:alert(1)",
+            "com.example.app:/cb",
+            "https://user@app.example.com/cb",
+            "https://app.example.com/a b",
+            "",
+        ] {
+            assert!(RedirectUri::new(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn native_redirects() {
+        assert!(RedirectUri::new("com.example.app:/oauth2redirect", true).is_ok());
+        assert!(RedirectUri::new("myapp:/cb", true).is_err());
+        assert!(RedirectUri::new("data:text/html,x", true).is_err());
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            Origin::new("https://App.example.com").unwrap().as_str(),
+            "https://app.example.com"
+        );
+        assert!(Origin::new("http://localhost:5173").is_ok());
+        assert!(Origin::new("https://app.example.com/").is_err());
+        assert!(Origin::new("http://app.example.com").is_err());
+    }
+
+    #[test]
+    fn https_urls() {
+        assert!(HttpsUrl::new("https://example.com/logo.png").is_ok());
+        assert!(HttpsUrl::new("http://example.com/logo.png").is_err());
+    }
+}
