@@ -13,6 +13,7 @@
 //! | [`engine`] | [`Engine`], [`Context`] and the router |
 //! | [`admin`] | the management API under `/admin/v1/` (RFC 9457 problem details) |
 //! | [`policy`] | app types and the rules each brings |
+//! | [`password`] | Argon2id password hashing at OWASP cost |
 //! | `flow` (private) | one module per grant / endpoint |
 //! | [`client_auth`] | client authentication at the token endpoint |
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata |
@@ -77,6 +78,7 @@ pub mod gateway;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod password;
 pub mod platform;
 pub mod policy;
 pub mod store;

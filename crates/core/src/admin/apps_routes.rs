@@ -6,15 +6,15 @@ use serde_json::{Value, json};
 use super::apps::{APPS_PREFIX, AppRecord, app_key, name_claim, validate};
 use super::fields::merge_patch;
 use super::problem::Problem;
-use super::{Call, commit_problem, if_match, json_body, read, versioned_response};
+use super::{
+    Call, check_if_match, commit_record, json_body, list_records, no_content, read,
+    versioned_response,
+};
 use crate::engine::Context;
 use crate::http::Response;
 use crate::platform::Platform;
-use crate::store::{Commit, Directory, Expect, Registry, Versioned};
+use crate::store::{Commit, Expect, Versioned};
 use crate::token::random_id;
-
-/// The default and largest page size of a list.
-const PAGE: (usize, usize) = (20, 100);
 
 fn decode(versioned: &Versioned) -> Result<AppRecord, Problem> {
     serde_json::from_value(versioned.record.clone()).map_err(|_| Problem::unavailable())
@@ -27,8 +27,6 @@ async fn load<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<(u64, AppReco
     Ok((versioned.version, decode(&versioned)?))
 }
 
-/// Commits `record` (or its deletion) and publishes it at this location, so the
-/// issuer's own endpoints here see the change at once.
 async fn commit<P: Platform>(
     call: &Call<'_, P>,
     key: String,
@@ -37,26 +35,8 @@ async fn commit<P: Platform>(
     claim: Vec<String>,
     release: Vec<String>,
 ) -> Result<u64, Problem> {
-    let value = record.map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
-    let commit = Commit { key: key.clone(), record: value.clone(), expect, claim, release };
-    let version = call
-        .engine
-        .platform()
-        .registry()
-        .commit(commit)
-        .await
-        .map_err(|e| commit_problem(e, "/client_name"))?;
-    let directory = call.engine.platform().directory();
-    // The registry has published already; this write makes the change visible at
-    // this location too. A failure here only delays visibility, so it is not fatal.
-    let _ = match value {
-        Some(record) => {
-            let bytes = serde_json::to_vec(&Versioned { version, record }).unwrap_or_default();
-            directory.put(&key, &bytes).await
-        }
-        None => directory.delete(&key).await,
-    };
-    Ok(version)
+    let record = record.map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
+    commit_record(call.engine, Commit { key, record, expect, claim, release }, "/client_name").await
 }
 
 /// Keeps the secret in step with the auth method: removed when the method uses
@@ -119,61 +99,13 @@ pub(super) async fn get<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Res
 }
 
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
-    let query = call.request.uri().query().unwrap_or("");
-    let mut limit = PAGE.0;
-    let mut cursor = None;
-    for (name, value) in form_urlencoded_pairs(query) {
-        match name.as_str() {
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=PAGE.1).contains(&n) => limit = n,
-                _ => {
-                    return Err(Problem::invalid_field(
-                        "limit",
-                        format!("must be an integer from 1 to {}", PAGE.1),
-                    ));
-                }
-            },
-            "cursor" => cursor = Some(value),
-            _ => return Err(Problem::invalid_field(name, "is not a known query parameter")),
-        }
-    }
-    let directory = call.engine.platform().directory();
-    let page =
-        directory.list(APPS_PREFIX, cursor.as_deref(), limit).await.map_err(|e| match e {
-            crate::store::StoreError::Refused(_) => {
-                Problem::invalid_field("cursor", "is not a cursor this server issued")
-            }
-            _ => Problem::unavailable(),
-        })?;
-    let mut items = Vec::with_capacity(page.keys.len());
-    for key in &page.keys {
-        // A record deleted between list and get is skipped.
-        if let Some(bytes) = directory.get(key).await.map_err(|_| Problem::unavailable())?
-            && let Ok(versioned) = serde_json::from_slice::<Versioned>(&bytes)
-        {
-            items.push(decode(&versioned)?.view());
-        }
-    }
+    let (records, cursor) = list_records(call, APPS_PREFIX).await?;
+    let items =
+        records.iter().map(|v| decode(v).map(|r| r.view())).collect::<Result<Vec<_>, _>>()?;
     Ok(crate::http::json_response(
         StatusCode::OK,
-        &json!({ "items": items, "next_cursor": page.cursor }),
+        &json!({ "items": items, "next_cursor": cursor }),
     ))
-}
-
-fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(name), decode(value))
-        })
-        .collect()
 }
 
 pub(super) async fn update<P: Platform>(
@@ -181,11 +113,8 @@ pub(super) async fn update<P: Platform>(
     id: &str,
     cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
-    let expect = if_match(&call.request)?;
     let (version, current) = load(&call, id).await?;
-    if matches!(expect, Expect::Version(v) if v != version) {
-        return Err(Problem::precondition_failed());
-    }
+    check_if_match(&call.request, version)?;
     let body = json_body(&call.request)?;
     let body = if call.request.method() == Method::PATCH {
         let mut merged = current.view();
@@ -216,11 +145,8 @@ fn rename(current: &AppRecord, next: &AppRecord) -> (Vec<String>, Vec<String>) {
 }
 
 pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
-    let expect = if_match(&call.request)?;
     let (version, current) = load(call, id).await?;
-    if matches!(expect, Expect::Version(v) if v != version) {
-        return Err(Problem::precondition_failed());
-    }
+    check_if_match(&call.request, version)?;
     commit(
         call,
         app_key(id),
@@ -230,9 +156,19 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
         vec![name_claim(&current.client_name)],
     )
     .await?;
-    let mut response = Response::new(Vec::new());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    Ok(response)
+    // The app's permissions go with it (roles then no longer show them).
+    let permissions = format!("permissions/{id}");
+    if read(call.engine, &permissions).await?.is_some() {
+        let gone = Commit {
+            key: permissions,
+            record: None,
+            expect: Expect::Present,
+            claim: Vec::new(),
+            release: Vec::new(),
+        };
+        commit_record(call.engine, gone, "/client_id").await?;
+    }
+    Ok(no_content())
 }
 
 pub(super) async fn reset_secret<P: Platform>(
@@ -240,11 +176,8 @@ pub(super) async fn reset_secret<P: Platform>(
     id: &str,
     cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
-    let expect = if_match(&call.request)?;
     let (version, mut record) = load(call, id).await?;
-    if matches!(expect, Expect::Version(v) if v != version) {
-        return Err(Problem::precondition_failed());
-    }
+    check_if_match(&call.request, version)?;
     if !record.token_endpoint_auth_method.uses_secret() {
         return Err(Problem::invalid_field(
             "/token_endpoint_auth_method",
@@ -272,6 +205,7 @@ pub(super) async fn set_enabled<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
     let (version, mut record) = load(call, id).await?;
+    check_if_match(&call.request, version)?;
     record.enabled = enabled;
     record.updated_at = cx.now();
     let version =

@@ -10,6 +10,9 @@ pub mod apps;
 mod fields;
 mod keys;
 pub mod problem;
+pub mod roles;
+pub mod scopes;
+pub mod users;
 
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Map, Value};
@@ -17,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::engine::{Context, Engine};
 use crate::http::{MAX_BODY_BYTES, Request, Response};
 use crate::platform::Platform;
-use crate::store::{CommitError, Expect, Registry, StoreError, Versioned};
+use crate::store::{Commit, CommitError, Directory, Expect, Registry, StoreError, Versioned};
 use crate::verify::{AccessTokenPolicy, verify_access_token};
 use problem::Problem;
 
@@ -30,6 +33,9 @@ pub const ADMIN_SCOPE: &str = "gatehouse:admin";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resource {
     Apps,
+    Scopes,
+    Users,
+    Roles,
     Keys,
 }
 
@@ -37,6 +43,9 @@ impl Resource {
     const fn name(self) -> &'static str {
         match self {
             Self::Apps => "apps",
+            Self::Scopes => "scopes",
+            Self::Users => "users",
+            Self::Roles => "roles",
             Self::Keys => "keys",
         }
     }
@@ -56,6 +65,33 @@ pub(crate) struct Call<'a, P: Platform> {
     pub(crate) request: Request,
 }
 
+const ITEM: &str = "GET, PUT, PATCH, DELETE";
+const COLLECTION: &str = "GET, POST";
+
+/// The resource and allowed methods of a path, or `None` for an unknown path.
+fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
+    let id = |s: &str| !s.is_empty();
+    Some(match segments {
+        ["keys"] => (Resource::Keys, "GET"),
+        ["keys", "rotate"] => (Resource::Keys, "POST"),
+        ["apps"] => (Resource::Apps, COLLECTION),
+        ["apps", a] if id(a) => (Resource::Apps, ITEM),
+        ["apps", a, "secret" | "enable" | "disable"] if id(a) => (Resource::Apps, "POST"),
+        ["apps", a, "permissions"] if id(a) => (Resource::Roles, COLLECTION),
+        ["apps", a, "permissions", p] if id(a) && id(p) => (Resource::Roles, "GET, PATCH, DELETE"),
+        ["scopes"] => (Resource::Scopes, COLLECTION),
+        ["scopes", k] if id(k) => (Resource::Scopes, ITEM),
+        ["scope-groups"] => (Resource::Scopes, COLLECTION),
+        ["scope-groups", g] if id(g) => (Resource::Scopes, ITEM),
+        ["roles"] => (Resource::Roles, COLLECTION),
+        ["roles", r] if id(r) => (Resource::Roles, ITEM),
+        ["users"] => (Resource::Users, COLLECTION),
+        ["users", u] if id(u) => (Resource::Users, ITEM),
+        ["users", u, "password" | "enable" | "disable"] if id(u) => (Resource::Users, "POST"),
+        _ => return None,
+    })
+}
+
 /// Handles a request under [`PREFIX`] (the issuer's path prefix already removed).
 pub(crate) async fn handle<P: Platform>(
     engine: &Engine<P>,
@@ -66,26 +102,10 @@ pub(crate) async fn handle<P: Platform>(
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     let segments: Vec<&str> = rest.split('/').collect();
     let method = request.method().clone();
-    let route = match segments.as_slice() {
-        ["keys"] => Some((Resource::Keys, "GET", method == Method::GET)),
-        ["keys", "rotate"] => Some((Resource::Keys, "POST", method == Method::POST)),
-        ["apps"] => {
-            Some((Resource::Apps, "GET, POST", method == Method::GET || method == Method::POST))
-        }
-        ["apps", id] if !id.is_empty() => Some((
-            Resource::Apps,
-            "GET, PUT, PATCH, DELETE",
-            [Method::GET, Method::PUT, Method::PATCH, Method::DELETE].contains(&method),
-        )),
-        ["apps", id, "secret" | "enable" | "disable"] if !id.is_empty() => {
-            Some((Resource::Apps, "POST", method == Method::POST))
-        }
-        _ => None,
-    };
-    let Some((resource, allow, allowed)) = route else {
+    let Some((resource, allow)) = route_of(&segments) else {
         return Problem::not_found("no such management resource").into_response();
     };
-    if !allowed {
+    if !allow.split(", ").any(|m| m == method.as_str()) {
         return Problem::method_not_allowed(allow).into_response();
     }
     let access = match method {
@@ -97,19 +117,56 @@ pub(crate) async fn handle<P: Platform>(
         return problem.into_response();
     }
     let call = Call { engine, request };
+    let m = &method;
     let result = match segments.as_slice() {
         ["keys"] => keys::list(&call, cx).await,
         ["keys", "rotate"] => keys::rotate(&call, cx).await,
-        ["apps"] if method == Method::GET => apps_routes::list(&call).await,
+        ["apps"] if m == Method::GET => apps_routes::list(&call).await,
         ["apps"] => apps_routes::create(call, cx).await,
-        ["apps", id] => match method {
-            Method::GET => apps_routes::get(&call, id).await,
-            Method::DELETE => apps_routes::delete(&call, id).await,
-            _ => apps_routes::update(call, id, cx).await,
-        },
+        ["apps", id] if m == Method::GET => apps_routes::get(&call, id).await,
+        ["apps", id] if m == Method::DELETE => apps_routes::delete(&call, id).await,
+        ["apps", id] => apps_routes::update(call, id, cx).await,
         ["apps", id, "secret"] => apps_routes::reset_secret(&call, id, cx).await,
         ["apps", id, "enable"] => apps_routes::set_enabled(&call, id, true, cx).await,
         ["apps", id, "disable"] => apps_routes::set_enabled(&call, id, false, cx).await,
+        ["apps", id, "permissions"] if m == Method::GET => roles::list_permissions(&call, id).await,
+        ["apps", id, "permissions"] => roles::create_permission(call, id, cx).await,
+        ["apps", id, "permissions", name] if m == Method::GET => {
+            roles::get_permission(&call, id, name).await
+        }
+        ["apps", id, "permissions", name] if m == Method::DELETE => {
+            roles::delete_permission(&call, id, name, cx).await
+        }
+        ["apps", id, "permissions", name] => roles::update_permission(call, id, name, cx).await,
+        ["scopes"] if m == Method::GET => scopes::list(&call, scopes::Kind::Scope).await,
+        ["scopes"] => scopes::create(call, scopes::Kind::Scope, cx).await,
+        ["scope-groups"] if m == Method::GET => scopes::list(&call, scopes::Kind::Group).await,
+        ["scope-groups"] => scopes::create(call, scopes::Kind::Group, cx).await,
+        ["scopes", key] if m == Method::GET => scopes::get(&call, scopes::Kind::Scope, key).await,
+        ["scopes", key] if m == Method::DELETE => {
+            scopes::delete(&call, scopes::Kind::Scope, key).await
+        }
+        ["scopes", key] => scopes::update(call, scopes::Kind::Scope, key, cx).await,
+        ["scope-groups", key] if m == Method::GET => {
+            scopes::get(&call, scopes::Kind::Group, key).await
+        }
+        ["scope-groups", key] if m == Method::DELETE => {
+            scopes::delete(&call, scopes::Kind::Group, key).await
+        }
+        ["scope-groups", key] => scopes::update(call, scopes::Kind::Group, key, cx).await,
+        ["roles"] if m == Method::GET => roles::list(&call).await,
+        ["roles"] => roles::create(call, cx).await,
+        ["roles", id] if m == Method::GET => roles::get(&call, id).await,
+        ["roles", id] if m == Method::DELETE => roles::delete(&call, id).await,
+        ["roles", id] => roles::update(call, id, cx).await,
+        ["users"] if m == Method::GET => users::list(&call).await,
+        ["users"] => users::create(call, cx).await,
+        ["users", id] if m == Method::GET => users::get(&call, id).await,
+        ["users", id] if m == Method::DELETE => users::delete(&call, id).await,
+        ["users", id] => users::update(call, id, cx).await,
+        ["users", id, "password"] => users::set_password(call, id, cx).await,
+        ["users", id, "enable"] => users::set_enabled(&call, id, true, cx).await,
+        ["users", id, "disable"] => users::set_enabled(&call, id, false, cx).await,
         _ => Err(Problem::not_found("no such management resource")),
     };
     result.unwrap_or_else(Problem::into_response)
@@ -225,6 +282,98 @@ pub(crate) fn commit_problem(err: CommitError, name_pointer: &str) -> Problem {
         CommitError::NameTaken(_) => Problem::conflict(name_pointer, "is already taken"),
         CommitError::Unavailable => Problem::unavailable(),
     }
+}
+
+/// The default and largest page size of a list.
+const PAGE: (usize, usize) = (20, 100);
+
+/// Checks `If-Match` against the version just read.
+pub(crate) fn check_if_match(request: &Request, version: u64) -> Result<(), Problem> {
+    match if_match(request)? {
+        Expect::Version(v) if v != version => Err(Problem::precondition_failed()),
+        _ => Ok(()),
+    }
+}
+
+/// 204 No Content.
+pub(crate) fn no_content() -> Response {
+    let mut response = Response::new(Vec::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// Commits a record (or its deletion, with `record: None`) through the registry and
+/// publishes it at this location, so the issuer's own endpoints here see the change
+/// at once. `name_pointer` names the field whose uniqueness a claim protects.
+pub(crate) async fn commit_record<P: Platform>(
+    engine: &Engine<P>,
+    commit: Commit,
+    name_pointer: &str,
+) -> Result<u64, Problem> {
+    let key = commit.key.clone();
+    let record = commit.record.clone();
+    let version = engine
+        .platform()
+        .registry()
+        .commit(commit)
+        .await
+        .map_err(|e| commit_problem(e, name_pointer))?;
+    let directory = engine.platform().directory();
+    // The registry has published already; this write makes the change visible at
+    // this location too. A failure here only delays visibility, so it is not fatal.
+    let _ = match record {
+        Some(record) => {
+            let bytes = serde_json::to_vec(&Versioned { version, record }).unwrap_or_default();
+            directory.put(&key, &bytes).await
+        }
+        None => directory.delete(&key).await,
+    };
+    Ok(version)
+}
+
+/// One page of the records under `prefix`, following the `limit` and `cursor` query
+/// parameters; returns the records and the next cursor.
+pub(crate) async fn list_records<P: Platform>(
+    call: &Call<'_, P>,
+    prefix: &str,
+) -> Result<(Vec<Versioned>, Option<String>), Problem> {
+    let query = call.request.uri().query().unwrap_or("");
+    let mut limit = PAGE.0;
+    let mut cursor = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned();
+        match name {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=PAGE.1).contains(&n) => limit = n,
+                _ => {
+                    return Err(Problem::invalid_field(
+                        "limit",
+                        format!("must be an integer from 1 to {}", PAGE.1),
+                    ));
+                }
+            },
+            "cursor" => cursor = Some(value),
+            other => return Err(Problem::invalid_field(other, "is not a known query parameter")),
+        }
+    }
+    let directory = call.engine.platform().directory();
+    let page = directory.list(prefix, cursor.as_deref(), limit).await.map_err(|e| match e {
+        StoreError::Refused(_) => {
+            Problem::invalid_field("cursor", "is not a cursor this server issued")
+        }
+        _ => Problem::unavailable(),
+    })?;
+    let mut records = Vec::with_capacity(page.keys.len());
+    for key in &page.keys {
+        // A record deleted between list and get is skipped.
+        if let Some(bytes) = directory.get(key).await.map_err(|_| Problem::unavailable())?
+            && let Ok(versioned) = serde_json::from_slice::<Versioned>(&bytes)
+        {
+            records.push(versioned);
+        }
+    }
+    Ok((records, page.cursor))
 }
 
 mod apps_routes;

@@ -1,0 +1,424 @@
+//! `/admin/v1/scopes` and `/admin/v1/scope-groups`.
+//!
+//! The system scopes (OpenID Connect's and the management API's) are always listed
+//! and cannot be changed or deleted. Custom scopes carry a localized description,
+//! a security level (a `confidential` scope is requested only by apps an
+//! administrator granted it to, through the app's `scope`), an optional group and
+//! whether the user must consent.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::fields::{Fields, merge_patch};
+use super::problem::Problem;
+use super::{
+    Call, check_if_match, commit_record, json_body, list_records, no_content, read,
+    versioned_response,
+};
+use crate::engine::Context;
+use crate::http::Response;
+use crate::platform::Platform;
+use crate::store::{Commit, Expect, Versioned};
+use crate::token::random_id;
+use crate::types::{MANAGEMENT_SCOPES, Scope, UnixTime};
+
+/// The OpenID Connect scopes every issuer knows.
+pub const OIDC_SCOPES: &[&str] =
+    &["openid", "profile", "email", "phone", "address", "offline_access", "groups"];
+/// The most locales in one description, and the longest text.
+const MAX_LOCALES: (usize, usize) = (50, 256);
+
+/// Which collection a request is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `/scopes`.
+    Scope,
+    /// `/scope-groups`.
+    Group,
+}
+
+impl Kind {
+    const fn prefix(self) -> &'static str {
+        match self {
+            Self::Scope => "scopes/",
+            Self::Group => "scope-groups/",
+        }
+    }
+}
+
+/// Whether a scope is requestable by every app or only by apps granted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityLevel {
+    /// Any app may request it.
+    Public,
+    /// Only apps an administrator granted it to (in the app's `scope`).
+    Confidential,
+}
+
+/// A custom scope as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeRecord {
+    /// The scope token.
+    pub key: String,
+    /// Descriptions by locale, e.g. `{"en": "Read orders", "de": "Bestellungen lesen"}`.
+    pub description: BTreeMap<String, String>,
+    /// Public or confidential.
+    pub security_level: SecurityLevel,
+    /// The group id, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Whether the user must consent before an app gets it.
+    pub requires_consent: bool,
+    /// Always `false` for stored scopes; `true` on listed system scopes.
+    pub system: bool,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+/// A scope group as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// Generated id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Descriptions by locale.
+    pub description: BTreeMap<String, String>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+fn system_scope(key: &str) -> Option<Value> {
+    let known = OIDC_SCOPES.contains(&key) || MANAGEMENT_SCOPES.contains(&key);
+    known.then(|| {
+        json!({
+            "key": key,
+            "description": {"en": system_description(key)},
+            "security_level": if key.starts_with("gatehouse:") { "confidential" } else { "public" },
+            "requires_consent": !key.starts_with("gatehouse:") && key != "openid",
+            "system": true,
+        })
+    })
+}
+
+fn system_description(key: &str) -> String {
+    match key {
+        "openid" => "Sign you in".to_owned(),
+        "profile" => "Read your name and profile".to_owned(),
+        "email" => "Read your email address".to_owned(),
+        "phone" => "Read your phone number".to_owned(),
+        "address" => "Read your postal address".to_owned(),
+        "offline_access" => "Stay signed in when you are away".to_owned(),
+        "groups" => "Read your groups and roles".to_owned(),
+        other => {
+            format!("Management API: {}", other.trim_start_matches("gatehouse:").replace('_', " "))
+        }
+    }
+}
+
+/// A path segment, percent-decoded (`orders%3Aread` is `orders:read`).
+fn segment(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+fn locales(fields: &mut Fields, name: &str) -> BTreeMap<String, String> {
+    let map: BTreeMap<String, String> = fields
+        .take(name, "an object of locale to text, e.g. {\"en\": \"...\"}")
+        .unwrap_or_default();
+    if map.len() > MAX_LOCALES.0 {
+        fields.error(format!("/{name}"), format!("must have at most {} locales", MAX_LOCALES.0));
+    }
+    for (locale, text) in &map {
+        let pointer = format!("/{name}/{}", super::fields::escape_pointer(locale));
+        if !is_locale(locale) {
+            fields.error(pointer.clone(), "is not a language tag such as en or de-CH");
+        }
+        if text.is_empty() || text.chars().count() > MAX_LOCALES.1 {
+            fields.error(pointer, format!("must be 1 to {} characters", MAX_LOCALES.1));
+        }
+    }
+    map
+}
+
+/// A BCP 47 language tag in its common shape: a 2-3 letter language and subtags.
+fn is_locale(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn validate_scope(
+    body: Map<String, Value>,
+    current: Option<&ScopeRecord>,
+    now: UnixTime,
+) -> Result<ScopeRecord, Vec<super::problem::FieldError>> {
+    let mut fields = Fields::new(body);
+    for name in ["created_at", "updated_at", "system"] {
+        let current =
+            current.and_then(|c| serde_json::to_value(c).ok()).and_then(|v| v.get(name).cloned());
+        fields.read_only(name, current.as_ref());
+    }
+    let key: Option<String> = fields.take("key", "a string");
+    match (&key, current) {
+        (Some(k), Some(c)) if *k != c.key => {
+            fields.error("/key", "cannot change; create a new scope instead")
+        }
+        (None, None) => fields.error("/key", "is required"),
+        (Some(k), None) => {
+            if let Err(e) = Scope::new(k.clone()) {
+                fields.error("/key", e.0);
+            } else if system_scope(k).is_some() || k.starts_with("gatehouse:") {
+                fields.error("/key", "is a system scope name");
+            }
+        }
+        _ => {}
+    }
+    let description = locales(&mut fields, "description");
+    let security_level =
+        fields.take("security_level", "public or confidential").unwrap_or(SecurityLevel::Public);
+    let group: Option<String> = fields.take("group", "a scope group id");
+    let requires_consent = fields.take("requires_consent", "a boolean").unwrap_or(true);
+    fields.finish()?;
+    Ok(ScopeRecord {
+        key: key.or_else(|| current.map(|c| c.key.clone())).unwrap_or_default(),
+        description,
+        security_level,
+        group,
+        requires_consent,
+        system: false,
+        created_at: current.map_or(now, |c| c.created_at),
+        updated_at: now,
+    })
+}
+
+fn validate_group(
+    body: Map<String, Value>,
+    current: Option<&GroupRecord>,
+    id: &str,
+    now: UnixTime,
+) -> Result<GroupRecord, Vec<super::problem::FieldError>> {
+    let mut fields = Fields::new(body);
+    let current_view = current.and_then(|c| serde_json::to_value(c).ok());
+    for name in ["id", "created_at", "updated_at"] {
+        fields.read_only(name, current_view.as_ref().and_then(|v| v.get(name)));
+    }
+    let name: Option<String> = fields.take("name", "a string");
+    match name.as_deref() {
+        None => fields.error("/name", "is required"),
+        Some(n) if n.is_empty() || n.chars().count() > 64 => {
+            fields.error("/name", "must be 1 to 64 characters")
+        }
+        _ => {}
+    }
+    let description = locales(&mut fields, "description");
+    fields.finish()?;
+    Ok(GroupRecord {
+        id: id.to_owned(),
+        name: name.unwrap_or_default(),
+        description,
+        created_at: current.map_or(now, |c| c.created_at),
+        updated_at: now,
+    })
+}
+
+fn group_claim(name: &str) -> String {
+    format!("names/scope-groups/{}", name.to_lowercase())
+}
+
+/// Refuses a scope whose group does not exist.
+async fn check_group<P: Platform>(call: &Call<'_, P>, group: Option<&str>) -> Result<(), Problem> {
+    if let Some(group) = group
+        && read(call.engine, &format!("{}{group}", Kind::Group.prefix())).await?.is_none()
+    {
+        return Err(Problem::invalid_field("/group", "is not an existing scope group id"));
+    }
+    Ok(())
+}
+
+pub(super) async fn list<P: Platform>(call: &Call<'_, P>, kind: Kind) -> Result<Response, Problem> {
+    let (records, cursor) = list_records(call, kind.prefix()).await?;
+    let mut items: Vec<Value> = Vec::new();
+    // The system scopes head the first page of scopes.
+    if kind == Kind::Scope && !call.request.uri().query().unwrap_or("").contains("cursor=") {
+        items.extend(OIDC_SCOPES.iter().chain(MANAGEMENT_SCOPES).filter_map(|k| system_scope(k)));
+    }
+    items.extend(records.into_iter().map(|v| v.record));
+    Ok(crate::http::json_response(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": cursor }),
+    ))
+}
+
+pub(super) async fn get<P: Platform>(
+    call: &Call<'_, P>,
+    kind: Kind,
+    raw: &str,
+) -> Result<Response, Problem> {
+    let key = segment(raw);
+    if kind == Kind::Scope
+        && let Some(system) = system_scope(&key)
+    {
+        return Ok(crate::http::json_response(StatusCode::OK, &system));
+    }
+    let versioned = read(call.engine, &format!("{}{key}", kind.prefix()))
+        .await?
+        .ok_or_else(|| Problem::not_found("no such scope or scope group"))?;
+    Ok(versioned_response(StatusCode::OK, &versioned.record, versioned.version))
+}
+
+fn system_refusal() -> Problem {
+    Problem::conflict("/key", "system scopes cannot be changed or deleted")
+}
+
+pub(super) async fn create<P: Platform>(
+    call: Call<'_, P>,
+    kind: Kind,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let body = json_body(&call.request)?;
+    let (key, record, claim, pointer) = match kind {
+        Kind::Scope => {
+            let record = validate_scope(body, None, cx.now()).map_err(Problem::invalid)?;
+            check_group(&call, record.group.as_deref()).await?;
+            (record.key.clone(), serde_json::to_value(&record), Vec::new(), "/key")
+        }
+        Kind::Group => {
+            let id = random_id(cx.rng(), 12);
+            let record = validate_group(body, None, &id, cx.now()).map_err(Problem::invalid)?;
+            let claim = vec![group_claim(&record.name)];
+            (id, serde_json::to_value(&record), claim, "/name")
+        }
+    };
+    let record = record.map_err(|_| Problem::unavailable())?;
+    let commit = Commit {
+        key: format!("{}{key}", kind.prefix()),
+        record: Some(record.clone()),
+        expect: Expect::Absent,
+        claim,
+        release: Vec::new(),
+    };
+    let version = commit_record(call.engine, commit, pointer).await.map_err(|p| {
+        // Creating a scope key twice is a conflict on the key, not a stale ETag.
+        if p.status() == 412 { Problem::conflict("/key", "is already taken") } else { p }
+    })?;
+    Ok(versioned_response(StatusCode::CREATED, &record, version))
+}
+
+pub(super) async fn update<P: Platform>(
+    call: Call<'_, P>,
+    kind: Kind,
+    raw: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let key = segment(raw);
+    if kind == Kind::Scope && system_scope(&key).is_some() {
+        return Err(system_refusal());
+    }
+    let store_key = format!("{}{key}", kind.prefix());
+    let current = read(call.engine, &store_key)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such scope or scope group"))?;
+    check_if_match(&call.request, current.version)?;
+    let mut body = json_body(&call.request)?;
+    if call.request.method() == http::Method::PATCH {
+        let mut merged = current.record.clone();
+        merge_patch(&mut merged, &Value::Object(body));
+        body = match merged {
+            Value::Object(map) => map,
+            _ => return Err(Problem::malformed("the patch must be a JSON object")),
+        };
+    }
+    let (record, claim, release) = match kind {
+        Kind::Scope => {
+            let existing: ScopeRecord = decode(&current)?;
+            let record =
+                validate_scope(body, Some(&existing), cx.now()).map_err(Problem::invalid)?;
+            check_group(&call, record.group.as_deref()).await?;
+            (serde_json::to_value(&record), Vec::new(), Vec::new())
+        }
+        Kind::Group => {
+            let existing: GroupRecord = decode(&current)?;
+            let record =
+                validate_group(body, Some(&existing), &key, cx.now()).map_err(Problem::invalid)?;
+            let (old, new) = (group_claim(&existing.name), group_claim(&record.name));
+            let (claim, release) =
+                if old == new { (Vec::new(), Vec::new()) } else { (vec![new], vec![old]) };
+            (serde_json::to_value(&record), claim, release)
+        }
+    };
+    let record = record.map_err(|_| Problem::unavailable())?;
+    let commit = Commit {
+        key: store_key,
+        record: Some(record.clone()),
+        expect: Expect::Version(current.version),
+        claim,
+        release,
+    };
+    let version = commit_record(call.engine, commit, "/name").await?;
+    Ok(versioned_response(StatusCode::OK, &record, version))
+}
+
+pub(super) async fn delete<P: Platform>(
+    call: &Call<'_, P>,
+    kind: Kind,
+    raw: &str,
+) -> Result<Response, Problem> {
+    let key = segment(raw);
+    if kind == Kind::Scope && system_scope(&key).is_some() {
+        return Err(system_refusal());
+    }
+    let store_key = format!("{}{key}", kind.prefix());
+    let current = read(call.engine, &store_key)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such scope or scope group"))?;
+    check_if_match(&call.request, current.version)?;
+    let release = match kind {
+        Kind::Scope => Vec::new(),
+        Kind::Group => vec![group_claim(&decode::<GroupRecord>(&current)?.name)],
+    };
+    let commit = Commit {
+        key: store_key,
+        record: None,
+        expect: Expect::Version(current.version),
+        claim: Vec::new(),
+        release,
+    };
+    commit_record(call.engine, commit, "/key").await?;
+    Ok(no_content())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(versioned: &Versioned) -> Result<T, Problem> {
+    serde_json::from_value(versioned.record.clone()).map_err(|_| Problem::unavailable())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_tags() {
+        for good in ["en", "de", "de-CH", "zh-Hant-TW", "gsw"] {
+            assert!(is_locale(good), "{good}");
+        }
+        for bad in ["", "E", "english", "de_CH", "en-", "EN"] {
+            assert!(!is_locale(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn system_scopes_are_known() {
+        assert!(system_scope("openid").is_some());
+        assert!(system_scope("gatehouse:apps_read").is_some());
+        assert!(system_scope("orders:read").is_none());
+    }
+}

@@ -1,0 +1,345 @@
+//! Scopes, scope groups, permissions, roles and users through the management API.
+
+use gatehouse_testkit::{Scenario, body_json};
+use http::Method;
+use serde_json::{Value, json};
+
+fn call(
+    s: &Scenario,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> http::Response<Vec<u8>> {
+    s.admin(method, path, token, body, &[])
+}
+
+fn pointers(response: &http::Response<Vec<u8>>) -> Vec<String> {
+    body_json(response)["errors"].as_array().map_or_else(Vec::new, |e| {
+        e.iter().map(|e| e["pointer"].as_str().unwrap().to_owned()).collect()
+    })
+}
+
+#[test]
+fn system_scopes_are_listed_and_cannot_be_changed() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let list = body_json(&call(&s, &t, Method::GET, "/admin/v1/scopes", None));
+    let keys: Vec<&str> =
+        list["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    for key in [
+        "openid",
+        "profile",
+        "email",
+        "phone",
+        "address",
+        "offline_access",
+        "groups",
+        "gatehouse:admin",
+    ] {
+        assert!(keys.contains(&key), "{key}");
+    }
+    assert_eq!(call(&s, &t, Method::DELETE, "/admin/v1/scopes/openid", None).status(), 409);
+    assert_eq!(
+        call(&s, &t, Method::PATCH, "/admin/v1/scopes/gatehouse%3Aadmin", Some(json!({}))).status(),
+        409
+    );
+    let create_system =
+        call(&s, &t, Method::POST, "/admin/v1/scopes", Some(json!({"key": "email"})));
+    assert_eq!(pointers(&create_system), vec!["/key"]);
+}
+
+#[test]
+fn custom_scopes_with_localized_descriptions_and_groups() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let group = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/scope-groups",
+        Some(json!({"name": "Orders", "description": {"en": "Orders"}})),
+    );
+    assert_eq!(group.status(), 201);
+    let group_id = body_json(&group)["id"].as_str().unwrap().to_owned();
+    let created = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/scopes",
+        Some(json!({
+            "key": "orders:read",
+            "description": {"en": "Read orders", "de": "Bestellungen lesen"},
+            "security_level": "confidential",
+            "group": group_id,
+            "requires_consent": false
+        })),
+    );
+    assert_eq!(created.status(), 201, "{:?}", body_json(&created));
+    let fetched = body_json(&call(&s, &t, Method::GET, "/admin/v1/scopes/orders%3Aread", None));
+    assert_eq!(fetched["description"]["de"], "Bestellungen lesen");
+    assert_eq!(fetched["security_level"], "confidential");
+    assert_eq!(
+        call(&s, &t, Method::POST, "/admin/v1/scopes", Some(json!({"key": "orders:read"})))
+            .status(),
+        409
+    );
+    let bad = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/scopes",
+        Some(json!({
+            "key": "bad scope", "description": {"english": "x"}, "security_level": "secret", "group": "nope"
+        })),
+    );
+    let p = pointers(&bad);
+    for expected in ["/key", "/description/english", "/security_level"] {
+        assert!(p.contains(&expected.to_owned()), "{expected} in {p:?}");
+    }
+    let unknown_group = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/scopes",
+        Some(json!({"key": "a:b", "group": "nope"})),
+    );
+    assert_eq!(pointers(&unknown_group), vec!["/group"]);
+    let patched = call(
+        &s,
+        &t,
+        Method::PATCH,
+        "/admin/v1/scopes/orders:read",
+        Some(json!({"description": {"en": "Read all orders", "de": null}})),
+    );
+    assert_eq!(body_json(&patched)["description"], json!({"en": "Read all orders"}));
+    assert_eq!(call(&s, &t, Method::DELETE, "/admin/v1/scopes/orders:read", None).status(), 204);
+    assert_eq!(call(&s, &t, Method::GET, "/admin/v1/scopes/orders:read", None).status(), 404);
+}
+
+fn app(s: &Scenario, t: &str, name: &str) -> String {
+    let created = call(
+        s,
+        t,
+        Method::POST,
+        "/admin/v1/apps",
+        Some(json!({"client_name": name, "type": "s2s"})),
+    );
+    body_json(&created)["client_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn permissions_roles_and_deleting_a_permission_removes_it_everywhere() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let client = app(&s, &t, "orders_api");
+    let perms = format!("/admin/v1/apps/{client}/permissions");
+    for name in ["read_orders", "write_orders"] {
+        assert_eq!(
+            call(&s, &t, Method::POST, &perms, Some(json!({"name": name, "description": "d"})))
+                .status(),
+            201
+        );
+    }
+    assert_eq!(
+        call(&s, &t, Method::POST, &perms, Some(json!({"name": "read_orders"}))).status(),
+        409
+    );
+    assert_eq!(
+        pointers(&call(&s, &t, Method::POST, &perms, Some(json!({"name": "x".repeat(31)})))),
+        vec!["/name"]
+    );
+    assert_eq!(
+        pointers(&call(
+            &s,
+            &t,
+            Method::POST,
+            &perms,
+            Some(json!({"name": "ok", "description": "d".repeat(121)}))
+        )),
+        vec!["/description"]
+    );
+
+    let role = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/roles",
+        Some(json!({
+            "name": "clerk",
+            "permissions": [{"client_id": client, "name": "read_orders"}, {"client_id": client, "name": "write_orders"}]
+        })),
+    );
+    assert_eq!(role.status(), 201, "{:?}", body_json(&role));
+    let role_id = body_json(&role)["id"].as_str().unwrap().to_owned();
+    let unknown = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/roles",
+        Some(json!({"name": "x", "permissions": [{"client_id": client, "name": "nope"}]})),
+    );
+    assert_eq!(pointers(&unknown), vec!["/permissions/0/name"]);
+
+    assert_eq!(call(&s, &t, Method::DELETE, &format!("{perms}/write_orders"), None).status(), 204);
+    let role = body_json(&call(&s, &t, Method::GET, &format!("/admin/v1/roles/{role_id}"), None));
+    let names: Vec<&str> = role["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["read_orders"]);
+    // A new permission of the old name is not the deleted one.
+    call(&s, &t, Method::POST, &perms, Some(json!({"name": "write_orders"})));
+    let role = body_json(&call(&s, &t, Method::GET, &format!("/admin/v1/roles/{role_id}"), None));
+    assert_eq!(role["permissions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn fifty_permissions_at_most() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let client = app(&s, &t, "big");
+    let perms = format!("/admin/v1/apps/{client}/permissions");
+    for i in 0..50 {
+        assert_eq!(
+            call(&s, &t, Method::POST, &perms, Some(json!({"name": format!("p{i}")}))).status(),
+            201
+        );
+    }
+    assert_eq!(call(&s, &t, Method::POST, &perms, Some(json!({"name": "p50"}))).status(), 400);
+}
+
+#[test]
+fn users_with_standard_claims_and_a_write_only_password() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let created = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/users",
+        Some(json!({
+            "username": "ada",
+            "password": "analytical engine",
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "email_verified": true,
+            "phone_number": "+442071234567",
+            "address": {"locality": "London", "country": "GB"},
+            "birthdate": "1815-12-10"
+        })),
+    );
+    assert_eq!(created.status(), 201, "{:?}", body_json(&created));
+    let text = String::from_utf8(created.body().clone()).unwrap();
+    assert!(
+        !text.contains("analytical") && !text.contains("argon2"),
+        "no password, not even hashed: {text}"
+    );
+    let user = body_json(&created);
+    assert_eq!(user["has_password"], true);
+    assert_eq!(user["address"]["locality"], "London");
+    let id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(&s, &t, Method::POST, "/admin/v1/users", Some(json!({"username": "ADA"}))).status(),
+        409
+    );
+    let bad = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/users",
+        Some(json!({
+            "username": "x", "password": "short", "email": "nope", "phone_number": "123", "nickname": 5, "shoe_size": 9
+        })),
+    );
+    let p = pointers(&bad);
+    for expected in ["/username", "/password", "/email", "/phone_number", "/nickname", "/shoe_size"]
+    {
+        assert!(p.contains(&expected.to_owned()), "{expected} in {p:?}");
+    }
+    let path = format!("/admin/v1/users/{id}");
+    let patched = body_json(&call(
+        &s,
+        &t,
+        Method::PATCH,
+        &path,
+        Some(json!({"email": null, "given_name": "Ada"})),
+    ));
+    assert!(patched.get("email").is_none());
+    assert_eq!(patched["given_name"], "Ada");
+    assert_eq!(
+        call(&s, &t, Method::POST, &format!("{path}/password"), Some(json!({"password": "ada"})))
+            .status(),
+        400
+    );
+    assert_eq!(
+        call(
+            &s,
+            &t,
+            Method::POST,
+            &format!("{path}/password"),
+            Some(json!({"password": "difference engine"}))
+        )
+        .status(),
+        204
+    );
+    assert_eq!(
+        body_json(&call(&s, &t, Method::POST, &format!("{path}/disable"), None))["enabled"],
+        false
+    );
+    let listed = call(&s, &t, Method::GET, "/admin/v1/users", None);
+    assert!(!String::from_utf8(listed.body().clone()).unwrap().contains("argon2"));
+    assert_eq!(call(&s, &t, Method::DELETE, &path, None).status(), 204);
+    assert_eq!(call(&s, &t, Method::GET, &path, None).status(), 404);
+}
+
+#[test]
+fn users_get_existing_roles_only() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let role =
+        body_json(&call(&s, &t, Method::POST, "/admin/v1/roles", Some(json!({"name": "clerk"}))));
+    let role_id = role["id"].as_str().unwrap();
+    let ok = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/users",
+        Some(json!({"username": "bob", "roles": [role_id]})),
+    );
+    assert_eq!(ok.status(), 201);
+    let bad = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/users",
+        Some(json!({"username": "eve", "roles": [role_id, "nope"]})),
+    );
+    assert_eq!(pointers(&bad), vec!["/roles/1"]);
+}
+
+#[test]
+fn stored_passwords_verify_with_argon2id() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let user = body_json(&call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/users",
+        Some(json!({"username": "carol", "password": "correct horse"})),
+    ));
+    let id = user["id"].as_str().unwrap();
+    let record = pollster::block_on(gatehouse_core::store::Registry::read(
+        &s.engine.platform().registry,
+        &format!("users/{id}"),
+    ))
+    .unwrap()
+    .unwrap();
+    let hash = record.record["password_hash"].as_str().unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(gatehouse_core::password::verify("correct horse", hash));
+    assert!(!gatehouse_core::password::verify("Correct horse", hash));
+}
