@@ -3,12 +3,14 @@
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
+use crate::admin::scopes::{ScopeRecord, SecurityLevel};
 use crate::client_auth::{authenticate, presented_credentials};
 use crate::engine::{Context, Engine};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Form, Response, json_response};
 use crate::platform::Platform;
 use crate::policy::GrantType;
+use crate::store::{Directory, Versioned};
 use crate::token::{AccessTokenClaims, Audience, mint_access_token, random_id};
 use crate::types::ScopeSet;
 
@@ -42,8 +44,15 @@ pub(super) async fn grant<P: Platform>(
         Some(raw) => ScopeSet::parse(raw)
             .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?,
     };
-    if !scope.is_subset(&client.scopes) {
-        return Err(OAuthError::new(ErrorCode::InvalidScope, "scope not allowed for this client"));
+    for requested in scope.iter() {
+        if !client.scopes.contains(requested.as_str())
+            && !is_public_scope(engine, requested.as_str()).await?
+        {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope not allowed for this client",
+            ));
+        }
     }
     let config = engine.config();
     let now = cx.now();
@@ -73,4 +82,19 @@ pub(super) async fn grant<P: Platform>(
             scope: scope.to_string(),
         },
     ))
+}
+
+/// Whether `scope` is a custom scope of security level `public`, which any app may
+/// request; a confidential one needs an administrator to grant it to the app first.
+async fn is_public_scope<P: Platform>(engine: &Engine<P>, scope: &str) -> Result<bool, OAuthError> {
+    let key = format!("scopes/{scope}");
+    let bytes = match engine.platform().directory().get(&key).await {
+        Ok(bytes) => bytes,
+        Err(crate::store::StoreError::Refused(_)) => return Ok(false),
+        Err(err) => return Err(crate::engine::store_error(&err)),
+    };
+    Ok(bytes
+        .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
+        .and_then(|v| serde_json::from_value::<ScopeRecord>(v.record).ok())
+        .is_some_and(|s| s.security_level == SecurityLevel::Public))
 }

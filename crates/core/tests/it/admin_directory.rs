@@ -343,3 +343,45 @@ fn stored_passwords_verify_with_argon2id() {
     assert!(gatehouse_core::password::verify("correct horse", hash));
     assert!(!gatehouse_core::password::verify("Correct horse", hash));
 }
+
+#[test]
+fn public_scopes_are_open_to_every_app_confidential_ones_only_when_granted() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    for (key, level) in [("catalog:read", "public"), ("payouts:write", "confidential")] {
+        let created = call(
+            &s,
+            &t,
+            Method::POST,
+            "/admin/v1/scopes",
+            Some(json!({"key": key, "security_level": level})),
+        );
+        assert_eq!(created.status(), 201);
+    }
+    let plain = body_json(&call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/apps",
+        Some(json!({"client_name": "plain", "type": "s2s"})),
+    ));
+    let granted = body_json(&call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/apps",
+        Some(json!({"client_name": "granted", "type": "s2s", "scope": "payouts:write"})),
+    ));
+    let token = |app: &Value, scope: &str| {
+        let response = s.post_form(
+            "/token",
+            &format!("grant_type=client_credentials&scope={}", scope.replace(':', "%3A")),
+            Some((app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap())),
+        );
+        (response.status(), body_json(&response))
+    };
+    assert_eq!(token(&plain, "catalog:read").0, 200);
+    assert_eq!(token(&plain, "payouts:write").1["error"], "invalid_scope");
+    assert_eq!(token(&granted, "payouts:write").0, 200);
+    assert_eq!(token(&plain, "unknown:scope").1["error"], "invalid_scope");
+}
