@@ -434,7 +434,9 @@ pub fn validate(
             format!("must be between 0 and {MAX_REFRESH_GRACE} seconds"),
         );
     }
-    let require_pkce = fields.take("require_pkce", "a boolean").unwrap_or(true);
+    // PKCE is on by default wherever there is an authorization endpoint (RFC 9700
+    // section 2.1.1); it means nothing for the other types.
+    let require_pkce = fields.take("require_pkce", "a boolean").unwrap_or(rules.interactive);
     if rules.pkce_required && !require_pkce {
         fields.error("/require_pkce", "cannot be turned off for public clients");
     }
