@@ -313,26 +313,7 @@ pub fn thumbprint(key: &Jwk) -> Option<KeyId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_core::{OsRng, RngCore};
-
-    struct CountingRng(u8);
-    impl RngCore for CountingRng {
-        fn next_u32(&mut self) -> u32 {
-            OsRng.next_u32()
-        }
-        fn next_u64(&mut self) -> u64 {
-            OsRng.next_u64()
-        }
-        fn fill_bytes(&mut self, dest: &mut [u8]) {
-            self.0 = self.0.wrapping_add(1);
-            dest.fill(self.0);
-        }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
-    }
-    impl rand_core::CryptoRng for CountingRng {}
+    use crate::test_rng::CountingRng;
 
     #[test]
     fn rfc7638_thumbprint_vector() {

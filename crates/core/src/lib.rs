@@ -82,6 +82,8 @@ pub mod password;
 pub mod platform;
 pub mod policy;
 pub mod store;
+#[cfg(test)]
+mod test_rng;
 pub mod token;
 pub mod types;
 pub mod verify;

@@ -81,24 +81,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
 mod tests {
     use super::*;
 
-    struct Counter(u8);
-    impl rand_core::RngCore for Counter {
-        fn next_u32(&mut self) -> u32 {
-            u32::from(self.0)
-        }
-        fn next_u64(&mut self) -> u64 {
-            u64::from(self.0)
-        }
-        fn fill_bytes(&mut self, dest: &mut [u8]) {
-            self.0 = self.0.wrapping_add(1);
-            dest.fill(self.0);
-        }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
-    }
-    impl rand_core::CryptoRng for Counter {}
+    use crate::test_rng::CountingRng as Counter;
 
     #[test]
     fn hashes_with_owasp_parameters_and_verifies() {

@@ -164,10 +164,27 @@ struct Payload {
 }
 
 /// The key id a token names, read without verifying anything: a host uses it to decide
-/// whether to refetch its JWKS before calling [`verify_access_token`].
+/// whether to refetch its JWKS before calling [`verify_access_token`]. Only the header
+/// segment is decoded (this runs before every signature check).
 #[must_use]
 pub fn peek_kid(token: &str) -> Option<String> {
-    CompactJws::parse(token).ok().and_then(|jws| jws.header.kid)
+    #[derive(serde::Deserialize)]
+    struct KidOnly {
+        #[serde(default)]
+        kid: Option<String>,
+    }
+    if token.len() > crate::jose::MAX_TOKEN_BYTES {
+        return None;
+    }
+    let (header, rest) = token.split_once('.')?;
+    if rest.split('.').count() != 2 {
+        return None;
+    }
+    let bytes = crate::jose::b64url_decode(header).ok()?;
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<KidOnly>(&bytes).ok()?.kid
 }
 
 /// Verifies an access token against `jwks` and `policy` at `now`.
@@ -281,6 +298,17 @@ mod tests {
         assert!(is_access_token_typ("application/at+jwt"));
         assert!(!is_access_token_typ("JWT"));
         assert!(!is_access_token_typ("application/jwt"));
+    }
+
+    #[test]
+    fn peek_kid_reads_only_the_header() {
+        let b64 = |s: &str| crate::jose::b64url(s.as_bytes());
+        let token = format!("{}.{}.{}", b64(r#"{"alg":"ES256","kid":"k1"}"#), b64("{}"), "c2ln");
+        assert_eq!(peek_kid(&token).as_deref(), Some("k1"));
+        assert_eq!(peek_kid(&format!("{token}.x")), None);
+        assert_eq!(peek_kid("a.b"), None);
+        assert_eq!(peek_kid(&format!("{}.e30.c2ln", b64(r#"["kid"]"#))), None);
+        assert_eq!(peek_kid(&format!("{}.e30.c2ln", b64(r#"{"alg":"ES256"}"#))), None);
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! The handlers of `/admin/v1/apps`.
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::apps::{APPS_PREFIX, AppRecord, app_key, name_claim, validate};
-use super::fields::merge_patch;
 use super::problem::Problem;
 use super::{
     Call, check_if_match, commit_record, json_body, list_records, no_content, read,
-    versioned_response,
+    replacement_body, versioned_response,
 };
 use crate::engine::Context;
 use crate::http::Response;
@@ -115,17 +114,7 @@ pub(super) async fn update<P: Platform>(
 ) -> Result<Response, Problem> {
     let (version, current) = load(&call, id).await?;
     check_if_match(&call.request, version)?;
-    let body = json_body(&call.request)?;
-    let body = if call.request.method() == Method::PATCH {
-        let mut merged = current.view();
-        merge_patch(&mut merged, &Value::Object(body));
-        match merged {
-            Value::Object(map) => map,
-            _ => return Err(Problem::malformed("the patch must be a JSON object")),
-        }
-    } else {
-        body
-    };
+    let body = replacement_body(&call.request, current.view())?;
     let mut record = validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
     let secret = settle_secret(
         &mut record,

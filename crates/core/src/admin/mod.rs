@@ -236,6 +236,25 @@ pub(crate) fn json_body(request: &Request) -> Result<Map<String, Value>, Problem
     }
 }
 
+/// The full new representation of a resource: a PUT body as sent, or a PATCH body
+/// merged onto `current` (JSON merge patch, RFC 7396). Either way it is validated
+/// as a whole afterwards.
+pub(crate) fn replacement_body(
+    request: &Request,
+    current: Value,
+) -> Result<Map<String, Value>, Problem> {
+    let body = json_body(request)?;
+    if request.method() != Method::PATCH {
+        return Ok(body);
+    }
+    let mut merged = current;
+    fields::merge_patch(&mut merged, &Value::Object(body));
+    match merged {
+        Value::Object(map) => Ok(map),
+        _ => Err(Problem::malformed("the patch must be a JSON object")),
+    }
+}
+
 /// The version an `If-Match` header asks for: `None` when absent, `Some(None)` for `*`.
 pub(crate) fn if_match(request: &Request) -> Result<Expect, Problem> {
     let Some(value) = request.headers().get(header::IF_MATCH) else { return Ok(Expect::Present) };

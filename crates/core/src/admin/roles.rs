@@ -6,16 +6,16 @@
 //! permission removes it from every role at once, in one atomic write, and a new
 //! permission of the same name is never mistaken for the deleted one.
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::apps::app_key;
-use super::fields::{Fields, merge_patch};
+use super::fields::Fields;
 use super::problem::{FieldError, Problem};
 use super::{
     Call, check_if_match, commit_record, json_body, list_records, no_content, read,
-    versioned_response,
+    replacement_body, versioned_response,
 };
 use crate::engine::{Context, Engine};
 use crate::http::Response;
@@ -377,15 +377,7 @@ pub(super) async fn update<P: Platform>(
         read(call.engine, &key).await?.ok_or_else(|| Problem::not_found("no such role"))?;
     check_if_match(&call.request, current.version)?;
     let existing: RoleRecord = decode(&current)?;
-    let mut body = json_body(&call.request)?;
-    if call.request.method() == Method::PATCH {
-        let mut merged = role_view(call.engine, &existing).await?;
-        merge_patch(&mut merged, &Value::Object(body));
-        body = match merged {
-            Value::Object(map) => map,
-            _ => return Err(Problem::malformed("the patch must be a JSON object")),
-        };
-    }
+    let body = replacement_body(&call.request, role_view(call.engine, &existing).await?)?;
     let (mut role, refs) =
         validate_role(body, Some(&existing), id, cx.now()).map_err(Problem::invalid)?;
     role.permissions = resolve_permissions(call.engine, refs).await?;

@@ -12,11 +12,11 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::fields::{Fields, merge_patch};
+use super::fields::Fields;
 use super::problem::Problem;
 use super::{
     Call, check_if_match, commit_record, json_body, list_records, no_content, read,
-    versioned_response,
+    replacement_body, versioned_response,
 };
 use crate::engine::Context;
 use crate::http::Response;
@@ -329,15 +329,7 @@ pub(super) async fn update<P: Platform>(
         .await?
         .ok_or_else(|| Problem::not_found("no such scope or scope group"))?;
     check_if_match(&call.request, current.version)?;
-    let mut body = json_body(&call.request)?;
-    if call.request.method() == http::Method::PATCH {
-        let mut merged = current.record.clone();
-        merge_patch(&mut merged, &Value::Object(body));
-        body = match merged {
-            Value::Object(map) => map,
-            _ => return Err(Problem::malformed("the patch must be a JSON object")),
-        };
-    }
+    let body = replacement_body(&call.request, current.record.clone())?;
     let (record, claim, release) = match kind {
         Kind::Scope => {
             let existing: ScopeRecord = decode(&current)?;

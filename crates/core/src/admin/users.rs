@@ -2,16 +2,16 @@
 //! standard claim names (Core section 5.1); `password` is write-only and stored
 //! only as an Argon2id hash, which no response ever contains.
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::fields::{Fields, merge_patch};
+use super::fields::Fields;
 use super::problem::{FieldError, Problem};
 use super::roles::check_role_ids;
 use super::{
     Call, check_if_match, commit_record, json_body, list_records, no_content, read,
-    versioned_response,
+    replacement_body, versioned_response,
 };
 use crate::engine::Context;
 use crate::http::Response;
@@ -349,15 +349,7 @@ pub(super) async fn update<P: Platform>(
 ) -> Result<Response, Problem> {
     let (version, current) = load(&call, id).await?;
     check_if_match(&call.request, version)?;
-    let mut body = json_body(&call.request)?;
-    if call.request.method() == Method::PATCH {
-        let mut merged = current.view();
-        merge_patch(&mut merged, &Value::Object(body));
-        body = match merged {
-            Value::Object(map) => map,
-            _ => return Err(Problem::malformed("the patch must be a JSON object")),
-        };
-    }
+    let body = replacement_body(&call.request, current.view())?;
     let (mut user, password) =
         validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
     check_role_ids(call.engine, &user.roles, "/roles").await?;

@@ -386,6 +386,21 @@ pub async fn verify_pending<C: Crypto>(
     verify_access_token_full(crypto, jwks, &config.policy, &pending.token, now).await
 }
 
+/// Splits an absolute request URL (as the runtime serializes it: WHATWG, dot segments
+/// already resolved) into its path and query, without a full URL parser: the host
+/// calls this on every request.
+#[must_use]
+pub fn split_url(url: &str) -> Option<(&str, Option<&str>)> {
+    let after_scheme = url.split_once("://")?.1;
+    let start = after_scheme.find('/')?;
+    let rest = after_scheme.get(start..)?;
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+    Some(match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    })
+}
+
 enum Bearer<'a> {
     Missing,
     Malformed,
@@ -480,6 +495,15 @@ fn set_challenge(mut response: Response, www: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_splitting() {
+        assert_eq!(split_url("https://a.example/x/y?q=1#f"), Some(("/x/y", Some("q=1"))));
+        assert_eq!(split_url("http://127.0.0.1:8788/"), Some(("/", None)));
+        assert_eq!(split_url("http://h/p#frag"), Some(("/p", None)));
+        assert_eq!(split_url("http://h"), None);
+        assert_eq!(split_url("nonsense"), None);
+    }
 
     #[test]
     fn bearer_parsing() {
