@@ -7,9 +7,39 @@
 //! [`gatehouse_core::gateway`]; this crate converts types, fetches discovery and the
 //! JWKS when core asks, verifies signatures on WebCrypto ([`crypto`]), and forwards.
 //!
+//! It works on the runtime's own `Request`, `Headers` and `Response` objects
+//! (`web_sys`) rather than workers-rs's wrappers: a hot token costs a handful of
+//! calls across the JavaScript boundary, not a copy of every header.
+//!
 //! Variables: `GATEWAY_CONFIG`, the configuration TOML (see `docs/gateway.md`).
 //! It is parsed once per isolate; an invalid one is logged with its line and every
 //! request gets a 500 (`scripts/gateway` refuses to start with it in the first place).
+//!
+//! ## Verifying tokens in your own worker
+//!
+//! The gateway is one user of [`gatehouse_core::verify`]; another worker can call the
+//! same verifier with any [`gatehouse_core::Crypto`] (in a worker, WebCrypto: see
+//! [`crypto::WebVerifier`]) and a JWKS it fetched from the issuer:
+//!
+//! ```no_run
+//! use gatehouse_core::jose::Jwks;
+//! use gatehouse_core::types::UnixTime;
+//! use gatehouse_core::verify::{AccessTokenPolicy, VerifyError, verify_access_token_full};
+//! use gatehouse_gateway::crypto::WebVerifier;
+//!
+//! async fn caller(jwks_json: &str, authorization: &str, now: UnixTime) -> Result<String, VerifyError> {
+//!     // Fetch {issuer}/.well-known/jwks.json yourself and keep it for its max-age.
+//!     let jwks: Jwks = serde_json::from_str(jwks_json).map_err(|_| VerifyError::UnknownKey)?;
+//!     let policy = AccessTokenPolicy::new("https://id.example.com", "https://id.example.com")
+//!         .with_leeway(30);
+//!     let token = authorization.strip_prefix("Bearer ").unwrap_or_default();
+//!     let verified = verify_access_token_full(&WebVerifier, &jwks, &policy, token, now).await?;
+//!     if !verified.claims.scope.contains("orders:read") {
+//!         return Err(VerifyError::Claims); // answer 403 insufficient_scope
+//!     }
+//!     Ok(verified.claims.sub)
+//! }
+//! ```
 
 pub mod crypto;
 
@@ -20,12 +50,16 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use gatehouse_core::gateway::{
-    FetchError, FetchTarget, Fetched, Forward, Gateway, GatewayConfig, Inbound, KeysPlan, Step,
-    verify_pending,
+    FetchError, FetchTarget, Fetched, Forward, Gateway, GatewayConfig, Inbound, KeysPlan,
+    PendingToken, Step, split_url, verify_pending,
 };
 use gatehouse_core::jose::Jwks;
 use gatehouse_core::types::UnixTime;
-use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, event};
+use js_sys::{Function, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
+use worker::{Delay, Env, event};
 
 use crate::crypto::WebVerifier;
 
@@ -33,12 +67,12 @@ use crate::crypto::WebVerifier;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a request waiting for another request's fetch looks again.
 const WAIT_STEP: Duration = Duration::from_millis(5);
-/// How many times it looks (with two fetches of up to [`FETCH_TIMEOUT`] each).
+/// How many times it looks (enough for two fetches of up to [`FETCH_TIMEOUT`] each).
 const MAX_WAITS: u32 = 2 * 5000 / 5 + 4;
 
-/// The gateway of this isolate, built from the configuration text it was parsed from.
+/// The gateway of this isolate and the configuration text it was built from.
 struct Loaded {
-    text: String,
+    text: JsValue,
     gateway: RefCell<Gateway>,
 }
 
@@ -46,19 +80,33 @@ thread_local! {
     static LOADED: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
 }
 
+/// The gateway for `env`'s `GATEWAY_CONFIG`, parsed once per isolate (and again only
+/// if the text changes).
 fn loaded(env: &Env) -> Result<Rc<Loaded>, String> {
-    let text = env
-        .var("GATEWAY_CONFIG")
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret("GATEWAY_CONFIG").map(|v| v.to_string()))
-        .map_err(|_| "GATEWAY_CONFIG is not set".to_owned())?;
-    if let Some(current) = LOADED.with(|l| l.borrow().clone()).filter(|l| l.text == text) {
+    let text = Reflect::get(env, &JsValue::from_str("GATEWAY_CONFIG"))
+        .ok()
+        .filter(JsValue::is_string)
+        .ok_or_else(|| "GATEWAY_CONFIG is not set".to_owned())?;
+    if let Some(current) = LOADED.with(|l| l.borrow().clone())
+        && current.text == text
+    {
         return Ok(current);
     }
-    let config = GatewayConfig::from_toml(&text).map_err(|e| e.to_string())?;
+    let source = text.as_string().unwrap_or_default();
+    let config = GatewayConfig::from_toml(&source).map_err(|e| e.to_string())?;
+    reserve_memory(config.token_cache_entries);
     let fresh = Rc::new(Loaded { text, gateway: RefCell::new(Gateway::new(config)) });
     LOADED.with(|l| *l.borrow_mut() = Some(Rc::clone(&fresh)));
     Ok(fresh)
+}
+
+/// Grows the wasm memory once, up front, for the verified-token cache: growing it a
+/// page at a time while the cache fills costs far more than the cache saves (each
+/// growth can copy the whole memory). The allocator keeps the freed block for reuse.
+fn reserve_memory(cache_entries: usize) {
+    const PER_ENTRY: usize = 1024;
+    const MAX: usize = 16 << 20;
+    drop(Vec::<u8>::with_capacity(cache_entries.saturating_mul(PER_ENTRY).min(MAX)));
 }
 
 fn now() -> UnixTime {
@@ -72,31 +120,38 @@ fn now() -> UnixTime {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
+    Ok(handle(req, env).await?)
+}
+
+async fn handle(req: Request, env: Env) -> Result<Response, JsValue> {
     let loaded = match loaded(&env) {
         Ok(loaded) => loaded,
         Err(message) => {
             worker::console_error!("{message}");
-            return Response::error("gateway misconfigured", 500);
+            return respond(gatehouse_core::http::json_response(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"error": "server_error", "error_description": "gateway misconfigured"}),
+            ));
         }
     };
     let now = now();
-    let url = req.url()?;
-    let method =
-        http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET);
+    let url = req.url();
+    let Some((path, query)) = split_url(&url) else {
+        return respond(gatehouse_core::http::not_found());
+    };
+    let method = http::Method::from_bytes(req.method().as_bytes()).unwrap_or(http::Method::GET);
     let headers = req.headers();
-    let authorization = headers.get("authorization")?;
-    let origin = headers.get("origin")?;
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let authorization = header("authorization");
+    let origin = header("origin");
     let (request_method, request_headers) = if method == http::Method::OPTIONS {
-        (
-            headers.get("access-control-request-method")?,
-            headers.get("access-control-request-headers")?,
-        )
+        (header("access-control-request-method"), header("access-control-request-headers"))
     } else {
         (None, None)
     };
     let inbound = Inbound {
         method: &method,
-        path: url.path(),
+        path,
         authorization: authorization.as_deref(),
         origin: origin.as_deref(),
         request_method: request_method.as_deref(),
@@ -105,8 +160,7 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
     let step = loaded.gateway.borrow_mut().begin(&inbound, now);
     let step = match step {
         Step::Verify(pending) => {
-            let jwks = keys_for(&loaded.gateway, &pending, now).await;
-            let outcome = match jwks {
+            let outcome = match keys_for(&loaded.gateway, &pending, now).await {
                 Some(jwks) => {
                     let config = loaded.gateway.borrow().config().clone();
                     Some(verify_pending(&WebVerifier, &config, &jwks, &pending, now).await)
@@ -118,12 +172,16 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
         other => other,
     };
     match step {
-        Step::Respond(response) => to_worker(response),
         Step::Forward(forward) => {
             let origin = loaded.gateway.borrow().config().origin.clone();
-            forward_to(req, &url, &origin, forward).await
+            let target = match query {
+                Some(query) => format!("{origin}{path}?{query}"),
+                None => format!("{origin}{path}"),
+            };
+            forward_to(&req, &headers, &target, &forward).await
         }
-        Step::Verify(_) => Response::error("gateway error", 500),
+        Step::Respond(response) => respond(response),
+        Step::Verify(_) => respond(gatehouse_core::http::not_found()),
     }
 }
 
@@ -134,7 +192,7 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
 /// owned by another request as hung.
 async fn keys_for(
     gateway: &RefCell<Gateway>,
-    pending: &gatehouse_core::gateway::PendingToken,
+    pending: &PendingToken,
     now: UnixTime,
 ) -> Option<Arc<Jwks>> {
     for _ in 0..MAX_WAITS {
@@ -162,35 +220,37 @@ async fn fetch_round(gateway: &RefCell<Gateway>, first: FetchTarget, now: UnixTi
     }
 }
 
+/// `fetch(request)` on the global scope.
+async fn send(request: &Request) -> Result<Response, JsValue> {
+    let global = js_sys::global();
+    let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))?.dyn_into()?;
+    let promise: js_sys::Promise = fetch.call1(&global, request)?.dyn_into()?;
+    JsFuture::from(promise).await?.dyn_into()
+}
+
 async fn get(url: &str) -> Result<Fetched, FetchError> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let request = Request::new_with_init(url, &init).map_err(|_| FetchError)?;
-    let fetch = Fetch::Request(request);
-    let fetch = Box::pin(fetch.send());
-    let timeout = Delay::from(FETCH_TIMEOUT);
-    let mut response = match select(fetch, timeout).await {
+    let request = Request::new_with_str(url).map_err(|_| FetchError)?;
+    let fetch = Box::pin(send(&request));
+    let response = match select(fetch, Delay::from(FETCH_TIMEOUT)).await {
         Either::Left((Ok(response), _)) => response,
         _ => return Err(FetchError),
     };
     let cache_control = response.headers().get("cache-control").ok().flatten();
-    let body = response.bytes().await.map_err(|_| FetchError)?;
-    Ok(Fetched { status: response.status_code(), cache_control, body })
+    let body = JsFuture::from(response.array_buffer().map_err(|_| FetchError)?)
+        .await
+        .map_err(|_| FetchError)?;
+    Ok(Fetched { status: response.status(), cache_control, body: Uint8Array::new(&body).to_vec() })
 }
 
-/// Sends `req` on to `origin` with the headers core decided, and returns the origin's
-/// response (with CORS headers added when core asks).
+/// Sends the request on to `target` with the headers core decided, and returns the
+/// origin's response (with CORS headers added when core asks).
 async fn forward_to(
-    req: Request,
-    url: &worker::Url,
-    origin: &str,
-    forward: Forward,
-) -> worker::Result<Response> {
-    let target = match url.query() {
-        Some(query) => format!("{origin}{}?{query}", url.path()),
-        None => format!("{origin}{}", url.path()),
-    };
-    let headers = req.headers().clone();
+    req: &Request,
+    incoming: &Headers,
+    target: &str,
+    forward: &Forward,
+) -> Result<Response, JsValue> {
+    let headers = Headers::new_with_headers(incoming)?;
     for name in &forward.strip {
         headers.delete(name.as_str())?;
     }
@@ -199,57 +259,61 @@ async fn forward_to(
             headers.set(name.as_str(), value)?;
         }
     }
+    let init = RequestInit::new();
     let method = req.method();
-    let mut init = RequestInit::new();
-    init.with_headers(headers).with_redirect(worker::RequestRedirect::Manual);
-    if !matches!(method, Method::Get | Method::Head) {
-        init.with_body(req.inner().body().map(Into::into));
+    init.set_method(&method);
+    init.set_headers(&headers);
+    init.set_redirect(RequestRedirect::Manual);
+    if method != "GET"
+        && method != "HEAD"
+        && let Some(body) = req.body()
+    {
+        init.set_body(&body);
     }
-    init.with_method(method);
-    let outbound = Request::new_with_init(&target, &init)?;
-    let response = match Fetch::Request(outbound).send().await {
+    let outbound = Request::new_with_str_and_init(target, &init)?;
+    let response = match send(&outbound).await {
         Ok(response) => response,
         Err(err) => {
-            worker::console_error!("origin unreachable: {err}");
-            return bad_gateway(&forward);
+            worker::console_error!("origin unreachable: {err:?}");
+            let mut response = gatehouse_core::http::json_response(
+                http::StatusCode::BAD_GATEWAY,
+                &serde_json::json!({"error": "bad_gateway", "error_description": "the origin did not answer"}),
+            );
+            for (name, value) in &forward.response_headers {
+                response.headers_mut().append(name.clone(), value.clone());
+            }
+            return respond(response);
         }
     };
     if forward.response_headers.is_empty() {
         return Ok(response);
     }
-    let copied = Headers::new();
-    for (name, value) in response.headers().entries() {
-        copied.append(&name, &value)?;
-    }
+    // The origin's headers are immutable: copy them into a new response.
+    let copied = Headers::new_with_headers(&response.headers())?;
     for (name, value) in &forward.response_headers {
         if let Ok(value) = value.to_str() {
             copied.set(name.as_str(), value)?;
         }
     }
-    Ok(response.with_headers(copied))
+    let init = ResponseInit::new();
+    init.set_status(response.status());
+    init.set_status_text(&response.status_text());
+    init.set_headers(&copied);
+    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
 }
 
-fn bad_gateway(forward: &Forward) -> worker::Result<Response> {
-    let mut response = gatehouse_core::http::json_response(
-        http::StatusCode::BAD_GATEWAY,
-        &[("error", "bad_gateway"), ("error_description", "the origin did not answer")]
-            .into_iter()
-            .collect::<std::collections::BTreeMap<_, _>>(),
-    );
-    for (name, value) in &forward.response_headers {
-        response.headers_mut().append(name.clone(), value.clone());
-    }
-    to_worker(response)
-}
-
-fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<Response> {
-    let (parts, body) = response.into_parts();
-    let headers = Headers::new();
+/// A core response as a runtime response.
+fn respond(response: gatehouse_core::http::Response) -> Result<Response, JsValue> {
+    let (parts, mut body) = response.into_parts();
+    let headers = Headers::new()?;
     for (name, value) in &parts.headers {
         if let Ok(value) = value.to_str() {
             headers.append(name.as_str(), value)?;
         }
     }
-    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
-    Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
+    let init = ResponseInit::new();
+    init.set_status(parts.status.as_u16());
+    init.set_headers(&headers);
+    let body = if body.is_empty() { None } else { Some(body.as_mut_slice()) };
+    Response::new_with_opt_u8_array_and_init(body, &init)
 }

@@ -1,0 +1,14 @@
+// The Gatehouse gateway (the release build) with the in-worker bench route added.
+import Gateway from "../crates/gateway/build/index.js";
+import { benchLoop, stubOrigin } from "./loop.mjs";
+
+export default {
+  async fetch(request, env, ctx) {
+    const handle = (req) => Gateway.prototype.fetch.call({ env, ctx }, req);
+    if (new URL(request.url).pathname === "/__bench") {
+      stubOrigin(env.ORIGIN);
+      return benchLoop(request, handle);
+    }
+    return handle(request);
+  },
+};

@@ -1,0 +1,31 @@
+// The in-worker benchmark loop shared by both gateways: runs `handle` over the given
+// tokens inside workerd, with the origin answered in-process (no network), so the
+// time measured from outside is the gateway's own work: routing, verification,
+// header rewriting, building the forwarded request.
+
+const realFetch = globalThis.fetch;
+
+/** Answers requests to `origin` in-process; everything else goes to the network. */
+export function stubOrigin(origin) {
+  globalThis.fetch = function (input, init) {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (url.startsWith(origin)) return Promise.resolve(new Response("ok"));
+    return realFetch.call(globalThis, input, init);
+  };
+}
+
+/** `POST /__bench {tokens: [...], path}`: one request per token, in sequence. */
+export async function benchLoop(request, handle) {
+  const { tokens, path } = await request.json();
+  let ok = 0;
+  const statuses = {};
+  for (const token of tokens) {
+    const res = await handle(
+      new Request(`http://gateway.bench${path}`, { headers: { authorization: `Bearer ${token}` } }),
+    );
+    await res.arrayBuffer();
+    statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+    if (res.status === 200) ok++;
+  }
+  return Response.json({ n: tokens.length, ok, statuses });
+}
