@@ -23,6 +23,8 @@ pub struct WebVerifier;
 thread_local! {
     static KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
     static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
+    /// The `verify` algorithm objects, built once.
+    static VERIFY_ALGORITHMS: RefCell<HashMap<Algorithm, Object>> = RefCell::new(HashMap::new());
 }
 
 /// The most keys cached per isolate; beyond it the cache starts over.
@@ -57,10 +59,15 @@ fn import_algorithm(alg: Algorithm) -> Result<Object, CryptoError> {
 }
 
 fn verify_algorithm(alg: Algorithm) -> Result<Object, CryptoError> {
-    match alg {
-        Algorithm::ES256 => object(&[("name", "ECDSA"), ("hash", "SHA-256")]),
-        Algorithm::RS256 => object(&[("name", "RSASSA-PKCS1-v1_5")]),
+    if let Some(found) = VERIFY_ALGORITHMS.with(|a| a.borrow().get(&alg).cloned()) {
+        return Ok(found);
     }
+    let built = match alg {
+        Algorithm::ES256 => object(&[("name", "ECDSA"), ("hash", "SHA-256")])?,
+        Algorithm::RS256 => object(&[("name", "RSASSA-PKCS1-v1_5")])?,
+    };
+    VERIFY_ALGORITHMS.with(|a| a.borrow_mut().insert(alg, built.clone()));
+    Ok(built)
 }
 
 async fn await_promise(promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, CryptoError> {
