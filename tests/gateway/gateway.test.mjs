@@ -260,6 +260,8 @@ describe("with the real issuer", () => {
     stop = true;
     await traffic;
     assert.ok(statuses.length > 0);
+    const published = (await getJson(`${issuer.url}/.well-known/jwks.json`)).json.keys.length;
+    t.diagnostic(`${statuses.length} requests during 3 rotations; kids seen: ${kids.size}; keys published: ${published}`);
     assert.deepEqual(
       statuses.filter((s) => s !== 200),
       [],
