@@ -321,3 +321,26 @@ export async function getJson(url, init) {
 export function decodeJwtPart(token, index) {
   return JSON.parse(Buffer.from(token.split(".")[index], "base64url").toString("utf8"));
 }
+
+/** An access token for the bootstrap admin client (client_credentials, Basic). */
+export async function adminToken(base, scope) {
+  const body = new URLSearchParams({ grant_type: "client_credentials" });
+  if (scope) body.set("scope", scope);
+  const r = await postToken(base, body, { authorization: basicAuth(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET) });
+  if (r.status !== 200) throw new Error(`admin token: ${r.status} ${r.text}`);
+  return r.json.access_token;
+}
+
+/**
+ * A management API call. `body` is sent as JSON unless it is a string or bytes
+ * (then with `contentType`, default application/json).
+ */
+export async function adminFetch(base, token, method, path, { body, headers = {}, contentType } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (token) init.headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) {
+    init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+    init.headers["content-type"] = contentType ?? "application/json";
+  }
+  return await getJson(`${base}${path}`, init);
+}

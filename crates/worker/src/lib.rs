@@ -121,6 +121,10 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
     if req.path() == "/__selftest/contract" && req.method() == worker::Method::Post {
         return selftest::contract(&env).await;
     }
+    #[cfg(feature = "selftest")]
+    if req.path() == "/__selftest/argon2" && req.method() == worker::Method::Post {
+        return selftest::argon2(&req);
+    }
     let request = match to_http(req).await {
         Ok(request) => request,
         Err(response) => return to_worker(response),
