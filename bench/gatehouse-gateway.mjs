@@ -6,8 +6,12 @@ export default {
   async fetch(request, env, ctx) {
     const handle = (req) => Gateway.prototype.fetch.call({ env, ctx }, req);
     if (new URL(request.url).pathname === "/__bench") {
-      stubOrigin(env.ORIGIN);
-      return benchLoop(request, handle);
+      const restore = stubOrigin(env.ORIGIN);
+      try {
+        return await benchLoop(request, handle);
+      } finally {
+        restore();
+      }
     }
     return handle(request);
   },

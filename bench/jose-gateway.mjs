@@ -51,8 +51,12 @@ async function handle(request, env) {
 export default {
   async fetch(request, env) {
     if (new URL(request.url).pathname === "/__bench") {
-      stubOrigin(env.ORIGIN);
-      return benchLoop(request, (req) => handle(req, env));
+      const restore = stubOrigin(env.ORIGIN);
+      try {
+        return await benchLoop(request, (req) => handle(req, env));
+      } finally {
+        restore();
+      }
     }
     return handle(request, env);
   },

@@ -5,12 +5,16 @@
 
 const realFetch = globalThis.fetch;
 
-/** Answers requests to `origin` in-process; everything else goes to the network. */
+/** Answers requests to `origin` in-process until the returned function is called;
+ * everything else goes to the network. */
 export function stubOrigin(origin) {
   globalThis.fetch = function (input, init) {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     if (url.startsWith(origin)) return Promise.resolve(new Response("ok"));
     return realFetch.call(globalThis, input, init);
+  };
+  return () => {
+    globalThis.fetch = realFetch;
   };
 }
 

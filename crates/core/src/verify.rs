@@ -6,7 +6,7 @@
 //! as an HMAC secret), `typ` of `at+jwt`, a `kid` found in the JWKS, the signature,
 //! then `iss` exactly, `aud`, and `exp` / `nbf` / `iat` with a leeway for clock skew.
 
-use crate::jose::{Algorithm, CompactJws, Jwks};
+use crate::jose::{Algorithm, CompactJws, Jwk, Jwks};
 use crate::platform::Crypto;
 use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use crate::types::{ScopeSet, UnixTime};
@@ -225,59 +225,167 @@ pub async fn verify_access_token_full<C: Crypto>(
     token: &str,
     now: UnixTime,
 ) -> Result<VerifiedAccessToken, VerifyError> {
-    let jws = CompactJws::parse(token).map_err(|e| match e {
-        crate::jose::JwsError::UnsupportedAlgorithm => VerifyError::Algorithm,
-        _ => VerifyError::Malformed,
-    })?;
-    let alg = jws.header.alg;
-    if !policy.algorithms.contains(&alg) {
-        return Err(VerifyError::Algorithm);
-    }
-    if !jws.header.typ.as_deref().is_some_and(is_access_token_typ) {
-        return Err(VerifyError::Type);
-    }
-    let kid = jws.header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
-    let key = jwks.find(kid).ok_or(VerifyError::UnknownKey)?;
-    key.check_for(alg).map_err(|_| VerifyError::UnknownKey)?;
+    let unverified = UnverifiedToken::check(jwks, policy, token)?;
     let valid = crypto
-        .verify(key, alg, jws.signing_input(), &jws.signature)
+        .verify(unverified.key, unverified.alg, unverified.signing_input, &unverified.signature)
         .await
         .map_err(|_| VerifyError::Signature)?;
-    if !valid {
-        return Err(VerifyError::Signature);
+    unverified.signature_checked(valid)?.claims(policy, now)
+}
+
+/// A token that passed every check that comes before the signature: shape, `alg`,
+/// `typ`, and a `kid` naming a key of the JWKS that fits the `alg`.
+///
+/// For hosts that call their crypto themselves (the edge gateway chains WebCrypto's
+/// promise directly): check the signature of [`Self::signing_input`] against
+/// [`Self::key`] with [`Self::alg`], then hand the result to
+/// [`Self::signature_checked`]. [`verify_access_token_full`] is exactly that.
+#[derive(Debug)]
+pub struct UnverifiedToken<'t, 'k> {
+    /// The algorithm, allowed by the policy and by the key.
+    pub alg: Algorithm,
+    /// The key chosen by `kid`.
+    pub key: &'k Jwk,
+    /// The bytes the signature covers.
+    pub signing_input: &'t [u8],
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    payload: Vec<u8>,
+    kid: String,
+}
+
+/// What is left of an [`UnverifiedToken`] once its signature is handed to the crypto:
+/// owned, so a host can keep it across a promise.
+#[derive(Debug)]
+pub struct AwaitingSignature {
+    payload: Vec<u8>,
+    kid: String,
+}
+
+impl AwaitingSignature {
+    /// Takes the crypto's answer for the signature.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Signature`] when `valid` is false.
+    ///
+    /// # Security
+    ///
+    /// `valid` must be the result of verifying the signature of the token this came
+    /// from, as [`UnverifiedToken`] describes; nothing else stands between a forged
+    /// token and its claims.
+    pub fn signature_checked(self, valid: bool) -> Result<SignedToken, VerifyError> {
+        if valid {
+            Ok(SignedToken { payload: self.payload, kid: self.kid })
+        } else {
+            Err(VerifyError::Signature)
+        }
     }
-    // The payload is signed by a trusted issuer by now; one pass, no intermediate map.
-    let payload: Payload = serde_json::from_slice(&jws.payload).map_err(|_| VerifyError::Claims)?;
-    if payload.iss != policy.issuer {
-        return Err(VerifyError::Issuer);
+}
+
+/// A token whose signature verified; its claims are not checked yet.
+#[derive(Debug)]
+pub struct SignedToken {
+    payload: Vec<u8>,
+    kid: String,
+}
+
+impl<'t, 'k> UnverifiedToken<'t, 'k> {
+    /// Runs the checks before the signature.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError`] naming the first check that failed.
+    pub fn check(
+        jwks: &'k Jwks,
+        policy: &AccessTokenPolicy,
+        token: &'t str,
+    ) -> Result<Self, VerifyError> {
+        let jws = CompactJws::parse(token).map_err(|e| match e {
+            crate::jose::JwsError::UnsupportedAlgorithm => VerifyError::Algorithm,
+            _ => VerifyError::Malformed,
+        })?;
+        let alg = jws.header.alg;
+        if !policy.algorithms.contains(&alg) {
+            return Err(VerifyError::Algorithm);
+        }
+        if !jws.header.typ.as_deref().is_some_and(is_access_token_typ) {
+            return Err(VerifyError::Type);
+        }
+        let signing_input = jws.signing_input();
+        let kid = jws.header.kid.ok_or(VerifyError::UnknownKey)?;
+        let key = jwks.find(&kid).ok_or(VerifyError::UnknownKey)?;
+        key.check_for(alg).map_err(|_| VerifyError::UnknownKey)?;
+        Ok(Self { alg, key, signing_input, signature: jws.signature, payload: jws.payload, kid })
     }
-    if !policy.audiences.iter().any(|a| payload.aud.contains(a)) {
-        return Err(VerifyError::Audience);
+
+    /// Takes the crypto's answer for the signature.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Signature`] when `valid` is false.
+    ///
+    /// # Security
+    ///
+    /// `valid` must be the result of verifying [`Self::signature`] over
+    /// [`Self::signing_input`] with [`Self::key`] and [`Self::alg`]; nothing else
+    /// stands between a forged token and its claims.
+    pub fn signature_checked(self, valid: bool) -> Result<SignedToken, VerifyError> {
+        self.awaiting().signature_checked(valid)
     }
-    let leeway = policy.leeway_secs;
-    if now >= payload.exp.plus(leeway) {
-        return Err(VerifyError::Expired);
+
+    /// Lets go of the token and the key, keeping what the claims check needs.
+    #[must_use]
+    pub fn awaiting(self) -> AwaitingSignature {
+        AwaitingSignature { payload: self.payload, kid: self.kid }
     }
-    if payload.nbf.is_some_and(|nbf| now.plus(leeway) < nbf) || now.plus(leeway) < payload.iat {
-        return Err(VerifyError::NotYetValid);
+}
+
+impl SignedToken {
+    /// Checks the claims: `iss` exactly, `aud`, then `exp` / `nbf` / `iat` with the
+    /// policy's leeway at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError`] naming the first check that failed.
+    pub fn claims(
+        self,
+        policy: &AccessTokenPolicy,
+        now: UnixTime,
+    ) -> Result<VerifiedAccessToken, VerifyError> {
+        // The payload is signed by a trusted issuer by now; one pass, no intermediate map.
+        let payload: Payload =
+            serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
+        if payload.iss != policy.issuer {
+            return Err(VerifyError::Issuer);
+        }
+        if !policy.audiences.iter().any(|a| payload.aud.contains(a)) {
+            return Err(VerifyError::Audience);
+        }
+        let leeway = policy.leeway_secs;
+        if now >= payload.exp.plus(leeway) {
+            return Err(VerifyError::Expired);
+        }
+        if payload.nbf.is_some_and(|nbf| now.plus(leeway) < nbf) || now.plus(leeway) < payload.iat {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(VerifiedAccessToken {
+            claims: AccessTokenClaims {
+                iss: payload.iss,
+                sub: payload.sub,
+                aud: payload.aud,
+                exp: payload.exp,
+                iat: payload.iat,
+                jti: payload.jti,
+                client_id: payload.client_id,
+                scope: payload.scope,
+            },
+            nbf: payload.nbf,
+            permissions: payload.permissions,
+            roles: payload.roles,
+            kid: self.kid,
+        })
     }
-    let kid = kid.to_owned();
-    Ok(VerifiedAccessToken {
-        claims: AccessTokenClaims {
-            iss: payload.iss,
-            sub: payload.sub,
-            aud: payload.aud,
-            exp: payload.exp,
-            iat: payload.iat,
-            jti: payload.jti,
-            client_id: payload.client_id,
-            scope: payload.scope,
-        },
-        nbf: payload.nbf,
-        permissions: payload.permissions,
-        roles: payload.roles,
-        kid,
-    })
 }
 
 /// `typ` compares as a media type: case-insensitive, `application/` optional

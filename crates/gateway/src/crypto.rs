@@ -99,11 +99,40 @@ fn cache_id(key: &Jwk, alg: Algorithm) -> String {
     format!("{alg}|{kid}|{}", material.join("|"))
 }
 
-async fn imported(key: &Jwk, alg: Algorithm) -> Result<CryptoKey, CryptoError> {
+/// The imported `key`, if this isolate imported it before.
+#[must_use]
+pub fn imported_key(key: &Jwk, alg: Algorithm) -> Option<CryptoKey> {
     let id = cache_id(key, alg);
-    if let Some(found) = KEYS.with(|k| k.borrow().get(&id).cloned()) {
+    KEYS.with(|k| k.borrow().get(&id).cloned())
+}
+
+/// Starts `crypto.subtle.verify`: the promise resolves to whether `signature` is a
+/// valid `alg` signature over `input` by `key`.
+///
+/// # Errors
+///
+/// [`CryptoError`] if WebCrypto refuses to start.
+pub fn verify_promise(
+    alg: Algorithm,
+    key: &CryptoKey,
+    signature: &[u8],
+    input: &[u8],
+) -> Result<js_sys::Promise, CryptoError> {
+    subtle()?
+        .verify_with_object_and_u8_array_and_u8_array(
+            &verify_algorithm(alg)?,
+            key,
+            signature,
+            input,
+        )
+        .map_err(|_| CryptoError)
+}
+
+async fn imported(key: &Jwk, alg: Algorithm) -> Result<CryptoKey, CryptoError> {
+    if let Some(found) = imported_key(key, alg) {
         return Ok(found);
     }
+    let id = cache_id(key, alg);
     let usages: JsValue = [JsValue::from_str("verify")].iter().collect::<Array>().into();
     let promise = subtle()?.import_key_with_object(
         "jwk",
@@ -146,13 +175,7 @@ impl Crypto for WebVerifier {
         signature: &[u8],
     ) -> Result<bool, CryptoError> {
         let imported = imported(key, alg).await?;
-        let result = await_promise(subtle()?.verify_with_object_and_u8_array_and_u8_array(
-            &verify_algorithm(alg)?,
-            &imported,
-            signature,
-            input,
-        ))
-        .await?;
+        let result = await_promise(Ok(verify_promise(alg, &imported, signature, input)?)).await?;
         Ok(result.as_bool().unwrap_or(false))
     }
 }

@@ -55,11 +55,13 @@ use gatehouse_core::gateway::{
 };
 use gatehouse_core::jose::Jwks;
 use gatehouse_core::types::UnixTime;
-use js_sys::{Function, Reflect, Uint8Array};
+use gatehouse_core::verify::{AwaitingSignature, UnverifiedToken};
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
-use worker::{Delay, Env, event};
+use worker::{Delay, Env};
 
 use crate::crypto::WebVerifier;
 
@@ -118,26 +120,33 @@ fn now() -> UnixTime {
     })
 }
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
-    Ok(handle(req, env).await?)
+/// The fetch entry point, called by the runtime for every request.
+///
+/// Not `#[worker::event(fetch)]`: that runs every request as a Rust future. Here the
+/// decisions that need no I/O (refusals, preflights, public routes, cached tokens) are
+/// made synchronously and the origin's `fetch` promise is handed straight back, so a
+/// hot token costs no future, no task queue and no extra promise; only a token that
+/// needs verifying goes through an async block.
+#[wasm_bindgen]
+pub fn fetch(req: Request, env: Env, _ctx: worker::worker_sys::Context) -> Promise {
+    start(req, &env).unwrap_or_else(|err| Promise::reject(&err))
 }
 
-async fn handle(req: Request, env: Env) -> Result<Response, JsValue> {
-    let loaded = match loaded(&env) {
+fn start(req: Request, env: &Env) -> Result<Promise, JsValue> {
+    let loaded = match loaded(env) {
         Ok(loaded) => loaded,
         Err(message) => {
             worker::console_error!("{message}");
-            return respond(gatehouse_core::http::json_response(
+            return resolved(respond(gatehouse_core::http::json_response(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 &serde_json::json!({"error": "server_error", "error_description": "gateway misconfigured"}),
-            ));
+            )));
         }
     };
     let now = now();
     let url = req.url();
     let Some((path, query)) = split_url(&url) else {
-        return respond(gatehouse_core::http::not_found());
+        return resolved(respond(gatehouse_core::http::not_found()));
     };
     let method = http::Method::from_bytes(req.method().as_bytes()).unwrap_or(http::Method::GET);
     let headers = req.headers();
@@ -158,31 +167,143 @@ async fn handle(req: Request, env: Env) -> Result<Response, JsValue> {
         request_headers: request_headers.as_deref(),
     };
     let step = loaded.gateway.borrow_mut().begin(&inbound, now);
-    let step = match step {
-        Step::Verify(pending) => {
-            let outcome = match keys_for(&loaded.gateway, &pending, now).await {
-                Some(jwks) => {
-                    let config = loaded.gateway.borrow().config().clone();
-                    Some(verify_pending(&WebVerifier, &config, &jwks, &pending, now).await)
-                }
-                None => None,
-            };
-            loaded.gateway.borrow_mut().finish(pending, outcome, now)
+    let target = {
+        let gateway = loaded.gateway.borrow();
+        let origin = &gateway.config().origin;
+        match query {
+            Some(query) => format!("{origin}{path}?{query}"),
+            None => format!("{origin}{path}"),
         }
-        other => other,
     };
     match step {
-        Step::Forward(forward) => {
-            let origin = loaded.gateway.borrow().config().origin.clone();
-            let target = match query {
-                Some(query) => format!("{origin}{path}?{query}"),
-                None => format!("{origin}{path}"),
-            };
-            forward_to(&req, &headers, &target, &forward).await
+        Step::Forward(forward) => forward_to(&req, &headers, &target, forward),
+        Step::Respond(response) => resolved(respond(response)),
+        Step::Verify(pending) => {
+            let plan = loaded.gateway.borrow_mut().keys(&pending, now);
+            let request = Forwarding { req, headers, target };
+            if let KeysPlan::Ready(jwks) = &plan
+                && let Some(chained) = verify_chained(&loaded, &pending, jwks, now)
+            {
+                let (promise, awaiting) = chained?;
+                return Ok(then_finish(promise, loaded, pending, awaiting, request, now));
+            }
+            Ok(future_to_promise(async move {
+                let outcome = match keys_for(&loaded.gateway, &pending, plan, now).await {
+                    Some(jwks) => {
+                        let config = loaded.gateway.borrow().config().clone();
+                        Some(verify_pending(&WebVerifier, &config, &jwks, &pending, now).await)
+                    }
+                    None => None,
+                };
+                let step = loaded.gateway.borrow_mut().finish(pending, outcome, now);
+                request.after(step)
+            }))
         }
-        Step::Respond(response) => respond(response),
-        Step::Verify(_) => respond(gatehouse_core::http::not_found()),
     }
+}
+
+/// What a request needs to be forwarded once its token is settled.
+struct Forwarding {
+    req: Request,
+    headers: Headers,
+    target: String,
+}
+
+impl Forwarding {
+    /// The response (or the origin's promise of one) for `step`.
+    fn after(self, step: Step) -> Result<JsValue, JsValue> {
+        match step {
+            // Resolving with the origin's promise adopts it.
+            Step::Forward(forward) => {
+                Ok(forward_to(&self.req, &self.headers, &self.target, forward)?.into())
+            }
+            Step::Respond(response) => Ok(respond(response)?.into()),
+            Step::Verify(_) => Ok(respond(gatehouse_core::http::not_found())?.into()),
+        }
+    }
+}
+
+/// The usual case of a token not seen before, with its key already imported: the
+/// checks before the signature run now, and WebCrypto's promise is chained to the
+/// rest, without a Rust future. `None` when that does not apply (the key is not
+/// imported yet); a refusal found before the signature comes back at once.
+fn verify_chained(
+    loaded: &Loaded,
+    pending: &PendingToken,
+    jwks: &Jwks,
+    now: UnixTime,
+) -> Option<Result<(Promise, Option<AwaitingSignature>), JsValue>> {
+    let config = loaded.gateway.borrow().config().clone();
+    let unverified = match UnverifiedToken::check(jwks, &config.policy, pending.token()) {
+        Ok(unverified) => unverified,
+        Err(why) => {
+            let step = loaded.gateway.borrow_mut().finish(pending.clone(), Some(Err(why)), now);
+            let Step::Respond(response) = step else { return None };
+            return Some(resolved(respond(response)).map(|p| (p, None)));
+        }
+    };
+    let key = crypto::imported_key(unverified.key, unverified.alg)?;
+    let promise = crypto::verify_promise(
+        unverified.alg,
+        &key,
+        &unverified.signature,
+        unverified.signing_input,
+    )
+    .ok()?;
+    Some(Ok((promise, Some(unverified.awaiting()))))
+}
+
+/// A request waiting for WebCrypto's answer; taken by whichever handler runs.
+struct Settling {
+    loaded: Rc<Loaded>,
+    pending: PendingToken,
+    awaiting: AwaitingSignature,
+    request: Forwarding,
+}
+
+type Slot = RefCell<Option<Settling>>;
+
+/// Finishes a chained verification: the claims, the route, then forward or refuse.
+fn settle(slot: &Slot, valid: bool, now: UnixTime) -> JsValue {
+    let Some(Settling { loaded, pending, awaiting, request }) = slot.borrow_mut().take() else {
+        return JsValue::UNDEFINED;
+    };
+    let config = loaded.gateway.borrow().config().clone();
+    let outcome =
+        awaiting.signature_checked(valid).and_then(|signed| signed.claims(&config.policy, now));
+    let step = loaded.gateway.borrow_mut().finish(pending, Some(outcome), now);
+    request.after(step).unwrap_or_else(|err| Promise::reject(&err).into())
+}
+
+/// `promise.then(valid => settle, error => settle)`, through one-shot closures.
+fn then_finish(
+    promise: Promise,
+    loaded: Rc<Loaded>,
+    pending: PendingToken,
+    awaiting: Option<AwaitingSignature>,
+    request: Forwarding,
+    now: UnixTime,
+) -> Promise {
+    let Some(awaiting) = awaiting else { return promise };
+    let slot: Rc<Slot> =
+        Rc::new(RefCell::new(Some(Settling { loaded, pending, awaiting, request })));
+    let on_error = Rc::clone(&slot);
+    let ok = Closure::once_into_js(move |valid: JsValue| {
+        settle(&slot, valid.as_bool() == Some(true), now)
+    });
+    let err = Closure::once_into_js(move |_: JsValue| settle(&on_error, false, now));
+    let then = Reflect::get(&promise, &JsValue::from_str("then"))
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    match then.and_then(|then| then.call2(&promise, &ok, &err).ok()) {
+        Some(chained) => chained.dyn_into().unwrap_or(promise),
+        None => promise,
+    }
+}
+
+fn resolved(response: Result<Response, JsValue>) -> Result<Promise, JsValue> {
+    let value: JsValue = response?.into();
+    Ok(Promise::resolve(&value))
 }
 
 /// Gets keys for `pending`, running a fetch round when core asks for one.
@@ -193,11 +314,16 @@ async fn handle(req: Request, env: Env) -> Result<Response, JsValue> {
 async fn keys_for(
     gateway: &RefCell<Gateway>,
     pending: &PendingToken,
+    first: KeysPlan,
     now: UnixTime,
 ) -> Option<Arc<Jwks>> {
+    let mut plan = Some(first);
     for _ in 0..MAX_WAITS {
-        let plan = gateway.borrow_mut().keys(pending, now);
-        match plan {
+        let current = match plan.take() {
+            Some(first) => first,
+            None => gateway.borrow_mut().keys(pending, now),
+        };
+        match current {
             KeysPlan::Ready(jwks) => return Some(jwks),
             KeysPlan::Unavailable => return None,
             KeysPlan::Fetch(target) => fetch_round(gateway, target, now).await,
@@ -220,12 +346,16 @@ async fn fetch_round(gateway: &RefCell<Gateway>, first: FetchTarget, now: UnixTi
     }
 }
 
-/// `fetch(request)` on the global scope.
-async fn send(request: &Request) -> Result<Response, JsValue> {
+/// `fetch(request)` on the global scope, as a promise.
+fn global_fetch(request: &Request) -> Result<Promise, JsValue> {
     let global = js_sys::global();
     let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))?.dyn_into()?;
-    let promise: js_sys::Promise = fetch.call1(&global, request)?.dyn_into()?;
-    JsFuture::from(promise).await?.dyn_into()
+    fetch.call1(&global, request)?.dyn_into()
+}
+
+/// `fetch(request)`, awaited.
+async fn send(request: &Request) -> Result<Response, JsValue> {
+    JsFuture::from(global_fetch(request)?).await?.dyn_into()
 }
 
 async fn get(url: &str) -> Result<Fetched, FetchError> {
@@ -242,14 +372,39 @@ async fn get(url: &str) -> Result<Fetched, FetchError> {
     Ok(Fetched { status: response.status(), cache_control, body: Uint8Array::new(&body).to_vec() })
 }
 
-/// Sends the request on to `target` with the headers core decided, and returns the
-/// origin's response (with CORS headers added when core asks).
-async fn forward_to(
+thread_local! {
+    /// Turns a failed origin fetch into a 502 (built once, reused by every request).
+    static BAD_GATEWAY: Closure<dyn FnMut(JsValue) -> JsValue> =
+        Closure::new(|err: JsValue| {
+            respond(bad_gateway(&err, &[])).map_or(JsValue::UNDEFINED, Into::into)
+        });
+}
+
+/// 502 for an origin that did not answer (logged), with `extra` headers.
+fn bad_gateway(
+    err: &JsValue,
+    extra: &[(http::HeaderName, http::HeaderValue)],
+) -> gatehouse_core::http::Response {
+    worker::console_error!("origin unreachable: {err:?}");
+    let mut response = gatehouse_core::http::json_response(
+        http::StatusCode::BAD_GATEWAY,
+        &serde_json::json!({"error": "bad_gateway", "error_description": "the origin did not answer"}),
+    );
+    for (name, value) in extra {
+        response.headers_mut().append(name.clone(), value.clone());
+    }
+    response
+}
+
+/// Sends the request on to `target` with the headers core decided; the promise is the
+/// origin's response (a 502 if the origin does not answer, CORS headers added when
+/// core asks).
+fn forward_to(
     req: &Request,
     incoming: &Headers,
     target: &str,
-    forward: &Forward,
-) -> Result<Response, JsValue> {
+    forward: Forward,
+) -> Result<Promise, JsValue> {
     let headers = Headers::new_with_headers(incoming)?;
     for name in &forward.strip {
         headers.delete(name.as_str())?;
@@ -271,35 +426,32 @@ async fn forward_to(
         init.set_body(&body);
     }
     let outbound = Request::new_with_str_and_init(target, &init)?;
-    let response = match send(&outbound).await {
-        Ok(response) => response,
-        Err(err) => {
-            worker::console_error!("origin unreachable: {err:?}");
-            let mut response = gatehouse_core::http::json_response(
-                http::StatusCode::BAD_GATEWAY,
-                &serde_json::json!({"error": "bad_gateway", "error_description": "the origin did not answer"}),
-            );
-            for (name, value) in &forward.response_headers {
-                response.headers_mut().append(name.clone(), value.clone());
-            }
-            return respond(response);
-        }
-    };
+    let sent = global_fetch(&outbound)?;
     if forward.response_headers.is_empty() {
-        return Ok(response);
+        // `promise.catch(BAD_GATEWAY)`, through the untyped method: the typed binding
+        // takes no handler that returns a value.
+        let catch: Function = Reflect::get(&sent, &JsValue::from_str("catch"))?.dyn_into()?;
+        let caught = BAD_GATEWAY.with(|bad| catch.call1(&sent, bad.as_ref()))?;
+        return caught.dyn_into();
     }
-    // The origin's headers are immutable: copy them into a new response.
-    let copied = Headers::new_with_headers(&response.headers())?;
-    for (name, value) in &forward.response_headers {
-        if let Ok(value) = value.to_str() {
-            copied.set(name.as_str(), value)?;
+    Ok(future_to_promise(async move {
+        let response: Response = match JsFuture::from(sent).await {
+            Ok(response) => response.dyn_into()?,
+            Err(err) => return Ok(respond(bad_gateway(&err, &forward.response_headers))?.into()),
+        };
+        // The origin's headers are immutable: copy them into a new response.
+        let copied = Headers::new_with_headers(&response.headers())?;
+        for (name, value) in &forward.response_headers {
+            if let Ok(value) = value.to_str() {
+                copied.set(name.as_str(), value)?;
+            }
         }
-    }
-    let init = ResponseInit::new();
-    init.set_status(response.status());
-    init.set_status_text(&response.status_text());
-    init.set_headers(&copied);
-    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
+        let init = ResponseInit::new();
+        init.set_status(response.status());
+        init.set_status_text(&response.status_text());
+        init.set_headers(&copied);
+        Ok(Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)?.into())
+    }))
 }
 
 /// A core response as a runtime response.

@@ -65,10 +65,10 @@ pub struct Inbound<'a> {
 /// How to send an admitted request on to the origin.
 #[derive(Debug, Clone, Default)]
 pub struct Forward {
-    /// Remove these request headers first (the claim headers, and `Authorization`
-    /// unless it is forwarded).
+    /// Remove these request headers (the claim headers not in `set`, and
+    /// `Authorization` unless it is forwarded).
     pub strip: Vec<HeaderName>,
-    /// Then set these.
+    /// Set these, replacing any incoming header of the same name.
     pub set: Vec<(HeaderName, HeaderValue)>,
     /// Add these to the origin's response (CORS).
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
@@ -85,6 +85,12 @@ pub struct PendingToken {
 }
 
 impl PendingToken {
+    /// The token.
+    #[must_use]
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// The `kid` the token names (unverified), for [`Gateway::keys`].
     #[must_use]
     pub fn kid(&self) -> Option<&str> {
@@ -277,11 +283,7 @@ impl Gateway {
         cors: Vec<(HeaderName, HeaderValue)>,
     ) -> Forward {
         let names = &self.config.headers;
-        let mut strip: Vec<HeaderName> = names.all().into_iter().cloned().collect();
-        if !self.config.forward_authorization {
-            strip.push(header::AUTHORIZATION);
-        }
-        let mut set = Vec::new();
+        let mut set: Vec<(HeaderName, HeaderValue)> = Vec::new();
         if let Some(token) = token {
             let scope = token.claims.scope.to_string();
             let pairs = [
@@ -300,6 +302,16 @@ impl Gateway {
                     set.push((name.clone(), value));
                 }
             }
+        }
+        // A header that is set replaces whatever came in; the others are removed.
+        let mut strip: Vec<HeaderName> = names
+            .all()
+            .into_iter()
+            .filter(|name| !set.iter().any(|(n, _)| n == *name))
+            .cloned()
+            .collect();
+        if !self.config.forward_authorization {
+            strip.push(header::AUTHORIZATION);
         }
         Forward { strip, set, response_headers: cors }
     }

@@ -241,9 +241,24 @@ fn valid_token_is_forwarded_with_claim_headers_and_forged_ones_stripped() {
     assert_eq!(forwarded(&out.step, "x-gatehouse-permissions").as_deref(), Some("p1"));
     assert_eq!(forwarded(&out.step, "x-gatehouse-roles").as_deref(), Some("r1 r2"));
     let Step::Forward(f) = &out.step else { unreachable!() };
-    for name in ["x-gatehouse-sub", "x-gatehouse-client-id", "x-gatehouse-scope", "authorization"] {
-        assert!(f.strip.iter().any(|n| n.as_str() == name), "{name} stripped");
+    // Every claim header is either replaced (set) or removed (strip), never passed on.
+    for name in [
+        "x-gatehouse-sub",
+        "x-gatehouse-client-id",
+        "x-gatehouse-scope",
+        "x-gatehouse-permissions",
+        "x-gatehouse-roles",
+    ] {
+        let replaced = f.set.iter().any(|(n, _)| n.as_str() == name);
+        let removed = f.strip.iter().any(|n| n.as_str() == name);
+        assert!(replaced != removed, "{name}: replaced {replaced}, removed {removed}");
     }
+    assert!(f.strip.iter().any(|n| n.as_str() == "authorization"));
+    let plain = bearer(&issuer.token(json!({"jti": "plain"}), now));
+    let out = send(&mut gw, &issuer, &get("/api/orders/8", Some(&plain)), now);
+    let Step::Forward(f) = &out.step else { unreachable!() };
+    assert!(f.strip.iter().any(|n| n.as_str() == "x-gatehouse-permissions"));
+    assert!(f.strip.iter().any(|n| n.as_str() == "x-gatehouse-roles"));
 }
 
 #[test]
