@@ -346,21 +346,22 @@ async fn fetch_round(gateway: &RefCell<Gateway>, first: FetchTarget, now: UnixTi
     }
 }
 
-/// `fetch(request)` on the global scope, as a promise.
-fn global_fetch(request: &Request) -> Result<Promise, JsValue> {
+/// `fetch(url, init)` on the global scope, as a promise.
+fn global_fetch(url: &str, init: &RequestInit) -> Result<Promise, JsValue> {
     let global = js_sys::global();
     let fetch: Function = Reflect::get(&global, &JsValue::from_str("fetch"))?.dyn_into()?;
-    fetch.call1(&global, request)?.dyn_into()
+    // `fetch(url, init)`, not `fetch(new Request(url, init))`: fetch builds its own
+    // request either way, so constructing one first would cost a second.
+    fetch.call2(&global, &JsValue::from_str(url), init)?.dyn_into()
 }
 
-/// `fetch(request)`, awaited.
-async fn send(request: &Request) -> Result<Response, JsValue> {
-    JsFuture::from(global_fetch(request)?).await?.dyn_into()
+/// `fetch(url)`, awaited.
+async fn send(url: &str) -> Result<Response, JsValue> {
+    JsFuture::from(global_fetch(url, &RequestInit::new())?).await?.dyn_into()
 }
 
 async fn get(url: &str) -> Result<Fetched, FetchError> {
-    let request = Request::new_with_str(url).map_err(|_| FetchError)?;
-    let fetch = Box::pin(send(&request));
+    let fetch = Box::pin(send(url));
     let response = match select(fetch, Delay::from(FETCH_TIMEOUT)).await {
         Either::Left((Ok(response), _)) => response,
         _ => return Err(FetchError),
@@ -425,8 +426,7 @@ fn forward_to(
     {
         init.set_body(&body);
     }
-    let outbound = Request::new_with_str_and_init(target, &init)?;
-    let sent = global_fetch(&outbound)?;
+    let sent = global_fetch(target, &init)?;
     if forward.response_headers.is_empty() {
         // `promise.catch(BAD_GATEWAY)`, through the untyped method: the typed binding
         // takes no handler that returns a value.
