@@ -108,7 +108,7 @@ impl<P: Platform> Engine<P> {
                 method_not_allowed(&[Method::GET, Method::HEAD, Method::OPTIONS])
             }
             TOKEN_PATH => method_not_allowed(&[Method::POST, Method::OPTIONS]),
-            admin if admin.starts_with(crate::admin::PREFIX) => {
+            admin if admin.starts_with(crate::admin::PREFIX) || admin == "/admin/v1" => {
                 return crate::admin::handle(self, request, admin, cx).await;
             }
             _ => return not_found(),

@@ -506,6 +506,9 @@ impl Vault {
                 .await
                 .map_err(|_| StoreError::Unavailable)?;
         }
+        for key in &change.cascade {
+            self.store::<Versioned>(&format!("rec:{key}"), Write::Delete).await?;
+        }
         let version = change.record.as_ref().map_or(0, |r| r.version);
         let directory = crate::kv::KvDirectory::new(
             self.env.kv("DIRECTORY").map_err(|_| StoreError::Unavailable)?,
@@ -520,6 +523,9 @@ impl Vault {
                 self.store::<Versioned>(&record_key, Write::Delete).await?;
                 directory.delete(&commit.key).await?;
             }
+        }
+        for key in &change.cascade {
+            directory.delete(key).await?;
         }
         Ok(Ok(version))
     }

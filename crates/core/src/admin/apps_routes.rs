@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::apps::{APPS_PREFIX, AppRecord, app_key, name_claim, validate};
 use super::problem::Problem;
 use super::{
-    Call, check_if_match, commit_record, json_body, list_records, no_content, read,
+    Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
 };
 use crate::engine::Context;
@@ -16,7 +16,7 @@ use crate::store::{Commit, Expect, Versioned};
 use crate::token::random_id;
 
 fn decode(versioned: &Versioned) -> Result<AppRecord, Problem> {
-    serde_json::from_value(versioned.record.clone()).map_err(|_| Problem::unavailable())
+    decode_record(&versioned.record)
 }
 
 async fn load<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<(u64, AppRecord), Problem> {
@@ -35,7 +35,12 @@ async fn commit<P: Platform>(
     release: Vec<String>,
 ) -> Result<u64, Problem> {
     let record = record.map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
-    commit_record(call.engine, Commit { key, record, expect, claim, release }, "/client_name").await
+    commit_record(
+        call.engine,
+        Commit { key, record, expect, claim, release, cascade: Vec::new() },
+        "/client_name",
+    )
+    .await
 }
 
 /// Keeps the secret in step with the auth method: removed when the method uses
@@ -98,9 +103,11 @@ pub(super) async fn get<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Res
 }
 
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
-    let (records, cursor) = list_records(call, APPS_PREFIX).await?;
-    let items =
-        records.iter().map(|v| decode(v).map(|r| r.view())).collect::<Result<Vec<_>, _>>()?;
+    let (records, cursor) = list_records(call, APPS_PREFIX, &[]).await?;
+    let items = records
+        .iter()
+        .map(|r| decode_record::<AppRecord>(r).map(|r| r.view()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(crate::http::json_response(
         StatusCode::OK,
         &json!({ "items": items, "next_cursor": cursor }),
@@ -136,27 +143,16 @@ fn rename(current: &AppRecord, next: &AppRecord) -> (Vec<String>, Vec<String>) {
 pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
     let (version, current) = load(call, id).await?;
     check_if_match(&call.request, version)?;
-    commit(
-        call,
-        app_key(id),
-        None,
-        Expect::Version(version),
-        Vec::new(),
-        vec![name_claim(&current.client_name)],
-    )
-    .await?;
-    // The app's permissions go with it (roles then no longer show them).
-    let permissions = format!("permissions/{id}");
-    if read(call.engine, &permissions).await?.is_some() {
-        let gone = Commit {
-            key: permissions,
-            record: None,
-            expect: Expect::Present,
-            claim: Vec::new(),
-            release: Vec::new(),
-        };
-        commit_record(call.engine, gone, "/client_id").await?;
-    }
+    // The app's permission set goes in the same step (roles then no longer show it).
+    let commit = Commit {
+        key: app_key(id),
+        record: None,
+        expect: Expect::Version(version),
+        claim: Vec::new(),
+        release: vec![name_claim(&current.client_name)],
+        cascade: vec![crate::admin::roles::permissions_key(id)],
+    };
+    commit_record(call.engine, commit, "/client_name").await?;
     Ok(no_content())
 }
 

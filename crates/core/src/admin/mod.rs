@@ -101,7 +101,11 @@ pub(crate) async fn handle<P: Platform>(
 ) -> Response {
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     let segments: Vec<&str> = rest.split('/').collect();
-    let method = request.method().clone();
+    // HEAD is GET without the body (the engine drops it).
+    let method = match request.method() {
+        &Method::HEAD => Method::GET,
+        other => other.clone(),
+    };
     let Some((resource, allow)) = route_of(&segments) else {
         return Problem::not_found("no such management resource").into_response();
     };
@@ -306,6 +310,11 @@ pub(crate) fn commit_problem(err: CommitError, name_pointer: &str) -> Problem {
 /// The default and largest page size of a list.
 const PAGE: (usize, usize) = (20, 100);
 
+/// A stored record as its type; a record that no longer decodes is a store fault.
+pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(record: &Value) -> Result<T, Problem> {
+    serde_json::from_value(record.clone()).map_err(|_| Problem::unavailable())
+}
+
 /// Checks `If-Match` against the version just read.
 pub(crate) fn check_if_match(request: &Request, version: u64) -> Result<(), Problem> {
     match if_match(request)? {
@@ -331,6 +340,7 @@ pub(crate) async fn commit_record<P: Platform>(
 ) -> Result<u64, Problem> {
     let key = commit.key.clone();
     let record = commit.record.clone();
+    let cascade = commit.cascade.clone();
     let version = engine
         .platform()
         .registry()
@@ -347,15 +357,21 @@ pub(crate) async fn commit_record<P: Platform>(
         }
         None => directory.delete(&key).await,
     };
+    for key in &cascade {
+        let _ = directory.delete(key).await;
+    }
     Ok(version)
 }
 
-/// One page of the records under `prefix`, following the `limit` and `cursor` query
-/// parameters; returns the records and the next cursor.
+/// One page of a collection: `built_in` items first (the system scopes), then the
+/// records under `prefix`, following the `limit` and `cursor` query parameters.
+/// Cursors are `b<offset>` inside the built-in items and `k<store cursor>` in the
+/// store, so a cursor this server did not issue is refused.
 pub(crate) async fn list_records<P: Platform>(
     call: &Call<'_, P>,
     prefix: &str,
-) -> Result<(Vec<Versioned>, Option<String>), Problem> {
+    built_in: &[Value],
+) -> Result<(Vec<Value>, Option<String>), Problem> {
     let query = call.request.uri().query().unwrap_or("");
     let mut limit = PAGE.0;
     let mut cursor = None;
@@ -376,23 +392,42 @@ pub(crate) async fn list_records<P: Platform>(
             other => return Err(Problem::invalid_field(other, "is not a known query parameter")),
         }
     }
+    let bad_cursor = || Problem::invalid_field("cursor", "is not a cursor this server issued");
+    let (offset, store_cursor) = match cursor.as_deref() {
+        None => (0, None),
+        Some(c) => match (c.strip_prefix('b'), c.strip_prefix('k')) {
+            (Some(n), _) => (
+                n.parse::<usize>().ok().filter(|n| *n <= built_in.len()).ok_or_else(bad_cursor)?,
+                None,
+            ),
+            (_, Some(k)) => (built_in.len(), Some(k.to_owned()).filter(|k| !k.is_empty())),
+            _ => return Err(bad_cursor()),
+        },
+    };
+    let mut items: Vec<Value> = built_in.iter().skip(offset).take(limit).cloned().collect();
+    let next = offset + items.len();
+    if next < built_in.len() {
+        return Ok((items, Some(format!("b{next}"))));
+    }
+    let remaining = limit - items.len();
+    if remaining == 0 {
+        return Ok((items, Some("k".to_owned())));
+    }
     let directory = call.engine.platform().directory();
-    let page = directory.list(prefix, cursor.as_deref(), limit).await.map_err(|e| match e {
-        StoreError::Refused(_) => {
-            Problem::invalid_field("cursor", "is not a cursor this server issued")
-        }
-        _ => Problem::unavailable(),
-    })?;
-    let mut records = Vec::with_capacity(page.keys.len());
+    let page =
+        directory.list(prefix, store_cursor.as_deref(), remaining).await.map_err(|e| match e {
+            StoreError::Refused(_) => bad_cursor(),
+            _ => Problem::unavailable(),
+        })?;
     for key in &page.keys {
         // A record deleted between list and get is skipped.
         if let Some(bytes) = directory.get(key).await.map_err(|_| Problem::unavailable())?
             && let Ok(versioned) = serde_json::from_slice::<Versioned>(&bytes)
         {
-            records.push(versioned);
+            items.push(versioned.record);
         }
     }
-    Ok((records, page.cursor))
+    Ok((items, page.cursor.map(|c| format!("k{c}"))))
 }
 
 mod apps_routes;

@@ -14,7 +14,7 @@ use super::apps::app_key;
 use super::fields::Fields;
 use super::problem::{FieldError, Problem};
 use super::{
-    Call, check_if_match, commit_record, json_body, list_records, no_content, read,
+    Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
 };
 use crate::engine::{Context, Engine};
@@ -78,7 +78,8 @@ pub struct PermissionRef {
     pub name: String,
 }
 
-fn permissions_key(client_id: &str) -> String {
+/// The directory key of an app's permission set.
+pub(crate) fn permissions_key(client_id: &str) -> String {
     format!("permissions/{client_id}")
 }
 
@@ -133,6 +134,7 @@ async fn save_permissions<P: Platform>(
         expect,
         claim: Vec::new(),
         release: Vec::new(),
+        cascade: Vec::new(),
     };
     commit_record(engine, commit, "/name")
         .await
@@ -152,13 +154,13 @@ pub(super) async fn get_permission<P: Platform>(
     client_id: &str,
     name: &str,
 ) -> Result<Response, Problem> {
-    let (_, set) = permission_set(call.engine, client_id).await?;
+    let (version, set) = permission_set(call.engine, client_id).await?;
     let permission = set
         .items
         .iter()
         .find(|p| p.name == name)
         .ok_or_else(|| Problem::not_found("no such permission"))?;
-    Ok(crate::http::json_response(StatusCode::OK, permission))
+    Ok(versioned_response(StatusCode::OK, &json!(permission), version))
 }
 
 pub(super) async fn create_permission<P: Platform>(
@@ -188,8 +190,8 @@ pub(super) async fn create_permission<P: Platform>(
     }
     let permission = Permission { id: random_id(cx.rng(), 12), name, description };
     set.items.push(permission.clone());
-    save_permissions(call.engine, client_id, version, &set).await?;
-    Ok(crate::http::json_response(StatusCode::CREATED, &permission))
+    let version = save_permissions(call.engine, client_id, version, &set).await?;
+    Ok(versioned_response(StatusCode::CREATED, &json!(permission), version))
 }
 
 pub(super) async fn update_permission<P: Platform>(
@@ -199,6 +201,7 @@ pub(super) async fn update_permission<P: Platform>(
     _cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
     let (version, mut set) = permission_set(call.engine, client_id).await?;
+    check_if_match(&call.request, version)?;
     let index = set
         .items
         .iter()
@@ -217,8 +220,8 @@ pub(super) async fn update_permission<P: Platform>(
         }
         None => return Err(Problem::not_found("no such permission")),
     };
-    save_permissions(call.engine, client_id, version, &set).await?;
-    Ok(crate::http::json_response(StatusCode::OK, &updated))
+    let version = save_permissions(call.engine, client_id, version, &set).await?;
+    Ok(versioned_response(StatusCode::OK, &json!(updated), version))
 }
 
 pub(super) async fn delete_permission<P: Platform>(
@@ -228,6 +231,7 @@ pub(super) async fn delete_permission<P: Platform>(
     _cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
     let (version, mut set) = permission_set(call.engine, client_id).await?;
+    check_if_match(&call.request, version)?;
     let before = set.items.len();
     set.items.retain(|p| p.name != name);
     if set.items.len() == before {
@@ -312,9 +316,25 @@ fn validate_role(
         _ => {}
     }
     let description = check_description(&mut fields);
-    let permissions: Vec<PermissionRef> = fields
-        .take("permissions", "an array of {\"client_id\", \"name\"} objects")
-        .unwrap_or_default();
+    let raw: Vec<Value> = fields.take("permissions", "an array of objects").unwrap_or_default();
+    let mut permissions = Vec::with_capacity(raw.len());
+    for (i, item) in raw.into_iter().enumerate() {
+        // `id` is accepted so a role read back can be written again; the reference
+        // is resolved afresh from the name either way.
+        let known = item
+            .as_object()
+            .is_some_and(|o| o.keys().all(|k| matches!(k.as_str(), "client_id" | "name" | "id")));
+        let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_owned);
+        match (known, text("client_id"), text("name")) {
+            (true, Some(client_id), Some(name)) => {
+                permissions.push(PermissionRef { client_id, id: String::new(), name });
+            }
+            _ => fields.error(
+                format!("/permissions/{i}"),
+                "must be an object with client_id and name (and, as read back, id)",
+            ),
+        }
+    }
     fields.finish()?;
     let record = RoleRecord {
         id: id.to_owned(),
@@ -328,10 +348,10 @@ fn validate_role(
 }
 
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
-    let (records, cursor) = list_records(call, ROLES_PREFIX).await?;
+    let (records, cursor) = list_records(call, ROLES_PREFIX, &[]).await?;
     let mut items = Vec::with_capacity(records.len());
-    for versioned in &records {
-        items.push(role_view(call.engine, &decode(versioned)?).await?);
+    for record in &records {
+        items.push(role_view(call.engine, &decode_record(record)?).await?);
     }
     Ok(crate::http::json_response(
         StatusCode::OK,
@@ -362,6 +382,7 @@ pub(super) async fn create<P: Platform>(
         expect: Expect::Absent,
         claim: vec![role_claim(&role.name)],
         release: Vec::new(),
+        cascade: Vec::new(),
     };
     let version = commit_record(call.engine, commit, "/name").await?;
     Ok(versioned_response(StatusCode::CREATED, &role_view(call.engine, &role).await?, version))
@@ -391,6 +412,7 @@ pub(super) async fn update<P: Platform>(
         expect: Expect::Version(current.version),
         claim,
         release,
+        cascade: Vec::new(),
     };
     let version = commit_record(call.engine, commit, "/name").await?;
     Ok(versioned_response(StatusCode::OK, &role_view(call.engine, &role).await?, version))
@@ -408,6 +430,7 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
         expect: Expect::Version(current.version),
         claim: Vec::new(),
         release: vec![role_claim(&role.name)],
+        cascade: Vec::new(),
     };
     commit_record(call.engine, commit, "/name").await?;
     Ok(no_content())
@@ -434,7 +457,7 @@ pub(crate) async fn check_role_ids<P: Platform>(
 }
 
 fn decode<T: serde::de::DeserializeOwned>(versioned: &Versioned) -> Result<T, Problem> {
-    serde_json::from_value(versioned.record.clone()).map_err(|_| Problem::unavailable())
+    decode_record(&versioned.record)
 }
 
 #[cfg(test)]

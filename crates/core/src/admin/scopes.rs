@@ -246,13 +246,14 @@ async fn check_group<P: Platform>(call: &Call<'_, P>, group: Option<&str>) -> Re
 }
 
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>, kind: Kind) -> Result<Response, Problem> {
-    let (records, cursor) = list_records(call, kind.prefix()).await?;
-    let mut items: Vec<Value> = Vec::new();
-    // The system scopes head the first page of scopes.
-    if kind == Kind::Scope && !call.request.uri().query().unwrap_or("").contains("cursor=") {
-        items.extend(OIDC_SCOPES.iter().chain(MANAGEMENT_SCOPES).filter_map(|k| system_scope(k)));
-    }
-    items.extend(records.into_iter().map(|v| v.record));
+    // The system scopes head the list of scopes.
+    let system: Vec<Value> = match kind {
+        Kind::Scope => {
+            OIDC_SCOPES.iter().chain(MANAGEMENT_SCOPES).filter_map(|k| system_scope(k)).collect()
+        }
+        Kind::Group => Vec::new(),
+    };
+    let (items, cursor) = list_records(call, kind.prefix(), &system).await?;
     Ok(crate::http::json_response(
         StatusCode::OK,
         &json!({ "items": items, "next_cursor": cursor }),
@@ -306,6 +307,7 @@ pub(super) async fn create<P: Platform>(
         expect: Expect::Absent,
         claim,
         release: Vec::new(),
+        cascade: Vec::new(),
     };
     let version = commit_record(call.engine, commit, pointer).await.map_err(|p| {
         // Creating a scope key twice is a conflict on the key, not a stale ETag.
@@ -355,6 +357,7 @@ pub(super) async fn update<P: Platform>(
         expect: Expect::Version(current.version),
         claim,
         release,
+        cascade: Vec::new(),
     };
     let version = commit_record(call.engine, commit, "/name").await?;
     Ok(versioned_response(StatusCode::OK, &record, version))
@@ -384,13 +387,14 @@ pub(super) async fn delete<P: Platform>(
         expect: Expect::Version(current.version),
         claim: Vec::new(),
         release,
+        cascade: Vec::new(),
     };
     commit_record(call.engine, commit, "/key").await?;
     Ok(no_content())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(versioned: &Versioned) -> Result<T, Problem> {
-    serde_json::from_value(versioned.record.clone()).map_err(|_| Problem::unavailable())
+    super::decode_record(&versioned.record)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::fields::Fields;
 use super::problem::{FieldError, Problem};
 use super::roles::check_role_ids;
 use super::{
-    Call, check_if_match, commit_record, json_body, list_records, no_content, read,
+    Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
 };
 use crate::engine::Context;
@@ -276,7 +276,7 @@ fn name_claim(username: &str) -> String {
 }
 
 fn decode(versioned: &Versioned) -> Result<UserRecord, Problem> {
-    serde_json::from_value(versioned.record.clone()).map_err(|_| Problem::unavailable())
+    decode_record(&versioned.record)
 }
 
 async fn load<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<(u64, UserRecord), Problem> {
@@ -300,6 +300,7 @@ async fn save<P: Platform>(
         expect,
         claim,
         release,
+        cascade: Vec::new(),
     };
     commit_record(call.engine, commit, "/username").await
 }
@@ -312,9 +313,11 @@ fn set_hash(record: &mut UserRecord, password: &str, cx: &mut Context<'_>) -> Re
 }
 
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
-    let (records, cursor) = list_records(call, USERS_PREFIX).await?;
-    let items =
-        records.iter().map(|v| decode(v).map(|u| u.view())).collect::<Result<Vec<_>, _>>()?;
+    let (records, cursor) = list_records(call, USERS_PREFIX, &[]).await?;
+    let items = records
+        .iter()
+        .map(|r| decode_record::<UserRecord>(r).map(|u| u.view()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(crate::http::json_response(
         StatusCode::OK,
         &json!({ "items": items, "next_cursor": cursor }),
@@ -372,6 +375,7 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
         expect: Expect::Version(version),
         claim: Vec::new(),
         release: vec![name_claim(&user.username)],
+        cascade: Vec::new(),
     };
     commit_record(call.engine, commit, "/username").await?;
     Ok(no_content())

@@ -308,6 +308,7 @@ pub async fn registry<R: Registry, D: Directory>(registry: &R, directory: &D, ns
         expect,
         claim: claim.iter().map(|n| (*n).clone()).collect(),
         release: release.iter().map(|n| (*n).clone()).collect(),
+        cascade: Vec::new(),
     };
     let v1 = registry
         .commit(commit(&a, Some(serde_json::json!({"n": 1})), Expect::Absent, &[&name], &[]))
@@ -359,8 +360,23 @@ pub async fn registry<R: Registry, D: Directory>(registry: &R, directory: &D, ns
         .commit(commit(&b, Some(serde_json::json!({"n": 6})), Expect::Absent, &[&name], &[]))
         .await;
     expect!(reuse == Ok(1), "a released name can be claimed again, got {reuse:?}");
-    let gone = registry.commit(commit(&a, None, Expect::Version(3), &[], &[&renamed])).await;
+    let child = format!("{ns}/reg/a-child");
+    let made = registry
+        .commit(commit(&child, Some(serde_json::json!({})), Expect::Absent, &[], &[]))
+        .await;
+    expect!(made == Ok(1), "a dependent record is created, got {made:?}");
+    let mut delete = commit(&a, None, Expect::Version(3), &[], &[&renamed]);
+    delete.cascade = vec![child.clone()];
+    let gone = registry.commit(delete).await;
     expect!(gone == Ok(0), "delete succeeds, got {gone:?}");
+    expect!(
+        found("read", registry.read(&child).await)?.is_none(),
+        "a cascaded record goes with it"
+    );
+    expect!(
+        found("get", directory.get(&child).await)?.is_none(),
+        "a cascaded record leaves the directory"
+    );
     expect!(found("read", registry.read(&a).await)?.is_none(), "a deleted record is gone");
     expect!(
         found("get", directory.get(&a).await)?.is_none(),

@@ -431,6 +431,10 @@ impl Registry for MemoryRegistry {
                 names.insert(name.clone(), commit.key.clone());
             }
         }
+        for key in &change.cascade {
+            self.records.write(key, Write::Delete);
+            self.directory.delete(key).await.map_err(|_| CommitError::Unavailable)?;
+        }
         let version = change.record.as_ref().map_or(0, |r| r.version);
         match change.record {
             Some(record) => {

@@ -292,6 +292,9 @@ pub struct Commit {
     pub claim: Vec<String>,
     /// Unique names this record gives up.
     pub release: Vec<String>,
+    /// Other records removed in the same step (e.g. a deleted app's permission set).
+    #[serde(default)]
+    pub cascade: Vec<String>,
 }
 
 /// A versioned record as the registry keeps it and publishes it to the directory.
@@ -323,8 +326,8 @@ pub enum CommitError {
 ///
 /// # Contract
 ///
-/// - `commit` is atomic: the version check, the name claims and releases and the
-///   write happen together or not at all. Of two commits expecting one version,
+/// - `commit` is atomic: the version check, the name claims and releases, the
+///   write and the cascaded deletions happen together or not at all. Of two commits expecting one version,
 ///   exactly one succeeds.
 /// - A name is held by one record key at a time; claiming a name a record already
 ///   holds succeeds.

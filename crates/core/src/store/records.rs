@@ -209,6 +209,8 @@ pub struct RegistryChange {
     pub claim: Vec<String>,
     /// Names to remove.
     pub release: Vec<String>,
+    /// Other records to delete.
+    pub cascade: Vec<String>,
 }
 
 /// [`super::Registry::commit`]: checks the version and the names against the current
@@ -239,5 +241,6 @@ pub fn registry_commit(
     }
     let record = commit.record.clone().map(|record| Versioned { version: version + 1, record });
     let released = commit.release.iter().filter(|n| !commit.claim.contains(n)).cloned().collect();
-    Ok(RegistryChange { record, claim: commit.claim.clone(), release: released })
+    let cascade = commit.cascade.iter().filter(|k| **k != commit.key).cloned().collect();
+    Ok(RegistryChange { record, claim: commit.claim.clone(), release: released, cascade })
 }

@@ -385,3 +385,101 @@ fn public_scopes_are_open_to_every_app_confidential_ones_only_when_granted() {
     assert_eq!(token(&granted, "payouts:write").0, 200);
     assert_eq!(token(&plain, "unknown:scope").1["error"], "invalid_scope");
 }
+
+#[test]
+fn scope_pages_respect_the_limit_through_system_and_custom_scopes() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    for i in 0..3 {
+        call(&s, &t, Method::POST, "/admin/v1/scopes", Some(json!({"key": format!("custom:{i}")})));
+    }
+    let mut keys = Vec::new();
+    let mut path = "/admin/v1/scopes?limit=5".to_owned();
+    loop {
+        let page = body_json(&call(&s, &t, Method::GET, &path, None));
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 5);
+        keys.extend(items.iter().map(|i| i["key"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/admin/v1/scopes?limit=5&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(keys.len(), 7 + 16 + 3, "{keys:?}");
+    assert!(keys.ends_with(&["custom:0".to_owned(), "custom:1".to_owned(), "custom:2".to_owned()]));
+    let forged = call(&s, &t, Method::GET, "/admin/v1/scopes?cursor=garbage", None);
+    assert_eq!(pointers(&forged), vec!["cursor"]);
+}
+
+#[test]
+fn permission_items_carry_etags_and_refuse_stale_if_match() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let client = app(&s, &t, "etags");
+    let perms = format!("/admin/v1/apps/{client}/permissions");
+    let created = call(&s, &t, Method::POST, &perms, Some(json!({"name": "read"})));
+    let etag = created.headers()["etag"].to_str().unwrap().to_owned();
+    let stale = s.admin(
+        Method::PATCH,
+        &format!("{perms}/read"),
+        &t,
+        Some(json!({"description": "x"})),
+        &[("if-match", "\"999\"")],
+    );
+    assert_eq!(stale.status(), 412);
+    let fresh = s.admin(
+        Method::PATCH,
+        &format!("{perms}/read"),
+        &t,
+        Some(json!({"description": "x"})),
+        &[("if-match", etag.as_str())],
+    );
+    assert_eq!(fresh.status(), 200);
+    assert_ne!(fresh.headers()["etag"].to_str().unwrap(), etag);
+    let forged = call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/roles",
+        Some(
+            json!({"name": "r", "permissions": [{"client_id": client, "name": "read", "colour": 1}]}),
+        ),
+    );
+    assert_eq!(pointers(&forged), vec!["/permissions/0"]);
+}
+
+#[test]
+fn head_works_where_get_does_and_the_bare_prefix_is_a_problem() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let head = s.admin(Method::HEAD, "/admin/v1/apps", &t, None, &[]);
+    assert_eq!(head.status(), 200);
+    assert!(head.body().is_empty());
+    let bare = call(&s, &t, Method::GET, "/admin/v1", None);
+    assert_eq!(bare.status(), 404);
+    assert_eq!(bare.headers()["content-type"], "application/problem+json");
+}
+
+#[test]
+fn deleting_an_app_takes_its_permissions_with_it() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let client = app(&s, &t, "gone");
+    call(
+        &s,
+        &t,
+        Method::POST,
+        &format!("/admin/v1/apps/{client}/permissions"),
+        Some(json!({"name": "p"})),
+    );
+    assert_eq!(
+        call(&s, &t, Method::DELETE, &format!("/admin/v1/apps/{client}"), None).status(),
+        204
+    );
+    let record = pollster::block_on(gatehouse_core::store::Registry::read(
+        &s.engine.platform().registry,
+        &format!("permissions/{client}"),
+    ))
+    .unwrap();
+    assert!(record.is_none());
+}
