@@ -7,6 +7,7 @@ export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
 
 WASM_BINDGEN_VERSION="0.2.130"
 WORKER_BUILD_VERSION="0.8.7"
+CARGO_DENY_VERSION="0.20.2"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -22,6 +23,13 @@ ensure_rust() {
   if ! worker-build --version 2>/dev/null | grep -qE "(^| )$WORKER_BUILD_VERSION\$"; then
     log "installing worker-build $WORKER_BUILD_VERSION"
     cargo install worker-build --version "$WORKER_BUILD_VERSION" --force
+  fi
+}
+
+ensure_deny() {
+  if ! cargo deny --version 2>/dev/null | grep -q " $CARGO_DENY_VERSION\$"; then
+    log "installing cargo-deny $CARGO_DENY_VERSION"
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --force
   fi
 }
 
