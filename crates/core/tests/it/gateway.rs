@@ -758,3 +758,62 @@ fn the_documented_example_config_parses() {
     let config = GatewayConfig::from_toml(&text).unwrap();
     assert!(!config.routes.routes().is_empty());
 }
+
+#[test]
+fn the_split_verifier_agrees_with_the_one_call_verifier() {
+    use gatehouse_core::verify::{UnverifiedToken, VerifyError, verify_access_token_full};
+    let issuer = Issuer::new();
+    let now = UnixTime::from_secs(T0 + 10);
+    let config = GatewayConfig::from_toml(&config_text("")).unwrap();
+    let jwks = issuer.ring.borrow().jwks(now);
+    let token = issuer.token(json!({"permissions": ["p"]}), now);
+    let whole = pollster::block_on(verify_access_token_full(
+        &issuer.crypto,
+        &jwks,
+        &config.policy,
+        &token,
+        now,
+    ))
+    .unwrap();
+    let unverified = UnverifiedToken::check(&jwks, &config.policy, &token).unwrap();
+    let valid = pollster::block_on(issuer.crypto.verify(
+        unverified.key,
+        unverified.alg,
+        unverified.signing_input,
+        &unverified.signature,
+    ))
+    .unwrap();
+    assert!(valid);
+    let split = unverified.awaiting().signature_checked(valid).unwrap().claims(&config.policy, now);
+    assert_eq!(split.unwrap(), whole);
+    let refused = UnverifiedToken::check(&jwks, &config.policy, &token)
+        .unwrap()
+        .signature_checked(false)
+        .unwrap_err();
+    assert_eq!(refused, VerifyError::Signature);
+}
+
+proptest::proptest! {
+    #[test]
+    fn config_parsing_never_panics(text in "\\PC{0,300}") {
+        let _ = GatewayConfig::from_toml(&text);
+    }
+
+    #[test]
+    fn config_errors_point_inside_the_document(extra in "[a-z_ =\"\\[\\]0-9\n]{0,80}") {
+        let text = config_text(&extra);
+        if let Err(err) = GatewayConfig::from_toml(&text) {
+            proptest::prop_assert!(err.line <= text.lines().count() + 1, "{err}");
+        }
+    }
+
+    #[test]
+    fn any_authorization_header_gets_an_answer_without_panicking(auth in "\\PC{0,200}", path in "/[a-z/%.]{0,30}") {
+        let mut gw = gateway("");
+        let req = get(&path, Some(&auth));
+        match gw.begin(&req, UnixTime::from_secs(T0)) {
+            Step::Respond(r) => proptest::prop_assert!(r.status().is_client_error(), "{}", r.status()),
+            Step::Forward(_) | Step::Verify(_) => {}
+        }
+    }
+}
