@@ -253,7 +253,7 @@ fn verify_chained(
     Some(Ok((promise, Some(unverified.awaiting()))))
 }
 
-/// A request waiting for WebCrypto's answer; taken by whichever handler runs.
+/// A request waiting for WebCrypto's answer.
 struct Settling {
     loaded: Rc<Loaded>,
     pending: PendingToken,
@@ -261,13 +261,9 @@ struct Settling {
     request: Forwarding,
 }
 
-type Slot = RefCell<Option<Settling>>;
-
 /// Finishes a chained verification: the claims, the route, then forward or refuse.
-fn settle(slot: &Slot, valid: bool, now: UnixTime) -> JsValue {
-    let Some(Settling { loaded, pending, awaiting, request }) = slot.borrow_mut().take() else {
-        return JsValue::UNDEFINED;
-    };
+fn settle(settling: Settling, valid: bool, now: UnixTime) -> JsValue {
+    let Settling { loaded, pending, awaiting, request } = settling;
     let config = loaded.gateway.borrow().config().clone();
     let outcome =
         awaiting.signature_checked(valid).and_then(|signed| signed.claims(&config.policy, now));
@@ -275,7 +271,9 @@ fn settle(slot: &Slot, valid: bool, now: UnixTime) -> JsValue {
     request.after(step).unwrap_or_else(|err| Promise::reject(&err).into())
 }
 
-/// `promise.then(valid => settle, error => settle)`, through one-shot closures.
+/// `promise.then(settle, settle)`: one one-shot function for both outcomes, so it is
+/// called exactly once and freed (a handler that never runs would leak). WebCrypto
+/// fulfils with a boolean; a rejection arrives as an error, which is not `true`.
 fn then_finish(
     promise: Promise,
     loaded: Rc<Loaded>,
@@ -285,17 +283,14 @@ fn then_finish(
     now: UnixTime,
 ) -> Promise {
     let Some(awaiting) = awaiting else { return promise };
-    let slot: Rc<Slot> =
-        Rc::new(RefCell::new(Some(Settling { loaded, pending, awaiting, request })));
-    let on_error = Rc::clone(&slot);
-    let ok = Closure::once_into_js(move |valid: JsValue| {
-        settle(&slot, valid.as_bool() == Some(true), now)
+    let settling = Settling { loaded, pending, awaiting, request };
+    let handler = Closure::once_into_js(move |value: JsValue| {
+        settle(settling, value.as_bool() == Some(true), now)
     });
-    let err = Closure::once_into_js(move |_: JsValue| settle(&on_error, false, now));
     let then = Reflect::get(&promise, &JsValue::from_str("then"))
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok());
-    match then.and_then(|then| then.call2(&promise, &ok, &err).ok()) {
+    match then.and_then(|then| then.call2(&promise, &handler, &handler).ok()) {
         Some(chained) => chained.dyn_into().unwrap_or(promise),
         None => promise,
     }
