@@ -48,6 +48,26 @@ impl Fields {
         }
     }
 
+    /// Removes each of `names`, refusing any that differs from `current`'s value.
+    pub(crate) fn read_only_from(&mut self, names: &[&str], current: Option<&Value>) {
+        for name in names {
+            self.read_only(name, current.and_then(|c| c.get(*name)));
+        }
+    }
+
+    /// Takes a required free-text name of 1 to `max` characters.
+    pub(crate) fn required_name(&mut self, name: &str, max: usize) -> Option<String> {
+        let value: Option<String> = self.take(name, "a string");
+        match value.as_deref() {
+            None => self.error(format!("/{name}"), "is required"),
+            Some(v) if v.is_empty() || v.chars().count() > max => {
+                self.error(format!("/{name}"), format!("must be 1 to {max} characters"));
+            }
+            _ => {}
+        }
+        value
+    }
+
     /// Ends reading: every field left over is unknown.
     pub(crate) fn finish(mut self) -> Result<(), Vec<FieldError>> {
         for name in std::mem::take(&mut self.map).keys() {

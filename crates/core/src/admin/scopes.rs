@@ -209,17 +209,8 @@ fn validate_group(
 ) -> Result<GroupRecord, Vec<super::problem::FieldError>> {
     let mut fields = Fields::new(body);
     let current_view = current.and_then(|c| serde_json::to_value(c).ok());
-    for name in ["id", "created_at", "updated_at"] {
-        fields.read_only(name, current_view.as_ref().and_then(|v| v.get(name)));
-    }
-    let name: Option<String> = fields.take("name", "a string");
-    match name.as_deref() {
-        None => fields.error("/name", "is required"),
-        Some(n) if n.is_empty() || n.chars().count() > 64 => {
-            fields.error("/name", "must be 1 to 64 characters")
-        }
-        _ => {}
-    }
+    fields.read_only_from(&["id", "created_at", "updated_at"], current_view.as_ref());
+    let name = fields.required_name("name", 64);
     let description = locales(&mut fields, "description");
     fields.finish()?;
     Ok(GroupRecord {
