@@ -136,8 +136,7 @@ pub(super) async fn update<P: Platform>(
 }
 
 fn rename(current: &AppRecord, next: &AppRecord) -> (Vec<String>, Vec<String>) {
-    let (old, new) = (name_claim(&current.client_name), name_claim(&next.client_name));
-    if old == new { (Vec::new(), Vec::new()) } else { (vec![new], vec![old]) }
+    super::rename_claims(name_claim(&current.client_name), name_claim(&next.client_name))
 }
 
 pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {

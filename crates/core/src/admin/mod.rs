@@ -310,6 +310,12 @@ pub(crate) fn commit_problem(err: CommitError, name_pointer: &str) -> Problem {
 /// The default and largest page size of a list.
 const PAGE: (usize, usize) = (20, 100);
 
+/// The name claims of a rename: claim the new name and release the old one, or
+/// nothing when the name (as claimed) did not change.
+pub(crate) fn rename_claims(old: String, new: String) -> (Vec<String>, Vec<String>) {
+    if old == new { (Vec::new(), Vec::new()) } else { (vec![new], vec![old]) }
+}
+
 /// A stored record as its type; a record that no longer decodes is a store fault.
 pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(record: &Value) -> Result<T, Problem> {
     serde_json::from_value(record.clone()).map_err(|_| Problem::unavailable())

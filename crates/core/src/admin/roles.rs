@@ -393,9 +393,7 @@ pub(super) async fn update<P: Platform>(
     let (mut role, refs) =
         validate_role(body, Some(&existing), id, cx.now()).map_err(Problem::invalid)?;
     role.permissions = resolve_permissions(call.engine, refs).await?;
-    let (old, new) = (role_claim(&existing.name), role_claim(&role.name));
-    let (claim, release) =
-        if old == new { (Vec::new(), Vec::new()) } else { (vec![new], vec![old]) };
+    let (claim, release) = super::rename_claims(role_claim(&existing.name), role_claim(&role.name));
     let record = serde_json::to_value(&role).map_err(|_| Problem::unavailable())?;
     let commit = Commit {
         key,

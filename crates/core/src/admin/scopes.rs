@@ -307,12 +307,13 @@ pub(super) async fn create<P: Platform>(
     Ok(versioned_response(StatusCode::CREATED, &record, version))
 }
 
-pub(super) async fn update<P: Platform>(
-    call: Call<'_, P>,
+/// The stored scope or group a write is about: never a system scope, and at the
+/// version `If-Match` names. Returns the key, the store key and the record.
+async fn writable<P: Platform>(
+    call: &Call<'_, P>,
     kind: Kind,
     raw: &str,
-    cx: &mut Context<'_>,
-) -> Result<Response, Problem> {
+) -> Result<(String, String, Versioned), Problem> {
     let key = segment(raw);
     if kind == Kind::Scope && system_scope(&key).is_some() {
         return Err(system_refusal());
@@ -322,6 +323,16 @@ pub(super) async fn update<P: Platform>(
         .await?
         .ok_or_else(|| Problem::not_found("no such scope or scope group"))?;
     check_if_match(&call.request, current.version)?;
+    Ok((key, store_key, current))
+}
+
+pub(super) async fn update<P: Platform>(
+    call: Call<'_, P>,
+    kind: Kind,
+    raw: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let (key, store_key, current) = writable(&call, kind, raw).await?;
     let body = replacement_body(&call.request, current.record.clone())?;
     let (record, claim, release) = match kind {
         Kind::Scope => {
@@ -335,9 +346,8 @@ pub(super) async fn update<P: Platform>(
             let existing: GroupRecord = decode(&current)?;
             let record =
                 validate_group(body, Some(&existing), &key, cx.now()).map_err(Problem::invalid)?;
-            let (old, new) = (group_claim(&existing.name), group_claim(&record.name));
             let (claim, release) =
-                if old == new { (Vec::new(), Vec::new()) } else { (vec![new], vec![old]) };
+                super::rename_claims(group_claim(&existing.name), group_claim(&record.name));
             (serde_json::to_value(&record), claim, release)
         }
     };
@@ -359,15 +369,7 @@ pub(super) async fn delete<P: Platform>(
     kind: Kind,
     raw: &str,
 ) -> Result<Response, Problem> {
-    let key = segment(raw);
-    if kind == Kind::Scope && system_scope(&key).is_some() {
-        return Err(system_refusal());
-    }
-    let store_key = format!("{}{key}", kind.prefix());
-    let current = read(call.engine, &store_key)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such scope or scope group"))?;
-    check_if_match(&call.request, current.version)?;
+    let (_, store_key, current) = writable(call, kind, raw).await?;
     let release = match kind {
         Kind::Scope => Vec::new(),
         Kind::Group => vec![group_claim(&decode::<GroupRecord>(&current)?.name)],

@@ -359,9 +359,8 @@ pub(super) async fn update<P: Platform>(
     if let Some(password) = password {
         set_hash(&mut user, &password, cx)?;
     }
-    let (old, new) = (name_claim(&current.username), name_claim(&user.username));
     let (claim, release) =
-        if old == new { (Vec::new(), Vec::new()) } else { (vec![new], vec![old]) };
+        super::rename_claims(name_claim(&current.username), name_claim(&user.username));
     let version = save(&call, &user, Expect::Version(version), claim, release).await?;
     Ok(versioned_response(StatusCode::OK, &user.view(), version))
 }
