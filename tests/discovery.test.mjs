@@ -34,12 +34,16 @@ for (const doc of ["openid-configuration", "oauth-authorization-server"]) {
       assert.equal(m.jwks_uri, `${worker.issuer}/.well-known/jwks.json`);
     });
 
-    test("advertises client_credentials and secret auth methods", () => {
+    test("advertises client_credentials and the secret and JWT auth methods", () => {
       const m = res.json;
       assert.deepEqual(m.grant_types_supported, ["client_credentials"]);
       assert.deepEqual(
         [...m.token_endpoint_auth_methods_supported].sort(),
-        ["client_secret_basic", "client_secret_post"],
+        ["client_secret_basic", "client_secret_jwt", "client_secret_post", "private_key_jwt"],
+      );
+      assert.deepEqual(
+        [...m.token_endpoint_auth_signing_alg_values_supported].sort(),
+        ["ES256", "HS256", "RS256"],
       );
     });
 

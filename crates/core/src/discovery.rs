@@ -27,6 +27,7 @@ pub struct Metadata {
     response_types_supported: Vec<&'static str>,
     grant_types_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
+    token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     subject_types_supported: Vec<&'static str>,
     id_token_signing_alg_values_supported: Vec<&'static str>,
 }
@@ -46,7 +47,10 @@ impl Metadata {
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",
+                "client_secret_jwt",
+                "private_key_jwt",
             ],
+            token_endpoint_auth_signing_alg_values_supported: vec!["HS256", "ES256", "RS256"],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
         }

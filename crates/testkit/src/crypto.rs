@@ -19,7 +19,17 @@ pub struct NativeCrypto {
 
 impl Default for NativeCrypto {
     fn default() -> Self {
-        Self { rng: RefCell::new(ChaCha20Rng::seed_from_u64(0x6761_7465)) }
+        Self::seeded(0x6761_7465)
+    }
+}
+
+impl NativeCrypto {
+    /// A provider whose key generation is seeded with `seed`: two providers with
+    /// different seeds generate different keys (a client's keys, say, beside the
+    /// issuer's).
+    #[must_use]
+    pub fn seeded(seed: u64) -> Self {
+        Self { rng: RefCell::new(ChaCha20Rng::seed_from_u64(seed)) }
     }
 }
 

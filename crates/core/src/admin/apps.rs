@@ -17,7 +17,7 @@ use crate::jose::{Algorithm, Jwks, KeyId, b64url};
 use crate::keys::Kek;
 use crate::policy::{AppType, GrantType, ResponseType, TokenEndpointAuthMethod};
 use crate::token::random_id;
-use crate::types::{ClientSecret, HttpsUrl, Origin, RedirectUri, ScopeSet, UnixTime};
+use crate::types::{ClientSecret, HttpsUrl, Origin, RedirectUri, ScopeSet, SecretBytes, UnixTime};
 
 /// Where apps live in the directory.
 pub const APPS_PREFIX: &str = "apps/";
@@ -167,15 +167,20 @@ impl AppRecord {
             let Ok(digest) = <[u8; 32]>::try_from(bytes.as_slice()) else { return false };
             return secret.matches(&digest);
         }
-        if let Some(sealed) = self.secret_sealed.as_deref() {
-            let Ok(opened) = kek.open(&KeyId::new(self.client_id.as_str()), sealed) else {
-                return false;
-            };
+        if let Some(opened) = self.opened_secret(kek) {
             return secret.matches(
                 &ClientSecret::new(String::from_utf8_lossy(opened.expose()).into_owned()).digest(),
             );
         }
         false
+    }
+
+    /// The secret itself, for a `client_secret_jwt` app (whose secret is sealed, not
+    /// digested): the key of its HS256 assertions.
+    #[must_use]
+    pub fn opened_secret(&self, kek: &Kek) -> Option<SecretBytes> {
+        let sealed = self.secret_sealed.as_deref()?;
+        kek.open(&KeyId::new(self.client_id.as_str()), sealed).ok()
     }
 
     /// Sets a new secret and returns it (shown once).

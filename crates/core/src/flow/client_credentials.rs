@@ -30,7 +30,7 @@ pub(super) async fn grant<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
     let presented = presented_credentials(headers, form)?;
-    let client = authenticate(engine, presented).await?;
+    let client = authenticate(engine, presented, cx.now()).await?;
     if !client.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

@@ -79,6 +79,39 @@ impl<'a> CompactJws<'a> {
     ///
     /// [`JwsError`] for anything but three well-formed segments with a supported `alg`.
     pub fn parse(token: &'a str) -> Result<Self, JwsError> {
+        let decoded = DecodedJws::decode(token)?;
+        let alg = Algorithm::from_name(&decoded.alg).ok_or(JwsError::UnsupportedAlgorithm)?;
+        Ok(Self {
+            header: JwsHeader { alg, typ: decoded.typ, kid: decoded.kid },
+            signing_input: decoded.signing_input,
+            payload: decoded.payload,
+            signature: decoded.signature,
+        })
+    }
+
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes the signature covers.
+    #[must_use]
+    pub fn signing_input(&self) -> &'a [u8] {
+        self.signing_input.as_bytes()
+    }
+}
+
+/// A compact JWS split and decoded, with its header's `alg` not yet judged: the one
+/// place tokens are taken apart, for [`CompactJws`] and for client assertions (which
+/// may be HMAC-signed, RFC 7523).
+#[derive(Debug)]
+pub(crate) struct DecodedJws<'a> {
+    pub(crate) alg: String,
+    pub(crate) typ: Option<String>,
+    pub(crate) kid: Option<String>,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+}
+
+impl<'a> DecodedJws<'a> {
+    /// Everything [`CompactJws::parse`] checks except whether `alg` is supported.
+    pub(crate) fn decode(token: &'a str) -> Result<Self, JwsError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwsError::TooLarge);
         }
@@ -101,20 +134,8 @@ impl<'a> CompactJws<'a> {
         if raw.crit.is_some() {
             return Err(JwsError::CriticalExtension);
         }
-        let alg = Algorithm::from_name(&raw.alg).ok_or(JwsError::UnsupportedAlgorithm)?;
         let signing_input = token.get(..h.len() + 1 + p.len()).ok_or(JwsError::Malformed)?;
-        Ok(Self {
-            header: JwsHeader { alg, typ: raw.typ, kid: raw.kid },
-            signing_input,
-            payload,
-            signature,
-        })
-    }
-
-    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes the signature covers.
-    #[must_use]
-    pub fn signing_input(&self) -> &'a [u8] {
-        self.signing_input.as_bytes()
+        Ok(Self { alg: raw.alg, typ: raw.typ, kid: raw.kid, signing_input, payload, signature })
     }
 }
 

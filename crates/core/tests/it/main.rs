@@ -7,6 +7,7 @@
 mod admin_apps;
 mod admin_auth;
 mod admin_directory;
+mod client_assertion;
 mod client_credentials;
 mod discovery;
 mod gateway;

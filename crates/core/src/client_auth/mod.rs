@@ -1,9 +1,13 @@
 //! Client authentication at the token endpoint (RFC 6749 section 2.3).
 //!
 //! A client authenticates with exactly one method: HTTP Basic
-//! (`client_secret_basic`) or `client_id` and `client_secret` in the body
-//! (`client_secret_post`). Presenting both is `invalid_request` (section 2.3:
-//! "MUST NOT use more than one authentication method in each request").
+//! (`client_secret_basic`), `client_id` and `client_secret` in the body
+//! (`client_secret_post`), or a JWT assertion in the body (`client_secret_jwt` and
+//! `private_key_jwt`, RFC 7523; see [`assertion`]). Presenting two is
+//! `invalid_request` (section 2.3: "MUST NOT use more than one authentication method
+//! in each request"). The method must be the one the app registered.
+
+pub mod assertion;
 
 use base64::Engine as _;
 use http::{HeaderMap, header};
@@ -16,7 +20,9 @@ use crate::jose::Algorithm;
 use crate::platform::Platform;
 use crate::policy::{GrantType, TokenEndpointAuthMethod};
 use crate::store::{Directory, Versioned};
-use crate::types::{ClientId, ClientSecret, ScopeSet};
+use crate::store::{OnceStore, StoreError};
+use crate::types::{ClientId, ClientSecret, ScopeSet, UnixTime};
+use assertion::{AssertionAlg, AssertionError, ClientAssertion, JWT_BEARER};
 
 /// The token endpoint authentication method a client used (RFC 7591 section 2 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +31,10 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// Credentials in the form body.
     ClientSecretPost,
+    /// An HS256 assertion keyed with the client secret.
+    ClientSecretJwt,
+    /// An assertion signed with one of the client's registered keys.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -34,6 +44,8 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -42,9 +54,30 @@ impl AuthMethod {
     pub const fn challenge(self) -> Challenge {
         match self {
             Self::ClientSecretBasic => Challenge::Basic,
-            Self::ClientSecretPost => Challenge::None,
+            Self::ClientSecretPost | Self::ClientSecretJwt | Self::PrivateKeyJwt => Challenge::None,
         }
     }
+
+    /// Whether this is the method an app registered.
+    #[must_use]
+    pub fn is(self, registered: TokenEndpointAuthMethod) -> bool {
+        matches!(
+            (self, registered),
+            (Self::ClientSecretBasic, TokenEndpointAuthMethod::ClientSecretBasic)
+                | (Self::ClientSecretPost, TokenEndpointAuthMethod::ClientSecretPost)
+                | (Self::ClientSecretJwt, TokenEndpointAuthMethod::ClientSecretJwt)
+                | (Self::PrivateKeyJwt, TokenEndpointAuthMethod::PrivateKeyJwt)
+        )
+    }
+}
+
+/// What a client presented to prove who it is.
+#[derive(Debug)]
+pub enum Credential {
+    /// A client secret (Basic or form body).
+    Secret(ClientSecret),
+    /// A JWT assertion (RFC 7523).
+    Assertion(Box<ClientAssertion>),
 }
 
 /// Credentials a client presented, not yet checked.
@@ -52,8 +85,8 @@ impl AuthMethod {
 pub struct PresentedCredentials {
     /// The client id.
     pub client_id: ClientId,
-    /// The secret.
-    pub secret: ClientSecret,
+    /// The secret or assertion.
+    pub credential: Credential,
     /// How they were sent.
     pub method: AuthMethod,
 }
@@ -63,7 +96,7 @@ pub struct PresentedCredentials {
 /// # Errors
 ///
 /// `invalid_request` when two methods are mixed or a body `client_id` contradicts
-/// the header; `invalid_client` (401) when credentials are missing or malformed.
+/// the credentials; `invalid_client` (401) when credentials are missing or malformed.
 pub fn presented_credentials(
     headers: &HeaderMap,
     form: &Form,
@@ -73,6 +106,14 @@ pub fn presented_credentials(
     let first = values.next();
     if values.next().is_some() {
         return Err(OAuthError::invalid_request("authorization header sent more than once"));
+    }
+    if form.contains("client_assertion") || form.contains("client_assertion_type") {
+        if first.is_some() || form.contains("client_secret") {
+            return Err(OAuthError::invalid_request(
+                "client authenticated with more than one method",
+            ));
+        }
+        return presented_assertion(form);
     }
     match first {
         Some(value) => {
@@ -89,7 +130,11 @@ pub fn presented_credentials(
                     "client_id differs from the authenticated client",
                 ));
             }
-            Ok(PresentedCredentials { client_id, secret, method: AuthMethod::ClientSecretBasic })
+            Ok(PresentedCredentials {
+                client_id,
+                credential: Credential::Secret(secret),
+                method: AuthMethod::ClientSecretBasic,
+            })
         }
         None => {
             let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret"))
@@ -104,11 +149,43 @@ pub fn presented_credentials(
             })?;
             Ok(PresentedCredentials {
                 client_id,
-                secret: ClientSecret::new(secret.to_owned()),
+                credential: Credential::Secret(ClientSecret::new(secret.to_owned())),
                 method: AuthMethod::ClientSecretPost,
             })
         }
     }
+}
+
+/// Reads `client_assertion_type` and `client_assertion` (RFC 7521 section 4.2).
+fn presented_assertion(form: &Form) -> Result<PresentedCredentials, OAuthError> {
+    let (Some(kind), Some(token)) =
+        (form.get("client_assertion_type"), form.get("client_assertion"))
+    else {
+        return Err(OAuthError::invalid_request(
+            "client_assertion and client_assertion_type go together",
+        ));
+    };
+    if kind != JWT_BEARER {
+        return Err(OAuthError::invalid_client(
+            "client_assertion_type is not supported",
+            Challenge::None,
+        ));
+    }
+    let assertion = ClientAssertion::parse(token).map_err(|_| {
+        OAuthError::invalid_client("client assertion is malformed", Challenge::None)
+    })?;
+    if form.get("client_id").is_some_and(|id| id != assertion.client_id().as_str()) {
+        return Err(OAuthError::invalid_request("client_id differs from the assertion's subject"));
+    }
+    let method = match assertion.alg() {
+        AssertionAlg::HS256 => AuthMethod::ClientSecretJwt,
+        AssertionAlg::Signature(_) => AuthMethod::PrivateKeyJwt,
+    };
+    Ok(PresentedCredentials {
+        client_id: assertion.client_id().clone(),
+        credential: Credential::Assertion(Box::new(assertion)),
+        method,
+    })
 }
 
 /// Parses `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 section 2.3.1,
@@ -150,16 +227,17 @@ pub struct AuthenticatedClient {
 }
 
 /// Checks presented credentials against the bootstrap client and the registered
-/// apps. The method must be the one the app registered.
+/// apps at `now`. The method must be the one the app registered.
 ///
 /// # Errors
 ///
-/// `invalid_client` (401) for an unknown, disabled or wrong-method client or a wrong
-/// secret, with one description for all so that client ids cannot be probed;
-/// `temporarily_unavailable` when the directory cannot be read.
+/// `invalid_client` (401) for an unknown, disabled or wrong-method client, a wrong
+/// secret or a bad assertion, with one description for all so that client ids cannot
+/// be probed; `temporarily_unavailable` when a store cannot be reached.
 pub async fn authenticate<P: Platform>(
     engine: &Engine<P>,
     presented: PresentedCredentials,
+    now: UnixTime,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let failed =
         || OAuthError::invalid_client("client authentication failed", presented.method.challenge());
@@ -167,7 +245,8 @@ pub async fn authenticate<P: Platform>(
     if let Some(bootstrap) =
         config.bootstrap.as_ref().filter(|b| b.client_id == presented.client_id)
     {
-        if !presented.secret.matches(&bootstrap.secret_digest) {
+        let Credential::Secret(secret) = &presented.credential else { return Err(failed()) };
+        if !secret.matches(&bootstrap.secret_digest) {
             return Err(failed());
         }
         return Ok(AuthenticatedClient {
@@ -188,19 +267,22 @@ pub async fn authenticate<P: Platform>(
     };
     let Some(app) = app else {
         // Spend the same work as a real check before refusing an unknown id.
-        let _ = presented.secret.matches(&[0u8; 32]);
+        if let Credential::Secret(secret) = &presented.credential {
+            let _ = secret.matches(&[0u8; 32]);
+        }
         return Err(failed());
     };
-    let method_ok = match presented.method {
-        AuthMethod::ClientSecretBasic => {
-            app.token_endpoint_auth_method == TokenEndpointAuthMethod::ClientSecretBasic
-        }
-        AuthMethod::ClientSecretPost => {
-            app.token_endpoint_auth_method == TokenEndpointAuthMethod::ClientSecretPost
+    let method_ok = presented.method.is(app.token_endpoint_auth_method);
+    let credential_ok = match &presented.credential {
+        Credential::Secret(secret) => app.secret_matches(secret, &config.kek),
+        Credential::Assertion(assertion) => {
+            if !app.enabled || !method_ok {
+                return Err(failed());
+            }
+            check_assertion(engine, &app, assertion, now).await?.is_ok()
         }
     };
-    let secret_ok = app.secret_matches(&presented.secret, &config.kek);
-    if !app.enabled || !method_ok || !secret_ok {
+    if !app.enabled || !method_ok || !credential_ok {
         return Err(failed());
     }
     Ok(AuthenticatedClient {
@@ -210,6 +292,39 @@ pub async fn authenticate<P: Platform>(
         access_token_lifetime: app.access_token_lifetime,
         access_token_alg: app.access_token_signed_response_alg,
     })
+}
+
+/// Checks an assertion for `app`: MAC or signature first, then the claims, then the
+/// `jti` is recorded so the assertion works once. Store failures are errors; a bad
+/// assertion is `Ok(Err(_))`.
+async fn check_assertion<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    assertion: &ClientAssertion,
+    now: UnixTime,
+) -> Result<Result<(), AssertionError>, OAuthError> {
+    let config = engine.config();
+    let checked = match assertion.alg() {
+        AssertionAlg::HS256 => match app.opened_secret(&config.kek) {
+            Some(secret) => assertion.check_mac(secret.expose()),
+            None => Err(AssertionError::NoKey),
+        },
+        AssertionAlg::Signature(_) => match &app.jwks {
+            Some(jwks) => assertion.check_signature(engine.platform().crypto(), jwks).await,
+            None => Err(AssertionError::NoKey),
+        },
+    };
+    let token_endpoint = config.issuer.endpoint(crate::discovery::TOKEN_PATH);
+    let audiences = [config.issuer.as_str(), token_endpoint.as_str()];
+    let (replay_key, until) = match checked.and_then(|()| assertion.check_claims(&audiences, now)) {
+        Ok(found) => found,
+        Err(err) => return Ok(Err(err)),
+    };
+    match engine.platform().once().put(&replay_key, b"", until, now).await {
+        Ok(()) => Ok(Ok(())),
+        Err(StoreError::Conflict) => Ok(Err(AssertionError::Replayed)),
+        Err(err) => Err(crate::engine::store_error(&err)),
+    }
 }
 
 #[cfg(test)]
@@ -236,7 +351,8 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         let creds = presented_credentials(&basic("my%20app", "p%3Ass+word"), &form("")).unwrap();
         assert_eq!(creds.client_id.as_str(), "my app");
-        assert_eq!(creds.secret.expose(), "p:ss word");
+        let Credential::Secret(secret) = creds.credential else { panic!("a secret") };
+        assert_eq!(secret.expose(), "p:ss word");
         assert_eq!(creds.method, AuthMethod::ClientSecretBasic);
     }
 

@@ -1,0 +1,292 @@
+//! JWT client authentication at the token endpoint (RFC 7523): `client_secret_jwt`
+//! and `private_key_jwt` apps created through the management API.
+
+use gatehouse_core::Crypto as _;
+use gatehouse_core::jose::{Algorithm, Jwk, KeyId, b64url};
+use gatehouse_core::platform::PrivateJwk;
+use gatehouse_testkit::{NativeCrypto, Scenario, body_json};
+use hmac::Mac as _;
+use http::Method;
+use serde_json::{Value, json};
+
+const ISSUER: &str = "https://id.example.test";
+const TOKEN_ENDPOINT: &str = "https://id.example.test/token";
+
+fn create_app(s: &Scenario, body: Value) -> Value {
+    let token = s.bearer(None);
+    let response = s.admin(Method::POST, "/admin/v1/apps", &token, Some(body), &[]);
+    assert_eq!(response.status(), 201, "{:?}", body_json(&response));
+    body_json(&response)
+}
+
+fn claims(s: &Scenario, client_id: &str, aud: &str, jti: &str) -> Value {
+    let now = s.clock.now().as_secs();
+    json!({"iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "iat": now, "exp": now + 60})
+}
+
+fn hs256(claims: &Value, secret: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64url(&serde_json::to_vec(claims).unwrap())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64url(&mac.finalize().into_bytes()))
+}
+
+struct ClientKey {
+    public: Jwk,
+    private: PrivateJwk,
+    kid: &'static str,
+}
+
+/// A client's own key pair: seeded apart from the issuer's keys and from each other.
+fn client_key(kid: &'static str) -> ClientKey {
+    let seed = kid.bytes().fold(0x636c_6965_6e74_u64, |acc, b| acc.wrapping_mul(31) ^ u64::from(b));
+    let generated =
+        pollster::block_on(NativeCrypto::seeded(seed).generate(Algorithm::ES256)).unwrap();
+    let mut public = generated.public;
+    public.kid = Some(KeyId::new(kid));
+    ClientKey { public, private: generated.private, kid }
+}
+
+/// An ES256 assertion signed with `key`, naming `kid` in its header when given.
+fn es256_as(key: &ClientKey, claims: &Value, kid: Option<&str>) -> String {
+    let header = match kid {
+        Some(kid) => json!({"alg": "ES256", "typ": "JWT", "kid": kid}),
+        None => json!({"alg": "ES256", "typ": "JWT"}),
+    };
+    let input = format!(
+        "{}.{}",
+        b64url(&serde_json::to_vec(&header).unwrap()),
+        b64url(&serde_json::to_vec(claims).unwrap())
+    );
+    let signature = pollster::block_on(NativeCrypto::default().sign(
+        &KeyId::new(key.kid),
+        Algorithm::ES256,
+        &key.private,
+        input.as_bytes(),
+    ))
+    .unwrap();
+    format!("{input}.{}", b64url(&signature))
+}
+
+fn es256(key: &ClientKey, claims: &Value, kid: bool) -> String {
+    es256_as(key, claims, kid.then_some(key.kid))
+}
+
+fn token_request(s: &Scenario, assertion: &str, extra: &str) -> http::Response<Vec<u8>> {
+    let body = format!(
+        "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}{extra}"
+    );
+    s.post_form("/token", &body, None)
+}
+
+fn error_of(response: &http::Response<Vec<u8>>) -> String {
+    body_json(response)["error"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn client_secret_jwt_gets_a_token_once_per_assertion() {
+    let s = Scenario::default();
+    let app = create_app(
+        &s,
+        json!({"client_name": "hmac_job", "type": "s2s", "token_endpoint_auth_method": "client_secret_jwt"}),
+    );
+    let (id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
+    let assertion = hs256(&claims(&s, id, TOKEN_ENDPOINT, "a-1"), secret);
+    let response = token_request(&s, &assertion, "");
+    assert_eq!(response.status(), 200, "{:?}", body_json(&response));
+    assert!(body_json(&response)["access_token"].is_string());
+
+    let replay = token_request(&s, &assertion, "");
+    assert_eq!(replay.status(), 401);
+    assert_eq!(error_of(&replay), "invalid_client");
+    assert!(replay.headers().get("www-authenticate").is_none());
+
+    // The issuer identifier is an accepted audience too (RFC 7523bis).
+    let by_issuer = hs256(&claims(&s, id, ISSUER, "a-2"), secret);
+    assert_eq!(token_request(&s, &by_issuer, &format!("&client_id={id}")).status(), 200);
+
+    // The same secret does not work as a plain secret: the method must match.
+    let plain = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    assert_eq!(s.post_form("/token", &plain, None).status(), 401);
+}
+
+#[test]
+fn a_reset_secret_invalidates_assertions_keyed_with_the_old_one() {
+    let s = Scenario::default();
+    let app = create_app(
+        &s,
+        json!({"client_name": "hmac_reset", "type": "s2s", "token_endpoint_auth_method": "client_secret_jwt"}),
+    );
+    let (id, old) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
+    let token = s.bearer(None);
+    let reset = s.admin(Method::POST, &format!("/admin/v1/apps/{id}/secret"), &token, None, &[]);
+    assert_eq!(reset.status(), 200);
+    let new = body_json(&reset)["client_secret"].as_str().unwrap().to_owned();
+    let stale = hs256(&claims(&s, id, TOKEN_ENDPOINT, "r-1"), old);
+    assert_eq!(token_request(&s, &stale, "").status(), 401);
+    let fresh = hs256(&claims(&s, id, TOKEN_ENDPOINT, "r-2"), &new);
+    assert_eq!(token_request(&s, &fresh, "").status(), 200);
+}
+
+#[test]
+fn private_key_jwt_checks_the_registered_keys() {
+    let s = Scenario::default();
+    let key = client_key("k1");
+    let other = client_key("k2");
+    let app = create_app(
+        &s,
+        json!({
+            "client_name": "signed_job",
+            "type": "s2s",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.public]},
+        }),
+    );
+    let id = app["client_id"].as_str().unwrap();
+    assert!(app.get("client_secret").is_none(), "a key-based app gets no secret");
+
+    let with_kid = es256(&key, &claims(&s, id, TOKEN_ENDPOINT, "p-1"), true);
+    let response = token_request(&s, &with_kid, "");
+    assert_eq!(response.status(), 200, "{:?}", body_json(&response));
+    let without_kid = es256(&key, &claims(&s, id, TOKEN_ENDPOINT, "p-2"), false);
+    assert_eq!(token_request(&s, &without_kid, "").status(), 200);
+
+    // A key the app never registered, even under a registered kid.
+    for assertion in [
+        es256(&other, &claims(&s, id, TOKEN_ENDPOINT, "p-3"), true),
+        es256_as(&other, &claims(&s, id, TOKEN_ENDPOINT, "p-4"), Some("k1")),
+        es256(&other, &claims(&s, id, TOKEN_ENDPOINT, "p-5"), false),
+    ] {
+        let response = token_request(&s, &assertion, "");
+        assert_eq!(response.status(), 401);
+        assert_eq!(error_of(&response), "invalid_client");
+    }
+}
+
+#[test]
+fn assertion_claims_are_enforced() {
+    let s = Scenario::default();
+    let key = client_key("k1");
+    let app = create_app(
+        &s,
+        json!({
+            "client_name": "strict_job",
+            "type": "s2s",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.public]},
+        }),
+    );
+    let id = app["client_id"].as_str().unwrap();
+    let now = s.clock.now().as_secs();
+    let refused = [
+        ("wrong audience", claims(&s, id, "https://elsewhere.example/token", "c-1")),
+        (
+            "expired",
+            json!({"iss": id, "sub": id, "aud": TOKEN_ENDPOINT, "jti": "c-2", "exp": now - 120}),
+        ),
+        (
+            "lives too long",
+            json!({"iss": id, "sub": id, "aud": TOKEN_ENDPOINT, "jti": "c-3", "exp": now + 86_400}),
+        ),
+        ("no jti", json!({"iss": id, "sub": id, "aud": TOKEN_ENDPOINT, "exp": now + 60})),
+        ("no exp", json!({"iss": id, "sub": id, "aud": TOKEN_ENDPOINT, "jti": "c-4"})),
+        (
+            "iss is not the client",
+            json!({"iss": "someone", "sub": id, "aud": TOKEN_ENDPOINT, "jti": "c-5", "exp": now + 60}),
+        ),
+    ];
+    for (why, claims) in refused {
+        let response = token_request(&s, &es256(&key, &claims, true), "");
+        assert_eq!(response.status(), 401, "{why}");
+        assert_eq!(error_of(&response), "invalid_client", "{why}");
+    }
+    // A refused assertion does not burn its jti: the same jti in a good assertion works.
+    let good = es256(&key, &claims(&s, id, TOKEN_ENDPOINT, "c-1"), true);
+    assert_eq!(token_request(&s, &good, "").status(), 200);
+    // Once it has expired, its jti is forgotten, but so is the assertion.
+    s.clock.advance(3600);
+    assert_eq!(token_request(&s, &good, "").status(), 401);
+}
+
+#[test]
+fn a_disabled_app_or_the_wrong_method_gets_nothing() {
+    let s = Scenario::default();
+    let key = client_key("k1");
+    let app = create_app(
+        &s,
+        json!({
+            "client_name": "off_job",
+            "type": "s2s",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.public]},
+        }),
+    );
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    let token = s.bearer(None);
+    let disable = s.admin(Method::POST, &format!("/admin/v1/apps/{id}/disable"), &token, None, &[]);
+    assert!(disable.status().is_success(), "{:?}", body_json(&disable));
+    let assertion = es256(&key, &claims(&s, &id, TOKEN_ENDPOINT, "d-1"), true);
+    assert_eq!(token_request(&s, &assertion, "").status(), 401);
+
+    // An HS256 assertion for a private_key_jwt app is the wrong method, whatever its key.
+    let secret_app = create_app(&s, json!({"client_name": "basic_job", "type": "s2s"}));
+    let (sid, secret) =
+        (secret_app["client_id"].as_str().unwrap(), secret_app["client_secret"].as_str().unwrap());
+    let hmac = hs256(&claims(&s, sid, TOKEN_ENDPOINT, "d-2"), secret);
+    assert_eq!(token_request(&s, &hmac, "").status(), 401);
+    // The bootstrap client authenticates with its secret only.
+    let boot = hs256(&claims(&s, "admin-client", TOKEN_ENDPOINT, "d-3"), "admin-secret-0123456789");
+    assert_eq!(token_request(&s, &boot, "").status(), 401);
+}
+
+#[test]
+fn malformed_or_mixed_assertion_requests_are_clear_errors() {
+    let s = Scenario::default();
+    let cases: [(&str, u16, &str); 6] = [
+        ("grant_type=client_credentials&client_assertion=abc", 400, "invalid_request"),
+        (
+            "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer",
+            400,
+            "invalid_request",
+        ),
+        (
+            "grant_type=client_credentials&client_assertion_type=urn%3Aexample%3Asaml&client_assertion=abc",
+            401,
+            "invalid_client",
+        ),
+        (
+            "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=a.b.c",
+            401,
+            "invalid_client",
+        ),
+        (
+            "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=x&client_secret=y",
+            400,
+            "invalid_request",
+        ),
+        (
+            "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=x&client_assertion=y",
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (body, status, error) in cases {
+        let response = s.post_form("/token", body, None);
+        assert_eq!(response.status(), status, "{body}");
+        assert_eq!(error_of(&response), error, "{body}");
+    }
+    // Basic credentials beside an assertion: two methods.
+    let assertion = hs256(&claims(&s, "x", TOKEN_ENDPOINT, "m-1"), "secret");
+    let body = format!(
+        "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+    );
+    let response = s.post_form("/token", &body, Some(("x", "secret")));
+    assert_eq!(response.status(), 400);
+    // A client_id that is not the assertion's subject.
+    let response = token_request(&s, &assertion, "&client_id=y");
+    assert_eq!(error_of(&response), "invalid_request");
+}

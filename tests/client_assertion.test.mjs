@@ -1,0 +1,177 @@
+// JWT client authentication (RFC 7523) on the real worker: apps registered with
+// private_key_jwt and client_secret_jwt get tokens through openid-client v6, and
+// the worker checks the assertions with WebCrypto and remembers each jti once.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import * as oidc from "openid-client";
+import { SignJWT, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
+import { adminFetch, adminToken, postToken, startWorker } from "./harness.mjs";
+
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+let worker;
+let admin;
+let jwks;
+before(async () => {
+  worker = await startWorker();
+  admin = await adminToken(worker.url);
+  jwks = createRemoteJWKSet(new URL(`${worker.issuer}/.well-known/jwks.json`));
+});
+after(async () => {
+  await worker?.stop();
+});
+
+async function createApp(body) {
+  const r = await adminFetch(worker.url, admin, "POST", "/admin/v1/apps", { body });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
+async function clientKey(alg, kid) {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
+  return { jwk, privateKey, kid, alg };
+}
+
+async function configFor(clientId, auth) {
+  return await oidc.discovery(new URL(worker.issuer), clientId, undefined, auth, {
+    execute: [oidc.allowInsecureRequests],
+  });
+}
+
+async function verifyAccessToken(token) {
+  return await jwtVerify(token, jwks, { issuer: worker.issuer, audience: worker.issuer, typ: "at+jwt" });
+}
+
+/** An assertion made by hand, for the cases a client library would not send. */
+async function assertion(clientId, key, claims = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const header = key.privateKey ? { alg: key.alg, kid: key.kid, typ: "JWT" } : { alg: "HS256", typ: "JWT" };
+  return await new SignJWT({ jti: crypto.randomUUID(), ...claims })
+    .setProtectedHeader(header)
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(claims.aud ?? `${worker.issuer}/token`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .sign(key.privateKey ?? new TextEncoder().encode(key.secret));
+}
+
+function assertionForm(token, extra = {}) {
+  return new URLSearchParams({
+    grant_type: "client_credentials",
+    client_assertion_type: JWT_BEARER,
+    client_assertion: token,
+    ...extra,
+  });
+}
+
+describe("private_key_jwt", () => {
+  for (const alg of ["ES256", "RS256"]) {
+    test(`an app with an ${alg} key gets tokens through openid-client`, async () => {
+      const key = await clientKey(alg, `${alg.toLowerCase()}-1`);
+      const app = await createApp({
+        client_name: `signed_${alg.toLowerCase()}`,
+        type: "s2s",
+        token_endpoint_auth_method: "private_key_jwt",
+        jwks: { keys: [key.jwk] },
+      });
+      assert.equal(app.client_secret, undefined, "a key-based app gets no secret");
+      const config = await configFor(app.client_id, oidc.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }));
+      for (let i = 0; i < 2; i++) {
+        const tokens = await oidc.clientCredentialsGrant(config);
+        const { payload } = await verifyAccessToken(tokens.access_token);
+        assert.equal(payload.client_id, app.client_id);
+        assert.equal(payload.sub, app.client_id);
+      }
+    });
+  }
+
+  test("an assertion works once; a key the app did not register never", async () => {
+    const key = await clientKey("ES256", "k1");
+    const stranger = await clientKey("ES256", "k1");
+    const app = await createApp({
+      client_name: "signed_once",
+      type: "s2s",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [key.jwk] },
+    });
+    const token = await assertion(app.client_id, key);
+    const first = await postToken(worker.url, assertionForm(token));
+    assert.equal(first.status, 200, first.text);
+    const replay = await postToken(worker.url, assertionForm(token));
+    assert.equal(replay.status, 401);
+    assert.equal(replay.json.error, "invalid_client");
+
+    const forged = await postToken(worker.url, assertionForm(await assertion(app.client_id, stranger)));
+    assert.equal(forged.status, 401);
+    assert.equal(forged.json.error, "invalid_client");
+
+    const elsewhere = await assertion(app.client_id, key, { aud: "https://elsewhere.example/token" });
+    assert.equal((await postToken(worker.url, assertionForm(elsewhere))).status, 401);
+  });
+
+  test("a disabled app's assertions are refused", async () => {
+    const key = await clientKey("ES256", "k1");
+    const app = await createApp({
+      client_name: "signed_disabled",
+      type: "s2s",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [key.jwk] },
+    });
+    const off = await adminFetch(worker.url, admin, "POST", `/admin/v1/apps/${app.client_id}/disable`);
+    assert.equal(off.status, 200, off.text);
+    const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key)));
+    assert.equal(r.status, 401);
+    assert.equal(r.json.error, "invalid_client");
+  });
+});
+
+describe("client_secret_jwt", () => {
+  test("an app gets tokens with HS256 assertions through openid-client", async () => {
+    const app = await createApp({
+      client_name: "hmac_job",
+      type: "s2s",
+      token_endpoint_auth_method: "client_secret_jwt",
+    });
+    assert.equal(typeof app.client_secret, "string");
+    const config = await configFor(app.client_id, oidc.ClientSecretJwt(app.client_secret));
+    const tokens = await oidc.clientCredentialsGrant(config);
+    const { payload } = await verifyAccessToken(tokens.access_token);
+    assert.equal(payload.client_id, app.client_id);
+
+    // The plain secret is not this app's method.
+    const plain = await postToken(
+      worker.url,
+      new URLSearchParams({ grant_type: "client_credentials", client_id: app.client_id, client_secret: app.client_secret }),
+    );
+    assert.equal(plain.status, 401);
+  });
+
+  test("after a secret reset only the new secret keys assertions", async () => {
+    const app = await createApp({
+      client_name: "hmac_reset",
+      type: "s2s",
+      token_endpoint_auth_method: "client_secret_jwt",
+    });
+    const reset = await adminFetch(worker.url, admin, "POST", `/admin/v1/apps/${app.client_id}/secret`);
+    assert.equal(reset.status, 200, reset.text);
+    const stale = await assertion(app.client_id, { secret: app.client_secret });
+    assert.equal((await postToken(worker.url, assertionForm(stale))).status, 401);
+    const fresh = await assertion(app.client_id, { secret: reset.json.client_secret });
+    const r = await postToken(worker.url, assertionForm(fresh));
+    assert.equal(r.status, 200, r.text);
+  });
+
+  test("malformed assertions are invalid_client, mixed methods invalid_request", async () => {
+    for (const bad of ["", "a.b.c", "x".repeat(20_000), "eyJhbGciOiJub25lIn0.e30."]) {
+      const r = await postToken(worker.url, assertionForm(bad));
+      assert.ok([400, 401].includes(r.status), `${r.status} for ${bad.slice(0, 20)}`);
+      assert.ok(["invalid_client", "invalid_request"].includes(r.json?.error), r.text);
+    }
+    const mixed = await postToken(worker.url, assertionForm("a.b.c", { client_secret: "s" }));
+    assert.equal(mixed.status, 400);
+    assert.equal(mixed.json.error, "invalid_request");
+  });
+});
