@@ -10,11 +10,23 @@ import { adminFetch, adminToken, postToken, startWorker } from "./harness.mjs";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+// Documents the worker's outbound fetches see (an app's jwks_uri), and a log of them.
+const documents = new Map();
+const outbound = [];
+async function outboundService(request) {
+  outbound.push(request.url);
+  const doc = documents.get(request.url);
+  if (!doc) return new Response("not found", { status: 404 });
+  return new Response(JSON.stringify(doc), {
+    headers: { "content-type": "application/jwk-set+json", "cache-control": "max-age=300" },
+  });
+}
+
 let worker;
 let admin;
 let jwks;
 before(async () => {
-  worker = await startWorker();
+  worker = await startWorker({ outboundService });
   admin = await adminToken(worker.url);
   jwks = createRemoteJWKSet(new URL(`${worker.issuer}/.well-known/jwks.json`));
 });
@@ -122,6 +134,49 @@ describe("private_key_jwt", () => {
     });
     const off = await adminFetch(worker.url, admin, "POST", `/admin/v1/apps/${app.client_id}/disable`);
     assert.equal(off.status, 200, off.text);
+    const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key)));
+    assert.equal(r.status, 401);
+    assert.equal(r.json.error, "invalid_client");
+  });
+});
+
+describe("private_key_jwt with a jwks_uri", () => {
+  test("keys are fetched from the app's jwks_uri, cached, and refetched for a new kid", async () => {
+    const url = "https://keys.client.example/jwks.json";
+    const k1 = await clientKey("ES256", "remote-1");
+    const k2 = await clientKey("ES256", "remote-2");
+    documents.set(url, { keys: [k1.jwk] });
+    const app = await createApp({
+      client_name: "remote_keys",
+      type: "s2s",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks_uri: url,
+    });
+    const config = await configFor(app.client_id, oidc.PrivateKeyJwt({ key: k1.privateKey, kid: k1.kid }));
+    for (let i = 0; i < 3; i++) {
+      const tokens = await oidc.clientCredentialsGrant(config);
+      assert.equal((await verifyAccessToken(tokens.access_token)).payload.client_id, app.client_id);
+    }
+    assert.equal(outbound.filter((u) => u === url).length, 1, "one fetch, then the cache");
+
+    // The client adds a key and signs with it at once: the unknown kid revalidates
+    // the cached set (the cooldown since the last fetch has to pass first).
+    documents.set(url, { keys: [k1.jwk, k2.jwk] });
+    await new Promise((resolve) => setTimeout(resolve, 10_500));
+    const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, k2)));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(outbound.filter((u) => u === url).length, 2);
+  });
+
+  test("a jwks_uri that does not answer with keys refuses the client", async () => {
+    const url = "https://keys.client.example/missing.json";
+    const key = await clientKey("ES256", "gone-1");
+    const app = await createApp({
+      client_name: "no_keys",
+      type: "s2s",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks_uri: url,
+    });
     const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key)));
     assert.equal(r.status, 401);
     assert.equal(r.json.error, "invalid_client");

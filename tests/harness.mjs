@@ -116,6 +116,8 @@ function workerVars(issuer, extra = {}) {
  *   (same layout as `wrangler dev --persist-to`); in memory when omitted
  * @param {Record<string,string>} [opts.vars] extra or overriding vars
  * @param {string} [opts.scriptPath] another build of the worker (e.g. the selftest build)
+ * @param {(request: Request) => Promise<Response>} [opts.outboundService] answers the
+ *   worker's own outbound fetches (an app's jwks_uri) instead of the network
  * @returns {Promise<{url: string, issuer: string, port: number, mf: Miniflare, stop: () => Promise<void>}>}
  */
 export async function startWorker(opts = {}) {
@@ -149,6 +151,7 @@ export async function startWorker(opts = {}) {
       kvNamespaces: { DIRECTORY: "gatehouse-directory" },
       durableObjects: { VAULT: { className: "Vault", useSQLite: true } },
       bindings: workerVars(url, opts.vars),
+      ...(opts.outboundService ? { outboundService: opts.outboundService } : {}),
       ...(persist
         ? {
             defaultPersistRoot: persist,

@@ -73,6 +73,7 @@ pub mod config;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+pub mod fetch;
 mod flow;
 pub mod gateway;
 pub mod http;

@@ -1,10 +1,11 @@
-//! What the host provides: crypto, storage, and nothing else.
+//! What the host provides: crypto, storage, outbound fetches, and nothing else.
 //!
 //! The engine is generic over [`Platform`], so the worker plugs in Workers KV,
 //! Durable Objects and WebCrypto, and tests plug in memory stores and pure-Rust
 //! crypto, with no `cfg` in protocol code. Async traits carry no `Send` bound:
 //! JavaScript futures are `!Send`.
 
+pub use crate::fetch::Fetch;
 use crate::jose::{Algorithm, Jwk, KeyId};
 use crate::store::{Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry, Sessions};
 use crate::types::SecretBytes;
@@ -98,6 +99,8 @@ pub trait Platform {
     type Registry: Registry;
     /// Signatures.
     type Crypto: Crypto;
+    /// Outbound GETs (an app's `jwks_uri`).
+    type Fetch: Fetch;
 
     /// The directory.
     fn directory(&self) -> &Self::Directory;
@@ -115,4 +118,6 @@ pub trait Platform {
     fn registry(&self) -> &Self::Registry;
     /// The crypto provider.
     fn crypto(&self) -> &Self::Crypto;
+    /// The fetcher.
+    fn fetch(&self) -> &Self::Fetch;
 }

@@ -11,6 +11,7 @@ use gatehouse_core::store::memory::{
 use gatehouse_core::store::{Directory, ListPage, StoreError};
 
 use crate::crypto::NativeCrypto;
+use crate::fetch::MemoryFetch;
 use crate::scenario::{TEST_KEK, seeded_rng};
 
 /// A [`Directory`] as seen from another location: while frozen, reads return what the
@@ -105,6 +106,8 @@ pub struct MemoryPlatform {
     pub registry: MemoryRegistry,
     /// Crypto.
     pub crypto: NativeCrypto,
+    /// Outbound documents.
+    pub fetch: MemoryFetch,
 }
 
 impl Default for MemoryPlatform {
@@ -125,6 +128,7 @@ impl Default for MemoryPlatform {
             ),
             registry: MemoryRegistry::new(origin),
             crypto: NativeCrypto::default(),
+            fetch: MemoryFetch::default(),
         }
     }
 }
@@ -138,6 +142,7 @@ impl Platform for MemoryPlatform {
     type Keys = MemoryKeyVault<NativeCrypto>;
     type Registry = MemoryRegistry;
     type Crypto = NativeCrypto;
+    type Fetch = MemoryFetch;
 
     fn directory(&self) -> &Self::Directory {
         &self.directory
@@ -162,5 +167,8 @@ impl Platform for MemoryPlatform {
     }
     fn crypto(&self) -> &Self::Crypto {
         &self.crypto
+    }
+    fn fetch(&self) -> &Self::Fetch {
+        &self.fetch
     }
 }

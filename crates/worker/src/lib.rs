@@ -8,12 +8,14 @@
 //! | [`kv`] | [`gatehouse_core::store::Directory`] on Workers KV |
 //! | [`vault`] | the strong stores and the keyring writer on one Durable Object class |
 //! | [`crypto`] | [`gatehouse_core::Crypto`] on WebCrypto (`crypto.subtle`) |
+//! | [`fetch`] | [`gatehouse_core::fetch::Fetch`] on the Workers `fetch`, cached per isolate |
 //!
 //! Bindings (see `wrangler.toml`): KV namespace `DIRECTORY`, Durable Object
 //! namespace `VAULT` (class [`vault::Vault`]); variables or secrets `ISSUER`,
 //! `KEY_ENCRYPTION_SECRET`, `ADMIN_CLIENT_ID`, `ADMIN_CLIENT_SECRET`.
 
 pub mod crypto;
+pub mod fetch;
 pub mod kv;
 #[cfg(feature = "selftest")]
 mod selftest;
@@ -27,6 +29,7 @@ use gatehouse_core::{Config, Context, Engine, OAuthError, Platform};
 use worker::{Env, Headers, Request, Response, event};
 
 use crate::crypto::WebCrypto;
+use crate::fetch::WorkerFetch;
 use crate::kv::KvDirectory;
 use crate::vault::VaultClient;
 
@@ -61,6 +64,7 @@ impl Platform for WorkerPlatform {
     type Keys = VaultClient;
     type Registry = VaultClient;
     type Crypto = WebCrypto;
+    type Fetch = WorkerFetch;
 
     fn directory(&self) -> &KvDirectory {
         &self.directory
@@ -85,6 +89,9 @@ impl Platform for WorkerPlatform {
     }
     fn crypto(&self) -> &WebCrypto {
         &self.crypto
+    }
+    fn fetch(&self) -> &WorkerFetch {
+        &WorkerFetch
     }
 }
 

@@ -15,8 +15,9 @@ use http::{HeaderMap, header};
 use crate::admin::apps::{AppRecord, app_key};
 use crate::engine::Engine;
 use crate::error::{Challenge, OAuthError};
+use crate::fetch::Fetch as _;
 use crate::http::Form;
-use crate::jose::Algorithm;
+use crate::jose::{Algorithm, Jwks};
 use crate::platform::Platform;
 use crate::policy::{GrantType, TokenEndpointAuthMethod};
 use crate::store::{Directory, Versioned};
@@ -309,9 +310,10 @@ async fn check_assertion<P: Platform>(
             Some(secret) => assertion.check_mac(secret.expose()),
             None => Err(AssertionError::NoKey),
         },
-        AssertionAlg::Signature(_) => match &app.jwks {
-            Some(jwks) => assertion.check_signature(engine.platform().crypto(), jwks).await,
-            None => Err(AssertionError::NoKey),
+        AssertionAlg::Signature(_) => match (&app.jwks, &app.jwks_uri) {
+            (Some(jwks), _) => assertion.check_signature(engine.platform().crypto(), jwks).await,
+            (None, Some(url)) => check_with_remote_keys(engine, assertion, url.as_str(), now).await,
+            (None, None) => Err(AssertionError::NoKey),
         },
     };
     let token_endpoint = config.issuer.endpoint(crate::discovery::TOKEN_PATH);
@@ -325,6 +327,42 @@ async fn check_assertion<P: Platform>(
         Err(StoreError::Conflict) => Ok(Err(AssertionError::Replayed)),
         Err(err) => Err(crate::engine::store_error(&err)),
     }
+}
+
+/// Checks a signature with the keys the app publishes at its `jwks_uri`. When no key
+/// fits (one the client has just added, say), the document is fetched once more,
+/// which the host allows at most once per cooldown.
+async fn check_with_remote_keys<P: Platform>(
+    engine: &Engine<P>,
+    assertion: &ClientAssertion,
+    url: &str,
+    now: UnixTime,
+) -> Result<(), AssertionError> {
+    let crypto = engine.platform().crypto();
+    let Some(jwks) = remote_jwks(engine, url, false, now).await else {
+        return Err(AssertionError::NoKey);
+    };
+    match assertion.check_signature(crypto, &jwks).await {
+        Err(AssertionError::NoKey) => match remote_jwks(engine, url, true, now).await {
+            Some(jwks) => assertion.check_signature(crypto, &jwks).await,
+            None => Err(AssertionError::NoKey),
+        },
+        checked => checked,
+    }
+}
+
+/// The JWK set at `url`, if it answers 200 with one of a sane size.
+async fn remote_jwks<P: Platform>(
+    engine: &Engine<P>,
+    url: &str,
+    revalidate: bool,
+    now: UnixTime,
+) -> Option<Jwks> {
+    let fetched = engine.platform().fetch().get(url, revalidate, now).await.ok()?;
+    if fetched.status != 200 || fetched.body.len() > crate::fetch::MAX_DOCUMENT_BYTES {
+        return None;
+    }
+    serde_json::from_slice(&fetched.body).ok()
 }
 
 #[cfg(test)]

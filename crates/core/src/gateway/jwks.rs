@@ -37,21 +37,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// cancelled) and no longer waited for.
 pub const FETCH_TIMEOUT_SECS: u64 = 30;
 
-/// A document the host fetched for the gateway: the status, the `Cache-Control`
-/// header, and at most [`MAX_DOCUMENT_BYTES`] + 1 bytes of body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetched {
-    /// HTTP status.
-    pub status: u16,
-    /// The `Cache-Control` response header, if any.
-    pub cache_control: Option<String>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-/// The host could not complete a fetch (network error, timeout). Carries no detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FetchError;
+pub use crate::fetch::{FetchError, Fetched};
 
 /// Which document a fetch is for.
 #[derive(Debug, Clone, PartialEq, Eq)]

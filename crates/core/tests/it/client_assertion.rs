@@ -290,3 +290,84 @@ fn malformed_or_mixed_assertion_requests_are_clear_errors() {
     let response = token_request(&s, &assertion, "&client_id=y");
     assert_eq!(error_of(&response), "invalid_request");
 }
+
+const CLIENT_JWKS_URI: &str = "https://keys.client.example/jwks.json";
+
+fn serve_keys(s: &Scenario, keys: &[&ClientKey]) {
+    let jwks = json!({"keys": keys.iter().map(|k| &k.public).collect::<Vec<_>>()});
+    let body = serde_json::to_vec(&jwks).unwrap();
+    s.engine.platform().fetch.serve(CLIENT_JWKS_URI, &body, Some("max-age=600"));
+}
+
+#[test]
+fn private_key_jwt_with_a_jwks_uri_fetches_keys_once_per_freshness() {
+    let s = Scenario::default();
+    let k1 = client_key("k1");
+    serve_keys(&s, &[&k1]);
+    let app = create_app(
+        &s,
+        json!({
+            "client_name": "remote_keys",
+            "type": "s2s",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": CLIENT_JWKS_URI,
+        }),
+    );
+    let id = app["client_id"].as_str().unwrap();
+    let fetch = &s.engine.platform().fetch;
+    for jti in ["u-1", "u-2", "u-3"] {
+        let assertion = es256(&k1, &claims(&s, id, TOKEN_ENDPOINT, jti), true);
+        let response = token_request(&s, &assertion, "");
+        assert_eq!(response.status(), 200, "{:?}", body_json(&response));
+    }
+    assert_eq!(fetch.requests(), 1, "the JWKS is cached for its max-age");
+
+    // Made-up key ids refetch at most once per cooldown: none within the first,
+    // one in the next.
+    let stranger = client_key("k9");
+    let assertion = es256(&stranger, &claims(&s, id, TOKEN_ENDPOINT, "u-0"), true);
+    assert_eq!(token_request(&s, &assertion, "").status(), 401);
+    assert_eq!(fetch.requests(), 1);
+    s.clock.advance(gatehouse_core::fetch::REVALIDATE_COOLDOWN_SECS);
+    for jti in ["u-4", "u-5", "u-6"] {
+        let assertion = es256(&stranger, &claims(&s, id, TOKEN_ENDPOINT, jti), true);
+        assert_eq!(token_request(&s, &assertion, "").status(), 401);
+    }
+    assert_eq!(fetch.requests(), 2);
+}
+
+#[test]
+fn a_client_key_rotation_is_picked_up_and_an_unreachable_jwks_uri_refuses() {
+    let s = Scenario::default();
+    let k1 = client_key("k1");
+    let k2 = client_key("k2");
+    serve_keys(&s, &[&k1]);
+    let app = create_app(
+        &s,
+        json!({
+            "client_name": "rotating_keys",
+            "type": "s2s",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": CLIENT_JWKS_URI,
+        }),
+    );
+    let id = app["client_id"].as_str().unwrap();
+    let first = es256(&k1, &claims(&s, id, TOKEN_ENDPOINT, "v-1"), true);
+    assert_eq!(token_request(&s, &first, "").status(), 200);
+
+    // The client publishes k2 and signs with it: its unknown kid revalidates the
+    // cached set once the cooldown since the last fetch has passed.
+    serve_keys(&s, &[&k1, &k2]);
+    s.clock.advance(gatehouse_core::fetch::REVALIDATE_COOLDOWN_SECS);
+    let rotated = es256(&k2, &claims(&s, id, TOKEN_ENDPOINT, "v-2"), true);
+    let response = token_request(&s, &rotated, "");
+    assert_eq!(response.status(), 200, "{:?}", body_json(&response));
+
+    // The client's key host goes down once the cached copy is stale.
+    s.engine.platform().fetch.fail(CLIENT_JWKS_URI);
+    s.clock.advance(601);
+    let late = es256(&k2, &claims(&s, id, TOKEN_ENDPOINT, "v-3"), true);
+    let response = token_request(&s, &late, "");
+    assert_eq!(response.status(), 401);
+    assert_eq!(error_of(&response), "invalid_client");
+}
