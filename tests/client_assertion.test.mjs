@@ -40,6 +40,13 @@ async function createApp(body) {
   return r.json;
 }
 
+/** An s2s app that authenticates with private_key_jwt; `keys` is { jwks } or { jwks_uri }. */
+async function signedApp(name, keys) {
+  const app = await createApp({ client_name: name, type: "s2s", token_endpoint_auth_method: "private_key_jwt", ...keys });
+  assert.equal(app.client_secret, undefined, "a key-based app gets no secret");
+  return app;
+}
+
 async function clientKey(alg, kid) {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
@@ -83,13 +90,7 @@ describe("private_key_jwt", () => {
   for (const alg of ["ES256", "RS256"]) {
     test(`an app with an ${alg} key gets tokens through openid-client`, async () => {
       const key = await clientKey(alg, `${alg.toLowerCase()}-1`);
-      const app = await createApp({
-        client_name: `signed_${alg.toLowerCase()}`,
-        type: "s2s",
-        token_endpoint_auth_method: "private_key_jwt",
-        jwks: { keys: [key.jwk] },
-      });
-      assert.equal(app.client_secret, undefined, "a key-based app gets no secret");
+      const app = await signedApp(`signed_${alg.toLowerCase()}`, { jwks: { keys: [key.jwk] } });
       const config = await configFor(app.client_id, oidc.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }));
       for (let i = 0; i < 2; i++) {
         const tokens = await oidc.clientCredentialsGrant(config);
@@ -103,12 +104,7 @@ describe("private_key_jwt", () => {
   test("an assertion works once; a key the app did not register never", async () => {
     const key = await clientKey("ES256", "k1");
     const stranger = await clientKey("ES256", "k1");
-    const app = await createApp({
-      client_name: "signed_once",
-      type: "s2s",
-      token_endpoint_auth_method: "private_key_jwt",
-      jwks: { keys: [key.jwk] },
-    });
+    const app = await signedApp("signed_once", { jwks: { keys: [key.jwk] } });
     const token = await assertion(app.client_id, key);
     const first = await postToken(worker.url, assertionForm(token));
     assert.equal(first.status, 200, first.text);
@@ -126,12 +122,7 @@ describe("private_key_jwt", () => {
 
   test("a disabled app's assertions are refused", async () => {
     const key = await clientKey("ES256", "k1");
-    const app = await createApp({
-      client_name: "signed_disabled",
-      type: "s2s",
-      token_endpoint_auth_method: "private_key_jwt",
-      jwks: { keys: [key.jwk] },
-    });
+    const app = await signedApp("signed_disabled", { jwks: { keys: [key.jwk] } });
     const off = await adminFetch(worker.url, admin, "POST", `/admin/v1/apps/${app.client_id}/disable`);
     assert.equal(off.status, 200, off.text);
     const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key)));
@@ -146,12 +137,7 @@ describe("private_key_jwt with a jwks_uri", () => {
     const k1 = await clientKey("ES256", "remote-1");
     const k2 = await clientKey("ES256", "remote-2");
     documents.set(url, { keys: [k1.jwk] });
-    const app = await createApp({
-      client_name: "remote_keys",
-      type: "s2s",
-      token_endpoint_auth_method: "private_key_jwt",
-      jwks_uri: url,
-    });
+    const app = await signedApp("remote_keys", { jwks_uri: url });
     const config = await configFor(app.client_id, oidc.PrivateKeyJwt({ key: k1.privateKey, kid: k1.kid }));
     for (let i = 0; i < 3; i++) {
       const tokens = await oidc.clientCredentialsGrant(config);
@@ -171,12 +157,7 @@ describe("private_key_jwt with a jwks_uri", () => {
   test("a jwks_uri that does not answer with keys refuses the client", async () => {
     const url = "https://keys.client.example/missing.json";
     const key = await clientKey("ES256", "gone-1");
-    const app = await createApp({
-      client_name: "no_keys",
-      type: "s2s",
-      token_endpoint_auth_method: "private_key_jwt",
-      jwks_uri: url,
-    });
+    const app = await signedApp("no_keys", { jwks_uri: url });
     const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key)));
     assert.equal(r.status, 401);
     assert.equal(r.json.error, "invalid_client");

@@ -19,6 +19,20 @@ fn create_app(s: &Scenario, body: Value) -> Value {
     body_json(&response)
 }
 
+/// An s2s app that authenticates with `private_key_jwt`; `keys` is its `jwks` or
+/// `jwks_uri` member.
+fn signed_app(s: &Scenario, name: &str, keys: (&str, Value)) -> String {
+    let mut body = json!({
+        "client_name": name,
+        "type": "s2s",
+        "token_endpoint_auth_method": "private_key_jwt",
+    });
+    body[keys.0] = keys.1;
+    let app = create_app(s, body);
+    assert!(app.get("client_secret").is_none(), "a key-based app gets no secret");
+    app["client_id"].as_str().unwrap().to_owned()
+}
+
 fn claims(s: &Scenario, client_id: &str, aud: &str, jti: &str) -> Value {
     let now = s.clock.now().as_secs();
     json!({"iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "iat": now, "exp": now + 60})
@@ -137,18 +151,8 @@ fn private_key_jwt_checks_the_registered_keys() {
     let s = Scenario::default();
     let key = client_key("k1");
     let other = client_key("k2");
-    let app = create_app(
-        &s,
-        json!({
-            "client_name": "signed_job",
-            "type": "s2s",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [key.public]},
-        }),
-    );
-    let id = app["client_id"].as_str().unwrap();
-    assert!(app.get("client_secret").is_none(), "a key-based app gets no secret");
-
+    let id = signed_app(&s, "signed_job", ("jwks", json!({"keys": [key.public]})));
+    let id = id.as_str();
     let with_kid = es256(&key, &claims(&s, id, TOKEN_ENDPOINT, "p-1"), true);
     let response = token_request(&s, &with_kid, "");
     assert_eq!(response.status(), 200, "{:?}", body_json(&response));
@@ -171,16 +175,8 @@ fn private_key_jwt_checks_the_registered_keys() {
 fn assertion_claims_are_enforced() {
     let s = Scenario::default();
     let key = client_key("k1");
-    let app = create_app(
-        &s,
-        json!({
-            "client_name": "strict_job",
-            "type": "s2s",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [key.public]},
-        }),
-    );
-    let id = app["client_id"].as_str().unwrap();
+    let id = signed_app(&s, "strict_job", ("jwks", json!({"keys": [key.public]})));
+    let id = id.as_str();
     let now = s.clock.now().as_secs();
     let refused = [
         ("wrong audience", claims(&s, id, "https://elsewhere.example/token", "c-1")),
@@ -216,16 +212,8 @@ fn assertion_claims_are_enforced() {
 fn a_disabled_app_or_the_wrong_method_gets_nothing() {
     let s = Scenario::default();
     let key = client_key("k1");
-    let app = create_app(
-        &s,
-        json!({
-            "client_name": "off_job",
-            "type": "s2s",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [key.public]},
-        }),
-    );
-    let id = app["client_id"].as_str().unwrap().to_owned();
+    let id = signed_app(&s, "off_job", ("jwks", json!({"keys": [key.public]})));
+    let id = id.as_str();
     let token = s.bearer(None);
     let disable = s.admin(Method::POST, &format!("/admin/v1/apps/{id}/disable"), &token, None, &[]);
     assert!(disable.status().is_success(), "{:?}", body_json(&disable));
@@ -304,16 +292,8 @@ fn private_key_jwt_with_a_jwks_uri_fetches_keys_once_per_freshness() {
     let s = Scenario::default();
     let k1 = client_key("k1");
     serve_keys(&s, &[&k1]);
-    let app = create_app(
-        &s,
-        json!({
-            "client_name": "remote_keys",
-            "type": "s2s",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": CLIENT_JWKS_URI,
-        }),
-    );
-    let id = app["client_id"].as_str().unwrap();
+    let id = signed_app(&s, "remote_keys", ("jwks_uri", json!(CLIENT_JWKS_URI)));
+    let id = id.as_str();
     let fetch = &s.engine.platform().fetch;
     for jti in ["u-1", "u-2", "u-3"] {
         let assertion = es256(&k1, &claims(&s, id, TOKEN_ENDPOINT, jti), true);
@@ -342,16 +322,8 @@ fn a_client_key_rotation_is_picked_up_and_an_unreachable_jwks_uri_refuses() {
     let k1 = client_key("k1");
     let k2 = client_key("k2");
     serve_keys(&s, &[&k1]);
-    let app = create_app(
-        &s,
-        json!({
-            "client_name": "rotating_keys",
-            "type": "s2s",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": CLIENT_JWKS_URI,
-        }),
-    );
-    let id = app["client_id"].as_str().unwrap();
+    let id = signed_app(&s, "rotating_keys", ("jwks_uri", json!(CLIENT_JWKS_URI)));
+    let id = id.as_str();
     let first = es256(&k1, &claims(&s, id, TOKEN_ENDPOINT, "v-1"), true);
     assert_eq!(token_request(&s, &first, "").status(), 200);
 
