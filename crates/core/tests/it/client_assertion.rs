@@ -217,7 +217,7 @@ fn a_disabled_app_or_the_wrong_method_gets_nothing() {
     let token = s.bearer(None);
     let disable = s.admin(Method::POST, &format!("/admin/v1/apps/{id}/disable"), &token, None, &[]);
     assert!(disable.status().is_success(), "{:?}", body_json(&disable));
-    let assertion = es256(&key, &claims(&s, &id, TOKEN_ENDPOINT, "d-1"), true);
+    let assertion = es256(&key, &claims(&s, id, TOKEN_ENDPOINT, "d-1"), true);
     assert_eq!(token_request(&s, &assertion, "").status(), 401);
 
     // An HS256 assertion for a private_key_jwt app is the wrong method, whatever its key.
