@@ -119,6 +119,31 @@ describe("management API on workerd", () => {
     assert.equal(viaBasic.json.error, "invalid_client");
   });
 
+  test("usage: the token endpoint counts an app's logins and failures after answering", async () => {
+    const app = (await call("POST", "/admin/v1/apps", { body: { client_name: "counted", type: "s2s" } })).json;
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await clientCredentials(worker.url, app.client_id, app.client_secret)).status, 200);
+    }
+    assert.equal((await clientCredentials(worker.url, app.client_id, "not-the-secret")).status, 401);
+    // The counts are written under waitUntil, after each answer: poll briefly.
+    let report;
+    for (let i = 0; i < 50; i++) {
+      report = await call("GET", `/admin/v1/apps/${app.client_id}/usage`);
+      assert.equal(report.status, 200, report.text);
+      if (report.json.totals.logins === 3 && report.json.totals.failures === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(report.json.totals, { logins: 3, registrations: 0, failures: 1 });
+    assert.equal(report.json.interval, "hour");
+    assert.equal(report.json.buckets.length, 24);
+    const daily = await call("GET", `/admin/v1/apps/${app.client_id}/usage?interval=day`);
+    assert.equal(daily.json.buckets.length, 30);
+    assert.deepEqual(daily.json.totals, report.json.totals);
+    assertProblem(await call("GET", "/admin/v1/apps/nope/usage"), 404, "unknown app");
+    const bad = assertProblem(await call("GET", `/admin/v1/apps/${app.client_id}/usage?from=x`), 400, "bad from");
+    assert.deepEqual(pointers(bad), ["from"]);
+  });
+
   test("disabling an app stops its tokens at once, enabling brings them back", async () => {
     const app = (await call("POST", "/admin/v1/apps", { body: { client_name: "toggled", type: "s2s" } })).json;
     const disabled = await call("POST", `/admin/v1/apps/${app.client_id}/disable`);

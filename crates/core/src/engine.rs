@@ -13,20 +13,50 @@ use crate::http::{
 };
 use crate::keys::{KEYRING_KEY, Keyring, PUBLISH_AHEAD_SECS};
 use crate::platform::Platform;
-use crate::store::{Directory, KeyVault, StoreError};
+use crate::store::{Counters, Directory, KeyVault, StoreError, UsageEvent};
 use crate::types::UnixTime;
 
 /// What one request carries besides itself: the time, read once by the host so that
-/// every check in the request agrees, and the randomness source.
+/// every check in the request agrees, the randomness source, and the work left for
+/// after the response ([`Context::take_deferred`]).
 pub struct Context<'r> {
     now: UnixTime,
     rng: &'r mut dyn CryptoRngCore,
+    usage: Vec<(String, UsageEvent)>,
+}
+
+/// Work a request leaves for after its response: usage statistics to record. The
+/// host runs it with [`Engine::run_deferred`] once the response is on its way (in
+/// the worker, under `waitUntil`), so counting never delays a token.
+#[derive(Debug)]
+#[must_use = "deferred work is lost unless run with Engine::run_deferred"]
+pub struct Deferred {
+    usage: Vec<(String, UsageEvent)>,
+    now: UnixTime,
+}
+
+impl Deferred {
+    /// Whether there is nothing to do.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.usage.is_empty()
+    }
 }
 
 impl<'r> Context<'r> {
     /// A context for a request handled at `now`.
     pub fn new(now: UnixTime, rng: &'r mut dyn CryptoRngCore) -> Self {
-        Self { now, rng }
+        Self { now, rng, usage: Vec::new() }
+    }
+
+    /// Counts `event` in the usage series of the app `client_id`, after the response.
+    pub(crate) fn count_usage(&mut self, client_id: &str, event: UsageEvent) {
+        self.usage.push((usage_series(client_id), event));
+    }
+
+    /// The work this request left for after its response.
+    pub fn take_deferred(&mut self) -> Deferred {
+        Deferred { usage: std::mem::take(&mut self.usage), now: self.now }
     }
 
     /// The request's time.
@@ -69,8 +99,22 @@ impl<P: Platform> Engine<P> {
         &self.platform
     }
 
+    /// Runs what a request left for after its response. Failures are dropped: usage
+    /// statistics are best effort and never fail a request. Returns how many writes
+    /// failed.
+    pub async fn run_deferred(&self, deferred: Deferred) -> usize {
+        let mut failed = 0;
+        for (series, event) in &deferred.usage {
+            if self.platform.counters().tally(series, *event, deferred.now).await.is_err() {
+                failed += 1;
+            }
+        }
+        failed
+    }
+
     /// Handles one request. Every failure is already a response: RFC 6749 JSON on
-    /// OAuth endpoints, with no detail about infrastructure faults.
+    /// OAuth endpoints, with no detail about infrastructure faults. Afterwards the
+    /// host runs [`Context::take_deferred`] through [`Engine::run_deferred`].
     pub async fn handle(&self, request: Request, cx: &mut Context<'_>) -> Response {
         let head = request.method() == Method::HEAD;
         let mut response = self.route(request, cx).await;
@@ -138,6 +182,12 @@ impl<P: Platform> Engine<P> {
         }
         self.platform.keys().ensure(now).await.map_err(|e| store_error(&e))
     }
+}
+
+/// The usage series of the app `client_id` in [`crate::store::Counters`].
+#[must_use]
+pub fn usage_series(client_id: &str) -> String {
+    format!("usage/{client_id}")
 }
 
 /// The opaque OAuth error for a store failure.

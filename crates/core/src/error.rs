@@ -41,6 +41,13 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Whether the client caused the error (every code but `server_error` and
+    /// `temporarily_unavailable`): what usage statistics count as a failure.
+    #[must_use]
+    pub const fn is_client_fault(self) -> bool {
+        !matches!(self, Self::ServerError | Self::TemporarilyUnavailable)
+    }
+
     /// The code as it appears in the `error` member.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

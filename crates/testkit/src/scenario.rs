@@ -55,6 +55,7 @@ pub struct Scenario {
     /// Its clock.
     pub clock: FakeClock,
     rng: std::cell::RefCell<ChaCha20Rng>,
+    deferred_failures: std::cell::Cell<usize>,
 }
 
 impl Default for Scenario {
@@ -83,14 +84,24 @@ impl Scenario {
             engine: Engine::new(config, MemoryPlatform::default()),
             clock: FakeClock::at(1_700_000_000),
             rng: std::cell::RefCell::new(seeded_rng(1)),
+            deferred_failures: std::cell::Cell::new(0),
         }
+    }
+
+    /// How many writes of deferred work (usage statistics) failed so far.
+    pub fn deferred_failures(&self) -> usize {
+        self.deferred_failures.get()
     }
 
     /// Sends `request` through the engine at the clock's time.
     pub fn send(&self, request: Request) -> Response {
         let mut rng = self.rng.borrow_mut();
         let mut cx = Context::new(self.clock.now(), &mut *rng);
-        pollster::block_on(self.engine.handle(request, &mut cx))
+        let response = pollster::block_on(self.engine.handle(request, &mut cx));
+        // As the worker does after its response.
+        let failed = pollster::block_on(self.engine.run_deferred(cx.take_deferred()));
+        self.deferred_failures.set(self.deferred_failures.get() + failed);
+        response
     }
 
     /// `GET path`.

@@ -116,7 +116,7 @@ pub(crate) fn now() -> UnixTime {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<Response> {
     let config = match Config::from_vars(|name| env_value(&env, name)) {
         Ok(config) => config,
         Err(err) => {
@@ -139,7 +139,18 @@ async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> worker::Result<
     let engine = Engine::new(config, WorkerPlatform::new(&env)?);
     let mut rng = rand_core::OsRng;
     let mut cx = Context::new(now(), &mut rng);
-    to_worker(engine.handle(request, &mut cx).await)
+    let response = engine.handle(request, &mut cx).await;
+    let deferred = cx.take_deferred();
+    if !deferred.is_empty() {
+        // Usage statistics are written after the response, never delaying it.
+        ctx.wait_until(async move {
+            let failed = engine.run_deferred(deferred).await;
+            if failed > 0 {
+                worker::console_warn!("{failed} usage writes failed");
+            }
+        });
+    }
+    to_worker(response)
 }
 
 /// Converts a Workers request, reading at most [`MAX_BODY_BYTES`] + 1 body bytes so

@@ -11,7 +11,7 @@ use gatehouse_core::keys::{KEYRING_KEY, Kek, Keyring};
 use gatehouse_core::store::records::{self, Expiry, Write};
 use gatehouse_core::store::{
     Commit, CommitError, Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry,
-    Rotation, Sessions, StoreError, Taken, Versioned, check_key,
+    Rotation, Sessions, StoreError, Taken, UsageBucket, UsageEvent, Versioned, check_key,
 };
 use gatehouse_core::types::UnixTime;
 use serde::de::DeserializeOwned;
@@ -47,6 +47,8 @@ enum Call {
     CounterAdd { key: String, delta: u64, window_end: UnixTime, now: UnixTime },
     CounterGet { key: String, now: UnixTime },
     CounterReset { key: String },
+    UsageTally { key: String, event: UsageEvent, now: UnixTime },
+    UsageRead { key: String, now: UnixTime },
     KeysEnsure { now: UnixTime },
     RegistryCommit { commit: Commit },
     RegistryRead { key: String },
@@ -62,6 +64,7 @@ enum Reply {
     Rotation(Rotation),
     Flag(bool),
     Count(u64),
+    Usage(Vec<UsageBucket>),
     Data(Option<Vec<u8>>),
     Keyring(Keyring),
     Version(u64),
@@ -274,6 +277,29 @@ impl Counters for VaultClient {
             other => Err(unexpected(&other)),
         }
     }
+
+    async fn tally(
+        &self,
+        series: &str,
+        event: UsageEvent,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        check_key(series)?;
+        let call = Call::UsageTally { key: series.to_owned(), event, now };
+        match self.call(&instance("usage", series), &call).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn usage(&self, series: &str, now: UnixTime) -> Result<Vec<UsageBucket>, StoreError> {
+        check_key(series)?;
+        let call = Call::UsageRead { key: series.to_owned(), now };
+        match self.call(&instance("usage", series), &call).await? {
+            Reply::Usage(buckets) => Ok(buckets),
+            other => Err(unexpected(&other)),
+        }
+    }
 }
 
 impl KeyVault for VaultClient {
@@ -451,6 +477,14 @@ impl Vault {
             Call::CounterReset { key } => {
                 self.store::<records::CounterRecord>(&key, Write::Delete).await?;
                 Reply::Done
+            }
+            Call::UsageTally { key, event, now } => {
+                let record = records::usage_tally(self.load(&key).await?, event, now);
+                self.store(&key, Write::Put(record)).await?;
+                Reply::Done
+            }
+            Call::UsageRead { key, now } => {
+                Reply::Usage(records::usage_read(self.load(&key).await?, now))
             }
             Call::KeysEnsure { now } => Reply::Keyring(self.ensure_keyring(now).await?),
             Call::RegistryCommit { commit } => match self.registry_commit(&commit).await? {

@@ -77,6 +77,7 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["apps"] => (Resource::Apps, COLLECTION),
         ["apps", a] if id(a) => (Resource::Apps, ITEM),
         ["apps", a, "secret" | "enable" | "disable"] if id(a) => (Resource::Apps, "POST"),
+        ["apps", a, "usage"] if id(a) => (Resource::Apps, "GET"),
         ["apps", a, "permissions"] if id(a) => (Resource::Roles, COLLECTION),
         ["apps", a, "permissions", p] if id(a) && id(p) => (Resource::Roles, "GET, PATCH, DELETE"),
         ["scopes"] => (Resource::Scopes, COLLECTION),
@@ -133,6 +134,7 @@ pub(crate) async fn handle<P: Platform>(
         ["apps", id, "secret"] => apps_routes::reset_secret(&call, id, cx).await,
         ["apps", id, "enable"] => apps_routes::set_enabled(&call, id, true, cx).await,
         ["apps", id, "disable"] => apps_routes::set_enabled(&call, id, false, cx).await,
+        ["apps", id, "usage"] => usage::get(&call, id, cx).await,
         ["apps", id, "permissions"] if m == Method::GET => roles::list_permissions(&call, id).await,
         ["apps", id, "permissions"] => roles::create_permission(call, id, cx).await,
         ["apps", id, "permissions", name] if m == Method::GET => {
@@ -437,6 +439,7 @@ pub(crate) async fn list_records<P: Platform>(
 }
 
 mod apps_routes;
+mod usage;
 
 #[cfg(test)]
 mod tests {

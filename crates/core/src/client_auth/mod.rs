@@ -225,6 +225,24 @@ pub struct AuthenticatedClient {
     pub access_token_lifetime: u64,
     /// Access token signing algorithm.
     pub access_token_alg: Algorithm,
+    /// Whether it is a registered app (with a usage series), not the bootstrap client.
+    pub registered: bool,
+}
+
+/// A refused client authentication: the error to answer, and the client id when it
+/// names a registered app (whose usage counts the failure).
+#[derive(Debug)]
+pub struct Refusal {
+    /// The answer.
+    pub error: OAuthError,
+    /// The registered app the credentials named, if any.
+    pub app: Option<ClientId>,
+}
+
+impl From<OAuthError> for Refusal {
+    fn from(error: OAuthError) -> Self {
+        Self { error, app: None }
+    }
 }
 
 /// Checks presented credentials against the bootstrap client and the registered
@@ -239,16 +257,18 @@ pub async fn authenticate<P: Platform>(
     engine: &Engine<P>,
     presented: PresentedCredentials,
     now: UnixTime,
-) -> Result<AuthenticatedClient, OAuthError> {
+) -> Result<AuthenticatedClient, Refusal> {
     let failed =
         || OAuthError::invalid_client("client authentication failed", presented.method.challenge());
     let config = engine.config();
     if let Some(bootstrap) =
         config.bootstrap.as_ref().filter(|b| b.client_id == presented.client_id)
     {
-        let Credential::Secret(secret) = &presented.credential else { return Err(failed()) };
+        let Credential::Secret(secret) = &presented.credential else {
+            return Err(failed().into());
+        };
         if !secret.matches(&bootstrap.secret_digest) {
-            return Err(failed());
+            return Err(failed().into());
         }
         return Ok(AuthenticatedClient {
             client_id: bootstrap.client_id.clone(),
@@ -256,6 +276,7 @@ pub async fn authenticate<P: Platform>(
             grant_types: vec![GrantType::ClientCredentials],
             access_token_lifetime: config.access_token_secs,
             access_token_alg: Algorithm::ES256,
+            registered: false,
         });
     }
     let app = match engine.platform().directory().get(&app_key(presented.client_id.as_str())).await
@@ -264,27 +285,28 @@ pub async fn authenticate<P: Platform>(
             .ok()
             .and_then(|v| serde_json::from_value::<AppRecord>(v.record).ok()),
         Ok(None) => None,
-        Err(err) => return Err(crate::engine::store_error(&err)),
+        Err(err) => return Err(crate::engine::store_error(&err).into()),
     };
     let Some(app) = app else {
         // Spend the same work as a real check before refusing an unknown id.
         if let Credential::Secret(secret) = &presented.credential {
             let _ = secret.matches(&[0u8; 32]);
         }
-        return Err(failed());
+        return Err(failed().into());
     };
+    let refused = |error| Refusal { error, app: Some(presented.client_id.clone()) };
     let method_ok = presented.method.is(app.token_endpoint_auth_method);
     let credential_ok = match &presented.credential {
         Credential::Secret(secret) => app.secret_matches(secret, &config.kek),
         Credential::Assertion(assertion) => {
             if !app.enabled || !method_ok {
-                return Err(failed());
+                return Err(refused(failed()));
             }
-            check_assertion(engine, &app, assertion, now).await?.is_ok()
+            check_assertion(engine, &app, assertion, now).await.map_err(refused)?.is_ok()
         }
     };
     if !app.enabled || !method_ok || !credential_ok {
-        return Err(failed());
+        return Err(refused(failed()));
     }
     Ok(AuthenticatedClient {
         client_id: presented.client_id,
@@ -292,6 +314,7 @@ pub async fn authenticate<P: Platform>(
         grant_types: app.grant_types,
         access_token_lifetime: app.access_token_lifetime,
         access_token_alg: app.access_token_signed_response_alg,
+        registered: true,
     })
 }
 

@@ -4,13 +4,13 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
 use crate::admin::scopes::{ScopeRecord, SecurityLevel};
-use crate::client_auth::{authenticate, presented_credentials};
+use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials};
 use crate::engine::{Context, Engine};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Form, Response, json_response};
 use crate::platform::Platform;
 use crate::policy::GrantType;
-use crate::store::{Directory, Versioned};
+use crate::store::{Directory, UsageEvent, Versioned};
 use crate::token::{AccessTokenClaims, Audience, mint_access_token, random_id};
 use crate::types::ScopeSet;
 
@@ -30,7 +30,35 @@ pub(super) async fn grant<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
     let presented = presented_credentials(headers, form)?;
-    let client = authenticate(engine, presented, cx.now()).await?;
+    let client = match authenticate(engine, presented, cx.now()).await {
+        Ok(client) => client,
+        Err(refusal) => {
+            if let Some(app) = &refusal.app {
+                cx.count_usage(app.as_str(), UsageEvent::Failure);
+            }
+            return Err(refusal.error);
+        }
+    };
+    let issued = issue(engine, &client, form, cx).await;
+    if client.registered {
+        match &issued {
+            Ok(_) => cx.count_usage(client.client_id.as_str(), UsageEvent::Login),
+            Err(err) if err.code().is_client_fault() => {
+                cx.count_usage(client.client_id.as_str(), UsageEvent::Failure);
+            }
+            Err(_) => {}
+        }
+    }
+    issued
+}
+
+/// Issues the token once the client is known.
+async fn issue<P: Platform>(
+    engine: &Engine<P>,
+    client: &AuthenticatedClient,
+    form: &Form,
+    cx: &mut Context<'_>,
+) -> Result<Response, OAuthError> {
     if !client.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

@@ -8,7 +8,8 @@
 
 use super::{
     Commit, CommitError, Counters, Directory, Expect, KeyVault, OnceStore, RefreshFamilies,
-    Registry, Rotation, Sessions, StoreError, Taken, Versioned,
+    Registry, Rotation, Sessions, StoreError, Taken, USAGE_BUCKET_SECS, USAGE_RETENTION_SECS,
+    UsageBucket, UsageEvent, Versioned,
 };
 use crate::keys::{KEYRING_KEY, Keyring};
 use crate::types::UnixTime;
@@ -241,6 +242,42 @@ pub async fn counters<S: Counters>(store: &S, ns: &str, now: UnixTime) -> Outcom
         found("add", add)?;
     }
     expect!(found("get", store.get(&key, end).await)? == 3, "no add is lost");
+
+    // Usage series: hourly buckets, concurrent tallies kept, old buckets dropped.
+    let series = format!("{ns}/usage/app");
+    let hour = UnixTime::from_secs(now.as_secs() - now.as_secs() % USAGE_BUCKET_SECS);
+    expect!(found("usage", store.usage(&series, now).await)?.is_empty(), "a new series is empty");
+    for tally in join_all(
+        [UsageEvent::Login, UsageEvent::Login, UsageEvent::Failure]
+            .into_iter()
+            .map(|event| store.tally(&series, event, hour))
+            .collect(),
+    )
+    .await
+    {
+        found("tally", tally)?;
+    }
+    let later = hour.plus(2 * USAGE_BUCKET_SECS + 5);
+    found("tally", store.tally(&series, UsageEvent::Registration, later).await)?;
+    let buckets = found("usage", store.usage(&series, later).await)?;
+    expect!(
+        buckets
+            == vec![
+                UsageBucket { start: hour, logins: 2, registrations: 0, failures: 1 },
+                UsageBucket {
+                    start: hour.plus(2 * USAGE_BUCKET_SECS),
+                    logins: 0,
+                    registrations: 1,
+                    failures: 0,
+                },
+            ],
+        "tallies land in their hour, none lost"
+    );
+    let past = hour.plus(USAGE_RETENTION_SECS + USAGE_BUCKET_SECS);
+    expect!(
+        found("usage", store.usage(&series, past).await)?.len() == 1,
+        "buckets past retention are dropped"
+    );
     Ok(())
 }
 

@@ -8,11 +8,13 @@ use std::rc::Rc;
 
 use rand_core::CryptoRngCore;
 
-use super::records::{self, CounterRecord, FamilyRecord, OnceRecord, SessionRecord, Write};
+use super::records::{
+    self, CounterRecord, FamilyRecord, OnceRecord, SessionRecord, UsageRecord, Write,
+};
 use super::{
     Commit, CommitError, Counters, Directory, KeyVault, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES,
-    OnceStore, RefreshFamilies, Registry, Rotation, Sessions, StoreError, Taken, Versioned,
-    check_key,
+    OnceStore, RefreshFamilies, Registry, Rotation, Sessions, StoreError, Taken, UsageBucket,
+    UsageEvent, Versioned, check_key,
 };
 use crate::keys::{KEYRING_KEY, Kek, Keyring};
 use crate::platform::Crypto;
@@ -243,6 +245,7 @@ impl Sessions for MemorySessions {
 #[derive(Debug, Default)]
 pub struct MemoryCounters {
     counters: RecordMap<CounterRecord>,
+    usage: RecordMap<UsageRecord>,
     /// Makes every call fail while set.
     pub outage: Outage,
 }
@@ -273,6 +276,25 @@ impl Counters for MemoryCounters {
         check_key(key)?;
         self.counters.write(key, Write::Delete);
         Ok(())
+    }
+
+    async fn tally(
+        &self,
+        series: &str,
+        event: UsageEvent,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.outage.check()?;
+        check_key(series)?;
+        let record = records::usage_tally(self.usage.get(series), event, now);
+        self.usage.write(series, Write::Put(record));
+        Ok(())
+    }
+
+    async fn usage(&self, series: &str, now: UnixTime) -> Result<Vec<UsageBucket>, StoreError> {
+        self.outage.check()?;
+        check_key(series)?;
+        Ok(records::usage_read(self.usage.get(series), now))
     }
 }
 

@@ -223,6 +223,36 @@ pub trait Sessions {
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
 }
 
+/// The width of a usage bucket: one hour.
+pub const USAGE_BUCKET_SECS: u64 = 3600;
+/// How long usage buckets are kept: 31 days.
+pub const USAGE_RETENTION_SECS: u64 = 31 * 86_400;
+
+/// What a usage series counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageEvent {
+    /// A successful sign-in: tokens issued (for a server-to-server app, a grant).
+    Login,
+    /// A new user registered through the app.
+    Registration,
+    /// A refused attempt: bad credentials or a refused grant.
+    Failure,
+}
+
+/// One hour of a usage series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UsageBucket {
+    /// The start of the hour.
+    pub start: UnixTime,
+    /// Successful sign-ins.
+    pub logins: u64,
+    /// Registrations.
+    pub registrations: u64,
+    /// Failures.
+    pub failures: u64,
+}
+
 /// Counters for rate limits, lockout and usage.
 ///
 /// # Contract
@@ -232,6 +262,9 @@ pub trait Sessions {
 ///   after the end of the stored window starts from zero (the new `window_end` is
 ///   taken from that `add`).
 /// - `reset` sets the counter to zero.
+/// - `tally` counts one event in the hourly bucket of a usage series that holds
+///   `now`, atomically (concurrent tallies are never lost); `usage` returns the
+///   series' buckets of the last [`USAGE_RETENTION_SECS`], oldest first.
 #[allow(async_fn_in_trait)]
 pub trait Counters {
     /// Adds `delta` and returns the new total.
@@ -246,6 +279,11 @@ pub trait Counters {
     async fn get(&self, key: &str, now: UnixTime) -> Result<u64, StoreError>;
     /// Sets the counter to zero.
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
+    /// Counts one `event` in the usage series `series` at `now`.
+    async fn tally(&self, series: &str, event: UsageEvent, now: UnixTime)
+    -> Result<(), StoreError>;
+    /// The retained buckets of the usage series `series`, oldest first.
+    async fn usage(&self, series: &str, now: UnixTime) -> Result<Vec<UsageBucket>, StoreError>;
 }
 
 /// The signing keyring's single writer.

@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Commit, CommitError, Expect, Rotation, StoreError, Taken, Versioned};
+use super::{
+    Commit, CommitError, Expect, Rotation, StoreError, Taken, USAGE_BUCKET_SECS,
+    USAGE_RETENTION_SECS, UsageBucket, UsageEvent, Versioned,
+};
 use crate::types::UnixTime;
 
 /// How many rotated-out tokens a family remembers for reuse detection.
@@ -198,6 +201,47 @@ pub fn counter_add(
 #[must_use]
 pub fn counter_get(existing: Option<CounterRecord>, now: UnixTime) -> u64 {
     existing.filter(|c| now < c.expires_at).map_or(0, |c| c.count)
+}
+
+/// A usage series: hourly buckets of counts, kept for [`USAGE_RETENTION_SECS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// The buckets, oldest first.
+    pub buckets: Vec<UsageBucket>,
+    /// When the newest bucket leaves the retention window (the record's expiry).
+    pub expires_at: UnixTime,
+}
+
+/// [`super::Counters::tally`]: counts `event` in the bucket holding `now` and drops
+/// buckets past retention.
+#[must_use]
+pub fn usage_tally(existing: Option<UsageRecord>, event: UsageEvent, now: UnixTime) -> UsageRecord {
+    let mut record = UsageRecord { buckets: usage_read(existing, now), expires_at: now };
+    let start = UnixTime::from_secs(now.as_secs() - now.as_secs() % USAGE_BUCKET_SECS);
+    let i = record.buckets.partition_point(|b| b.start < start);
+    if record.buckets.get(i).is_none_or(|b| b.start != start) {
+        record.buckets.insert(i, UsageBucket { start, logins: 0, registrations: 0, failures: 0 });
+    }
+    if let Some(bucket) = record.buckets.get_mut(i) {
+        let count = match event {
+            UsageEvent::Login => &mut bucket.logins,
+            UsageEvent::Registration => &mut bucket.registrations,
+            UsageEvent::Failure => &mut bucket.failures,
+        };
+        *count = count.saturating_add(1);
+    }
+    let newest = record.buckets.last().map_or(start, |b| b.start);
+    record.expires_at = newest.plus(USAGE_BUCKET_SECS + USAGE_RETENTION_SECS);
+    record
+}
+
+/// [`super::Counters::usage`]: the buckets still retained at `now`, oldest first.
+#[must_use]
+pub fn usage_read(existing: Option<UsageRecord>, now: UnixTime) -> Vec<UsageBucket> {
+    let oldest = now.minus(USAGE_RETENTION_SECS);
+    let mut buckets = existing.map(|r| r.buckets).unwrap_or_default();
+    buckets.retain(|b| b.start.plus(USAGE_BUCKET_SECS) > oldest);
+    buckets
 }
 
 /// What a registry commit changes, for the store to write in one step.

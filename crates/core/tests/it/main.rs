@@ -14,3 +14,4 @@ mod gateway;
 mod keys;
 mod stores;
 mod token_errors;
+mod usage;
