@@ -33,7 +33,9 @@ pub(super) async fn grant<P: Platform>(
     let client = match authenticate(engine, presented, cx.now()).await {
         Ok(client) => client,
         Err(refusal) => {
-            if let Some(app) = &refusal.app {
+            if let Some(app) =
+                refusal.app.as_ref().filter(|_| refusal.error.code().is_client_fault())
+            {
                 cx.count_usage(app.as_str(), UsageEvent::Failure);
             }
             return Err(refusal.error);
