@@ -41,7 +41,8 @@
 //! }
 //! ```
 
-pub mod crypto;
+/// WebCrypto verification, shared with the issuer worker.
+pub use gatehouse_webcrypto as crypto;
 
 use std::cell::RefCell;
 use std::rc::Rc;
