@@ -234,8 +234,9 @@ fn verify_chained(
     jwks: &Jwks,
     now: UnixTime,
 ) -> Option<Result<(Promise, Option<AwaitingSignature>), JsValue>> {
-    let config = loaded.gateway.borrow().config().clone();
-    let unverified = match UnverifiedToken::check(jwks, &config.policy, pending.token()) {
+    let checked =
+        UnverifiedToken::check(jwks, &loaded.gateway.borrow().config().policy, pending.token());
+    let unverified = match checked {
         Ok(unverified) => unverified,
         Err(why) => {
             let step = loaded.gateway.borrow_mut().finish(pending.clone(), Some(Err(why)), now);
@@ -265,9 +266,9 @@ struct Settling {
 /// Finishes a chained verification: the claims, the route, then forward or refuse.
 fn settle(settling: Settling, valid: bool, now: UnixTime) -> JsValue {
     let Settling { loaded, pending, awaiting, request } = settling;
-    let config = loaded.gateway.borrow().config().clone();
-    let outcome =
-        awaiting.signature_checked(valid).and_then(|signed| signed.claims(&config.policy, now));
+    let outcome = awaiting
+        .signature_checked(valid)
+        .and_then(|signed| signed.claims(&loaded.gateway.borrow().config().policy, now));
     let step = loaded.gateway.borrow_mut().finish(pending, Some(outcome), now);
     request.after(step).unwrap_or_else(|err| Promise::reject(&err).into())
 }
