@@ -479,12 +479,17 @@ impl Vault {
                 Reply::Done
             }
             Call::UsageTally { key, event, now } => {
-                let record = records::usage_tally(self.load(&key).await?, event, now);
-                self.store(&key, Write::Put(record)).await?;
+                let day = records::usage_day_key(&key, now);
+                let record = records::usage_tally(self.load(&day).await?, event, now);
+                self.store(&day, Write::Put(record)).await?;
                 Reply::Done
             }
             Call::UsageRead { key, now } => {
-                Reply::Usage(records::usage_read(self.load(&key).await?, now))
+                let mut days = Vec::new();
+                for day in records::usage_day_keys(&key, now) {
+                    days.push(self.load::<records::UsageRecord>(&day).await?);
+                }
+                Reply::Usage(records::usage_read(days, now))
             }
             Call::KeysEnsure { now } => Reply::Keyring(self.ensure_keyring(now).await?),
             Call::RegistryCommit { commit } => match self.registry_commit(&commit).await? {

@@ -286,15 +286,17 @@ impl Counters for MemoryCounters {
     ) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(series)?;
-        let record = records::usage_tally(self.usage.get(series), event, now);
-        self.usage.write(series, Write::Put(record));
+        let key = records::usage_day_key(series, now);
+        let record = records::usage_tally(self.usage.get(&key), event, now);
+        self.usage.write(&key, Write::Put(record));
         Ok(())
     }
 
     async fn usage(&self, series: &str, now: UnixTime) -> Result<Vec<UsageBucket>, StoreError> {
         self.outage.check()?;
         check_key(series)?;
-        Ok(records::usage_read(self.usage.get(series), now))
+        let days = records::usage_day_keys(series, now).into_iter().map(|key| self.usage.get(&key));
+        Ok(records::usage_read(days, now))
     }
 }
 

@@ -203,26 +203,43 @@ pub fn counter_get(existing: Option<CounterRecord>, now: UnixTime) -> u64 {
     existing.filter(|c| now < c.expires_at).map_or(0, |c| c.count)
 }
 
-/// A usage series: hourly buckets of counts, kept for [`USAGE_RETENTION_SECS`].
+/// One UTC day of a usage series: its hourly buckets. A series is kept as one record
+/// per day (under [`usage_day_key`]), so a tally rewrites a day, not a month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
-    /// The buckets, oldest first.
+    /// The day's buckets, oldest first.
     pub buckets: Vec<UsageBucket>,
-    /// When the newest bucket leaves the retention window (the record's expiry).
+    /// When the day leaves the retention window (the record's expiry).
     pub expires_at: UnixTime,
 }
 
-/// [`super::Counters::tally`]: counts `event` in the bucket holding `now` and drops
-/// buckets past retention.
+const DAY_SECS: u64 = 86_400;
+
+/// The record key of the day of `series` that holds `at`.
+#[must_use]
+pub fn usage_day_key(series: &str, at: UnixTime) -> String {
+    format!("{series}/{}", at.as_secs() / DAY_SECS)
+}
+
+/// The record keys of every day of `series` still retained at `now`, oldest first.
+#[must_use]
+pub fn usage_day_keys(series: &str, now: UnixTime) -> Vec<String> {
+    let first = now.minus(USAGE_RETENTION_SECS).as_secs() / DAY_SECS;
+    let last = now.as_secs() / DAY_SECS;
+    (first..=last).map(|day| format!("{series}/{day}")).collect()
+}
+
+/// [`super::Counters::tally`]: counts `event` in the bucket holding `now`, in the
+/// record of `now`'s day (see [`usage_day_key`]).
 #[must_use]
 pub fn usage_tally(existing: Option<UsageRecord>, event: UsageEvent, now: UnixTime) -> UsageRecord {
-    let mut record = UsageRecord { buckets: usage_read(existing, now), expires_at: now };
     let start = UnixTime::from_secs(now.as_secs() - now.as_secs() % USAGE_BUCKET_SECS);
-    let i = record.buckets.partition_point(|b| b.start < start);
-    if record.buckets.get(i).is_none_or(|b| b.start != start) {
-        record.buckets.insert(i, UsageBucket { start, logins: 0, registrations: 0, failures: 0 });
+    let mut buckets = existing.map(|r| r.buckets).unwrap_or_default();
+    let i = buckets.partition_point(|b| b.start < start);
+    if buckets.get(i).is_none_or(|b| b.start != start) {
+        buckets.insert(i, UsageBucket { start, logins: 0, registrations: 0, failures: 0 });
     }
-    if let Some(bucket) = record.buckets.get_mut(i) {
+    if let Some(bucket) = buckets.get_mut(i) {
         let count = match event {
             UsageEvent::Login => &mut bucket.logins,
             UsageEvent::Registration => &mut bucket.registrations,
@@ -230,18 +247,23 @@ pub fn usage_tally(existing: Option<UsageRecord>, event: UsageEvent, now: UnixTi
         };
         *count = count.saturating_add(1);
     }
-    let newest = record.buckets.last().map_or(start, |b| b.start);
-    record.expires_at = newest.plus(USAGE_BUCKET_SECS + USAGE_RETENTION_SECS);
-    record
+    let day_end = (now.as_secs() / DAY_SECS + 1) * DAY_SECS;
+    UsageRecord { buckets, expires_at: UnixTime::from_secs(day_end).plus(USAGE_RETENTION_SECS) }
 }
 
-/// [`super::Counters::usage`]: the buckets still retained at `now`, oldest first.
+/// [`super::Counters::usage`]: the buckets of the day records `days` (oldest first)
+/// still retained at `now`.
 #[must_use]
-pub fn usage_read(existing: Option<UsageRecord>, now: UnixTime) -> Vec<UsageBucket> {
+pub fn usage_read(
+    days: impl IntoIterator<Item = Option<UsageRecord>>,
+    now: UnixTime,
+) -> Vec<UsageBucket> {
     let oldest = now.minus(USAGE_RETENTION_SECS);
-    let mut buckets = existing.map(|r| r.buckets).unwrap_or_default();
-    buckets.retain(|b| b.start.plus(USAGE_BUCKET_SECS) > oldest);
-    buckets
+    days.into_iter()
+        .flatten()
+        .flat_map(|day| day.buckets)
+        .filter(|b| b.start.plus(USAGE_BUCKET_SECS) > oldest)
+        .collect()
 }
 
 /// What a registry commit changes, for the store to write in one step.
@@ -287,4 +309,31 @@ pub fn registry_commit(
     let released = commit.release.iter().filter(|n| !commit.claim.contains(n)).cloned().collect();
     let cascade = commit.cascade.iter().filter(|k| **k != commit.key).cloned().collect();
     Ok(RegistryChange { record, claim: commit.claim.clone(), release: released, cascade })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_days_split_at_utc_midnight_and_read_back_in_order() {
+        let midnight = UnixTime::from_secs(20_000 * 86_400);
+        let before = midnight.minus(1);
+        assert_ne!(usage_day_key("s", before), usage_day_key("s", midnight));
+        let first = usage_tally(None, UsageEvent::Login, before);
+        let first = usage_tally(Some(first), UsageEvent::Failure, before);
+        let second = usage_tally(None, UsageEvent::Registration, midnight);
+        assert_eq!(first.expires_at, midnight.plus(USAGE_RETENTION_SECS));
+        let keys = usage_day_keys("s", midnight);
+        assert_eq!(keys.last(), Some(&usage_day_key("s", midnight)));
+        assert_eq!(keys.len(), 32);
+        let read = usage_read([None, Some(first), Some(second)], midnight);
+        let counts: Vec<(u64, u64, u64)> =
+            read.iter().map(|b| (b.logins, b.registrations, b.failures)).collect();
+        assert_eq!(counts, vec![(1, 0, 1), (0, 1, 0)]);
+        assert!(read.first().is_some_and(|b| b.start < midnight));
+        let much_later = midnight.plus(USAGE_RETENTION_SECS + USAGE_BUCKET_SECS);
+        let second = usage_tally(None, UsageEvent::Registration, midnight);
+        assert_eq!(usage_read([Some(second)], much_later).len(), 0);
+    }
 }
