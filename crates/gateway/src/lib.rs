@@ -18,14 +18,16 @@
 //! ## Verifying tokens in your own worker
 //!
 //! The gateway is one user of [`gatehouse_core::verify`]; another worker can call the
-//! same verifier with any [`gatehouse_core::Crypto`] (in a worker, WebCrypto: see
-//! [`crypto::WebVerifier`]) and a JWKS it fetched from the issuer:
+//! same verifier with any [`gatehouse_core::Crypto`] (in a worker, WebCrypto:
+//! [`gatehouse_webcrypto::WebVerifier`]; depend on `gatehouse-core` and
+//! `gatehouse-webcrypto`, not on this crate, which is itself a worker) and a JWKS it
+//! fetched from the issuer:
 //!
 //! ```no_run
 //! use gatehouse_core::jose::Jwks;
 //! use gatehouse_core::types::UnixTime;
 //! use gatehouse_core::verify::{AccessTokenPolicy, VerifyError, verify_access_token_full};
-//! use gatehouse_gateway::crypto::WebVerifier;
+//! use gatehouse_webcrypto::WebVerifier;
 //!
 //! async fn caller(jwks_json: &str, authorization: &str, now: UnixTime) -> Result<String, VerifyError> {
 //!     // Fetch {issuer}/.well-known/jwks.json yourself and keep it for its max-age.
