@@ -1,12 +1,18 @@
 //! Outbound GETs of public documents: the issuer's JWKS for the edge gateway, and an
 //! app's `jwks_uri` for `private_key_jwt`.
 //!
-//! The host performs the request (WebCrypto-style: `fetch` in the worker, a map of
-//! canned documents in tests); [`DocumentCache`] is the one caching policy hosts keep
-//! per isolate, honouring `Cache-Control` within [`MIN_FRESH_SECS`] and
-//! [`MAX_FRESH_SECS`], and refetching early only when asked to revalidate (a `kid`
-//! was not found), at most once per [`REVALIDATE_COOLDOWN_SECS`], so made-up key ids
-//! cannot turn the issuer into a request amplifier.
+//! The host performs the request (`fetch` in the worker, a map of canned documents in
+//! tests); [`DocumentCache`] is the one caching policy hosts keep per isolate:
+//!
+//! - a copy is fresh for its `Cache-Control` max-age, within [`MIN_FRESH_SECS`] and
+//!   [`MAX_FRESH_SECS`];
+//! - it is refetched early only when asked to revalidate (a `kid` was not found), at
+//!   most once per [`REVALIDATE_COOLDOWN_SECS`], so made-up key ids cannot turn the
+//!   issuer into a request amplifier;
+//! - when a fetch fails (no answer, or not a 200), the last good copy stands in for
+//!   up to [`MAX_STALE_SECS`] past its freshness, and the document is retried at
+//!   most once per cooldown, so a flapping key host neither locks its app out at
+//!   once nor gets a request per token.
 
 use std::collections::HashMap;
 
@@ -50,8 +56,12 @@ pub trait Fetch {
     async fn get(&self, url: &str, revalidate: bool, now: UnixTime) -> Result<Fetched, FetchError>;
 }
 
-/// The shortest time between two fetches of one document on revalidation.
+/// The shortest time between two fetches of one document on revalidation or after
+/// a failure.
 pub const REVALIDATE_COOLDOWN_SECS: u64 = MIN_FRESH_SECS;
+/// How long past its freshness a good copy stands in while the document cannot be
+/// fetched.
+pub const MAX_STALE_SECS: u64 = 3600;
 /// The most documents a cache holds; beyond it, it starts over.
 pub const MAX_CACHED_DOCUMENTS: usize = 256;
 
@@ -60,48 +70,87 @@ struct Entry {
     fetched: Fetched,
     fetched_at: UnixTime,
     fresh_until: UnixTime,
+    failed_at: Option<UnixTime>,
 }
 
-/// Successful (200) documents by URL, each kept for its `Cache-Control` freshness.
+impl Entry {
+    fn cooling(&self, now: UnixTime) -> bool {
+        let last_try = self.failed_at.map_or(self.fetched_at, |f| f.max(self.fetched_at));
+        now < last_try.plus(REVALIDATE_COOLDOWN_SECS)
+    }
+
+    fn stale_usable(&self, now: UnixTime) -> bool {
+        now < self.fresh_until.plus(MAX_STALE_SECS)
+    }
+}
+
+/// Good (200) documents by URL, each kept for its `Cache-Control` freshness, and
+/// past it while the document cannot be fetched.
 #[derive(Debug, Default)]
 pub struct DocumentCache {
     entries: HashMap<String, Entry>,
 }
 
 impl DocumentCache {
-    /// The cached copy of `url` that may be used at `now`: a fresh one, or on
-    /// `revalidate` only one fetched within the cooldown.
+    /// The copy of `url` to use at `now` without fetching: a fresh one; on
+    /// `revalidate` only one fetched within the cooldown; and a stale one while a
+    /// failed fetch is within the cooldown.
     #[must_use]
     pub fn lookup(&self, url: &str, revalidate: bool, now: UnixTime) -> Option<Fetched> {
         let entry = self.entries.get(url)?;
-        let usable = if revalidate {
-            now < entry.fetched_at.plus(REVALIDATE_COOLDOWN_SECS)
+        let usable = if revalidate || now >= entry.fresh_until {
+            entry.cooling(now) && entry.stale_usable(now)
         } else {
-            now < entry.fresh_until
+            true
         };
         usable.then(|| entry.fetched.clone())
     }
 
-    /// Remembers `fetched` for `url` if it is a 200 of a sane size.
-    pub fn store(&mut self, url: &str, fetched: &Fetched, now: UnixTime) {
-        if fetched.status != 200 || fetched.body.len() > MAX_DOCUMENT_BYTES {
-            self.entries.remove(url);
-            return;
+    /// Takes the outcome of fetching `url` and returns what the host should answer: a
+    /// good 200 is remembered and returned; a failure (no answer, another status, an
+    /// oversized body) is returned as is unless a good copy may stand in for it.
+    ///
+    /// # Errors
+    ///
+    /// The fetch's own [`FetchError`] when it failed and no copy may stand in.
+    pub fn answer(
+        &mut self,
+        url: &str,
+        outcome: Result<Fetched, FetchError>,
+        now: UnixTime,
+    ) -> Result<Fetched, FetchError> {
+        let good =
+            outcome.as_ref().is_ok_and(|f| f.status == 200 && f.body.len() <= MAX_DOCUMENT_BYTES);
+        if good {
+            let fetched = outcome?;
+            if self.entries.len() >= MAX_CACHED_DOCUMENTS && !self.entries.contains_key(url) {
+                self.entries.clear();
+            }
+            let fresh_until = now.plus(freshness(fetched.cache_control.as_deref()));
+            let entry =
+                Entry { fetched: fetched.clone(), fetched_at: now, fresh_until, failed_at: None };
+            self.entries.insert(url.to_owned(), entry);
+            return Ok(fetched);
         }
-        if self.entries.len() >= MAX_CACHED_DOCUMENTS && !self.entries.contains_key(url) {
-            self.entries.clear();
+        match self.entries.get_mut(url) {
+            Some(entry) if entry.stale_usable(now) => {
+                entry.failed_at = Some(now);
+                Ok(entry.fetched.clone())
+            }
+            Some(_) => {
+                self.entries.remove(url);
+                outcome
+            }
+            None => outcome,
         }
-        let fresh_until = now.plus(freshness(fetched.cache_control.as_deref()));
-        self.entries.insert(
-            url.to_owned(),
-            Entry { fetched: fetched.clone(), fetched_at: now, fresh_until },
-        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const URL: &str = "https://a/jwks";
 
     fn doc(status: u16, cache_control: Option<&str>) -> Fetched {
         Fetched { status, cache_control: cache_control.map(str::to_owned), body: b"{}".to_vec() }
@@ -111,9 +160,9 @@ mod tests {
     fn fresh_copies_are_served_until_max_age() {
         let mut cache = DocumentCache::default();
         let t = UnixTime::from_secs(1_000);
-        cache.store("https://a/jwks", &doc(200, Some("max-age=120")), t);
-        assert!(cache.lookup("https://a/jwks", false, t.plus(119)).is_some());
-        assert!(cache.lookup("https://a/jwks", false, t.plus(120)).is_none());
+        assert!(cache.answer(URL, Ok(doc(200, Some("max-age=120"))), t).is_ok());
+        assert!(cache.lookup(URL, false, t.plus(119)).is_some());
+        assert!(cache.lookup(URL, false, t.plus(120)).is_none());
         assert!(cache.lookup("https://b/jwks", false, t).is_none());
     }
 
@@ -121,20 +170,36 @@ mod tests {
     fn revalidation_refetches_after_the_cooldown_only() {
         let mut cache = DocumentCache::default();
         let t = UnixTime::from_secs(1_000);
-        cache.store("https://a/jwks", &doc(200, None), t);
-        assert!(
-            cache.lookup("https://a/jwks", true, t.plus(REVALIDATE_COOLDOWN_SECS - 1)).is_some()
-        );
-        assert!(cache.lookup("https://a/jwks", true, t.plus(REVALIDATE_COOLDOWN_SECS)).is_none());
+        assert!(cache.answer(URL, Ok(doc(200, None)), t).is_ok());
+        assert!(cache.lookup(URL, true, t.plus(REVALIDATE_COOLDOWN_SECS - 1)).is_some());
+        assert!(cache.lookup(URL, true, t.plus(REVALIDATE_COOLDOWN_SECS)).is_none());
     }
 
     #[test]
-    fn failures_are_not_cached_and_evict() {
+    fn a_good_copy_stands_in_for_failures_until_max_stale() {
         let mut cache = DocumentCache::default();
         let t = UnixTime::from_secs(1_000);
-        cache.store("https://a/jwks", &doc(200, None), t);
-        cache.store("https://a/jwks", &doc(503, None), t);
-        assert!(cache.lookup("https://a/jwks", false, t).is_none());
+        assert!(cache.answer(URL, Ok(doc(200, Some("max-age=60"))), t).is_ok());
+        let down = t.plus(61);
+        assert!(cache.lookup(URL, false, down).is_none(), "stale: fetch again first");
+        assert_eq!(cache.answer(URL, Ok(doc(503, None)), down).map(|f| f.status), Ok(200));
+        assert!(cache.lookup(URL, false, down.plus(1)).is_some(), "no refetch in the cooldown");
+        let retry = down.plus(REVALIDATE_COOLDOWN_SECS);
+        assert!(cache.lookup(URL, false, retry).is_none(), "retried after the cooldown");
+        assert!(cache.answer(URL, Err(FetchError), retry).is_ok());
+        let gone = t.plus(60 + MAX_STALE_SECS);
+        assert_eq!(cache.answer(URL, Err(FetchError), gone), Err(FetchError));
+        assert_eq!(cache.answer(URL, Ok(doc(404, None)), gone).map(|f| f.status), Ok(404));
+    }
+
+    #[test]
+    fn failures_without_a_good_copy_pass_through() {
+        let mut cache = DocumentCache::default();
+        let t = UnixTime::from_secs(1_000);
+        assert_eq!(cache.answer(URL, Err(FetchError), t), Err(FetchError));
+        let big = Fetched { body: vec![b' '; MAX_DOCUMENT_BYTES + 1], ..doc(200, None) };
+        assert_eq!(cache.answer(URL, Ok(big), t).map(|f| f.body.len()), Ok(MAX_DOCUMENT_BYTES + 1));
+        assert!(cache.lookup(URL, false, t).is_none());
     }
 
     #[test]
@@ -142,9 +207,9 @@ mod tests {
         let mut cache = DocumentCache::default();
         let t = UnixTime::from_secs(1_000);
         for i in 0..MAX_CACHED_DOCUMENTS {
-            cache.store(&format!("https://a/{i}"), &doc(200, None), t);
+            assert!(cache.answer(&format!("https://a/{i}"), Ok(doc(200, None)), t).is_ok());
         }
-        cache.store("https://a/new", &doc(200, None), t);
+        assert!(cache.answer("https://a/new", Ok(doc(200, None)), t).is_ok());
         assert!(cache.lookup("https://a/0", false, t).is_none());
         assert!(cache.lookup("https://a/new", false, t).is_some());
     }

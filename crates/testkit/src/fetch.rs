@@ -47,9 +47,6 @@ impl Fetch for MemoryFetch {
             cache_control: None,
             body: Vec::new(),
         }));
-        if let Ok(fetched) = &answer {
-            self.cache.borrow_mut().store(url, fetched, now);
-        }
-        answer
+        self.cache.borrow_mut().answer(url, answer, now)
     }
 }

@@ -1,6 +1,7 @@
 //! Outbound GETs through the Workers `fetch`, behind a per-isolate
 //! [`DocumentCache`]: an app's `jwks_uri` is fetched once per its `Cache-Control`
-//! freshness, not once per token request.
+//! freshness, not once per token request, and its last good copy stands in for a
+//! while when it cannot be fetched.
 
 use std::cell::RefCell;
 
@@ -23,12 +24,12 @@ impl Fetch for WorkerFetch {
             return Ok(hit);
         }
         let fetched = send(url).await;
-        if let Err(err) = &fetched {
-            worker::console_warn!("fetching {url} failed: {err}");
+        match &fetched {
+            Ok(f) if f.status == 200 => {}
+            Ok(f) => worker::console_warn!("fetching {url}: status {}", f.status),
+            Err(err) => worker::console_warn!("fetching {url} failed: {err}"),
         }
-        let fetched = fetched?;
-        CACHE.with(|c| c.borrow_mut().store(url, &fetched, now));
-        Ok(fetched)
+        CACHE.with(|c| c.borrow_mut().answer(url, fetched, now))
     }
 }
 
