@@ -23,6 +23,7 @@ pub struct Context<'r> {
     now: UnixTime,
     rng: &'r mut dyn CryptoRngCore,
     usage: Vec<(String, UsageEvent)>,
+    diagnostics: Vec<String>,
 }
 
 /// Work a request leaves for after its response: usage statistics to record. The
@@ -46,12 +47,23 @@ impl Deferred {
 impl<'r> Context<'r> {
     /// A context for a request handled at `now`.
     pub fn new(now: UnixTime, rng: &'r mut dyn CryptoRngCore) -> Self {
-        Self { now, rng, usage: Vec::new() }
+        Self { now, rng, usage: Vec::new(), diagnostics: Vec::new() }
     }
 
     /// Counts `event` in the usage series of the app `client_id`, after the response.
     pub(crate) fn count_usage(&mut self, client_id: &str, event: UsageEvent) {
         self.usage.push((usage_series(client_id), event));
+    }
+
+    /// Notes why the request was refused, for the operator's log: the answer itself
+    /// stays opaque (`invalid_client` says nothing of which check failed).
+    pub(crate) fn diagnose(&mut self, message: String) {
+        self.diagnostics.push(message);
+    }
+
+    /// What the host should log about this request (never secrets or tokens).
+    pub fn take_diagnostics(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.diagnostics)
     }
 
     /// The work this request left for after its response.

@@ -56,6 +56,7 @@ pub struct Scenario {
     pub clock: FakeClock,
     rng: std::cell::RefCell<ChaCha20Rng>,
     deferred_failures: std::cell::Cell<usize>,
+    diagnostics: std::cell::RefCell<Vec<String>>,
 }
 
 impl Default for Scenario {
@@ -85,7 +86,13 @@ impl Scenario {
             clock: FakeClock::at(1_700_000_000),
             rng: std::cell::RefCell::new(seeded_rng(1)),
             deferred_failures: std::cell::Cell::new(0),
+            diagnostics: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// What the engine asked the host to log so far, oldest first (emptied).
+    pub fn take_diagnostics(&self) -> Vec<String> {
+        std::mem::take(&mut *self.diagnostics.borrow_mut())
     }
 
     /// How many writes of deferred work (usage statistics) failed so far.
@@ -98,6 +105,7 @@ impl Scenario {
         let mut rng = self.rng.borrow_mut();
         let mut cx = Context::new(self.clock.now(), &mut *rng);
         let response = pollster::block_on(self.engine.handle(request, &mut cx));
+        self.diagnostics.borrow_mut().extend(cx.take_diagnostics());
         // As the worker does after its response.
         let failed = pollster::block_on(self.engine.run_deferred(cx.take_deferred()));
         self.deferred_failures.set(self.deferred_failures.get() + failed);

@@ -140,6 +140,9 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
     let mut rng = rand_core::OsRng;
     let mut cx = Context::new(now(), &mut rng);
     let response = engine.handle(request, &mut cx).await;
+    for diagnostic in cx.take_diagnostics() {
+        worker::console_warn!("{diagnostic}");
+    }
     let deferred = cx.take_deferred();
     if !deferred.is_empty() {
         // Usage statistics are written after the response, never delaying it.

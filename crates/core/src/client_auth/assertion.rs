@@ -72,6 +72,20 @@ pub enum AssertionError {
     Replayed,
 }
 
+impl std::fmt::Display for AssertionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Malformed => "assertion malformed (shape, alg, crit or typ)",
+            Self::Claims => "assertion claims missing or iss differs from sub",
+            Self::NoKey => "no registered key or secret fits the assertion",
+            Self::Signature => "assertion signature or MAC does not verify",
+            Self::Audience => "assertion aud names neither the issuer nor its token endpoint",
+            Self::Time => "assertion expired, not yet valid, or exp too far ahead",
+            Self::Replayed => "assertion jti already used",
+        })
+    }
+}
+
 /// The claims RFC 7523 section 3 and OIDC Core section 9 require.
 #[derive(Debug, Deserialize)]
 struct Claims {

@@ -229,19 +229,21 @@ pub struct AuthenticatedClient {
     pub registered: bool,
 }
 
-/// A refused client authentication: the error to answer, and the client id when it
-/// names a registered app (whose usage counts the failure).
+/// A refused client authentication: the error to answer, the client id when it names
+/// a registered app (whose usage counts the failure), and why, for the operator's log.
 #[derive(Debug)]
 pub struct Refusal {
     /// The answer.
     pub error: OAuthError,
     /// The registered app the credentials named, if any.
     pub app: Option<ClientId>,
+    /// Which check failed (never a secret).
+    pub reason: String,
 }
 
 impl From<OAuthError> for Refusal {
     fn from(error: OAuthError) -> Self {
-        Self { error, app: None }
+        Self { error, app: None, reason: "the store could not be read".to_owned() }
     }
 }
 
@@ -264,11 +266,12 @@ pub async fn authenticate<P: Platform>(
     if let Some(bootstrap) =
         config.bootstrap.as_ref().filter(|b| b.client_id == presented.client_id)
     {
+        let unknown = |reason: &str| Refusal { error: failed(), app: None, reason: reason.into() };
         let Credential::Secret(secret) = &presented.credential else {
-            return Err(failed().into());
+            return Err(unknown("the bootstrap client authenticates with its secret only"));
         };
         if !secret.matches(&bootstrap.secret_digest) {
-            return Err(failed().into());
+            return Err(unknown("wrong secret for the bootstrap client"));
         }
         return Ok(AuthenticatedClient {
             client_id: bootstrap.client_id.clone(),
@@ -292,21 +295,43 @@ pub async fn authenticate<P: Platform>(
         if let Credential::Secret(secret) = &presented.credential {
             let _ = secret.matches(&[0u8; 32]);
         }
-        return Err(failed().into());
+        return Err(Refusal { error: failed(), app: None, reason: "no such client".into() });
     };
-    let refused = |error| Refusal { error, app: Some(presented.client_id.clone()) };
+    let refused =
+        |error, reason: String| Refusal { error, app: Some(presented.client_id.clone()), reason };
     let method_ok = presented.method.is(app.token_endpoint_auth_method);
-    let credential_ok = match &presented.credential {
-        Credential::Secret(secret) => app.secret_matches(secret, &config.kek),
-        Credential::Assertion(assertion) => {
-            if !app.enabled || !method_ok {
-                return Err(refused(failed()));
-            }
-            check_assertion(engine, &app, assertion, now).await.map_err(refused)?.is_ok()
+    let why_not = || {
+        if app.enabled {
+            format!(
+                "the app authenticates with {}, the request used {}",
+                serde_json::to_value(app.token_endpoint_auth_method)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                presented.method.as_str()
+            )
+        } else {
+            "the app is disabled".to_owned()
         }
     };
-    if !app.enabled || !method_ok || !credential_ok {
-        return Err(refused(failed()));
+    if !app.enabled || !method_ok {
+        return Err(refused(failed(), why_not()));
+    }
+    let checked = match &presented.credential {
+        Credential::Secret(secret) => {
+            if app.secret_matches(secret, &config.kek) {
+                Ok(())
+            } else {
+                Err("wrong client secret".to_owned())
+            }
+        }
+        Credential::Assertion(assertion) => check_assertion(engine, &app, assertion, now)
+            .await
+            .map_err(|e| refused(e, "the store could not be reached".to_owned()))?
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(reason) = checked {
+        return Err(refused(failed(), reason));
     }
     Ok(AuthenticatedClient {
         client_id: presented.client_id,

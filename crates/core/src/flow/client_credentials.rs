@@ -30,6 +30,7 @@ pub(super) async fn grant<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
     let presented = presented_credentials(headers, form)?;
+    let presented_id = presented.client_id.clone();
     let client = match authenticate(engine, presented, cx.now()).await {
         Ok(client) => client,
         Err(refusal) => {
@@ -38,6 +39,11 @@ pub(super) async fn grant<P: Platform>(
             {
                 cx.count_usage(app.as_str(), UsageEvent::Failure);
             }
+            cx.diagnose(format!(
+                "client {:?} refused at the token endpoint: {}",
+                presented_id.as_str(),
+                refusal.reason
+            ));
             return Err(refusal.error);
         }
     };

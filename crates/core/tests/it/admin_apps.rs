@@ -113,6 +113,14 @@ fn the_auth_method_must_match_the_registered_one() {
     );
     let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
     assert_eq!(s.post_form("/token", &body, None).status(), 200);
+    let log = s.take_diagnostics();
+    assert!(
+        log.iter().any(|l| l.contains(
+            "authenticates with client_secret_post, the request used client_secret_basic"
+        )),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains(secret)), "a secret never reaches the log");
 }
 
 #[test]

@@ -200,6 +200,10 @@ fn assertion_claims_are_enforced() {
         assert_eq!(response.status(), 401, "{why}");
         assert_eq!(error_of(&response), "invalid_client", "{why}");
     }
+    // The answer stays opaque; the operator's log says which check failed.
+    let log = s.take_diagnostics();
+    assert!(log.iter().any(|l| l.contains(id) && l.contains("aud names neither")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("expired")), "{log:?}");
     // A refused assertion does not burn its jti: the same jti in a good assertion works.
     let good = es256(&key, &claims(&s, id, TOKEN_ENDPOINT, "c-1"), true);
     assert_eq!(token_request(&s, &good, "").status(), 200);
