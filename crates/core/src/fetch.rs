@@ -16,8 +16,34 @@
 
 use std::collections::HashMap;
 
-pub use crate::gateway::jwks::{MAX_DOCUMENT_BYTES, MAX_FRESH_SECS, MIN_FRESH_SECS, freshness};
 use crate::types::UnixTime;
+
+/// Freshness when a response has no usable `Cache-Control` (seconds).
+pub const DEFAULT_FRESH_SECS: u64 = 300;
+/// Shortest freshness, whatever the header says (`no-cache` included).
+pub const MIN_FRESH_SECS: u64 = 10;
+/// Longest freshness, whatever the header says.
+pub const MAX_FRESH_SECS: u64 = 3600;
+/// The largest document read (64 KiB): discovery, a JWKS.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// Seconds of freshness a `Cache-Control` value grants (RFC 9111 section 5.2.2),
+/// clamped to [`MIN_FRESH_SECS`]..=[`MAX_FRESH_SECS`].
+#[must_use]
+pub fn freshness(cache_control: Option<&str>) -> u64 {
+    let Some(value) = cache_control else { return DEFAULT_FRESH_SECS };
+    let mut max_age = None;
+    for directive in value.split(',') {
+        let directive = directive.trim().to_ascii_lowercase();
+        if directive == "no-store" || directive == "no-cache" {
+            return MIN_FRESH_SECS;
+        }
+        if let Some(secs) = directive.strip_prefix("max-age=") {
+            max_age = secs.trim_matches('"').parse::<u64>().ok();
+        }
+    }
+    max_age.unwrap_or(DEFAULT_FRESH_SECS).clamp(MIN_FRESH_SECS, MAX_FRESH_SECS)
+}
 
 /// A fetched document: the status, the `Cache-Control` header, and at most
 /// [`MAX_DOCUMENT_BYTES`] + 1 bytes of body.
@@ -154,6 +180,16 @@ mod tests {
 
     fn doc(status: u16, cache_control: Option<&str>) -> Fetched {
         Fetched { status, cache_control: cache_control.map(str::to_owned), body: b"{}".to_vec() }
+    }
+
+    #[test]
+    fn cache_control_freshness() {
+        assert_eq!(freshness(None), DEFAULT_FRESH_SECS);
+        assert_eq!(freshness(Some("public, max-age=300")), 300);
+        assert_eq!(freshness(Some("max-age=0")), MIN_FRESH_SECS);
+        assert_eq!(freshness(Some("max-age=99999999")), MAX_FRESH_SECS);
+        assert_eq!(freshness(Some("no-store")), MIN_FRESH_SECS);
+        assert_eq!(freshness(Some("max-age=abc")), DEFAULT_FRESH_SECS);
     }
 
     #[test]

@@ -25,50 +25,14 @@ use crate::store::{OnceStore, StoreError};
 use crate::types::{ClientId, ClientSecret, ScopeSet, UnixTime};
 use assertion::{AssertionAlg, AssertionError, ClientAssertion, JWT_BEARER};
 
-/// The token endpoint authentication method a client used (RFC 7591 section 2 names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// HTTP Basic.
-    ClientSecretBasic,
-    /// Credentials in the form body.
-    ClientSecretPost,
-    /// An HS256 assertion keyed with the client secret.
-    ClientSecretJwt,
-    /// An assertion signed with one of the client's registered keys.
-    PrivateKeyJwt,
-}
-
-impl AuthMethod {
-    /// The registered name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::ClientSecretJwt => "client_secret_jwt",
-            Self::PrivateKeyJwt => "private_key_jwt",
-        }
-    }
-
-    /// The challenge to send back on `invalid_client`.
-    #[must_use]
-    pub const fn challenge(self) -> Challenge {
-        match self {
-            Self::ClientSecretBasic => Challenge::Basic,
-            Self::ClientSecretPost | Self::ClientSecretJwt | Self::PrivateKeyJwt => Challenge::None,
-        }
-    }
-
-    /// Whether this is the method an app registered.
-    #[must_use]
-    pub fn is(self, registered: TokenEndpointAuthMethod) -> bool {
-        matches!(
-            (self, registered),
-            (Self::ClientSecretBasic, TokenEndpointAuthMethod::ClientSecretBasic)
-                | (Self::ClientSecretPost, TokenEndpointAuthMethod::ClientSecretPost)
-                | (Self::ClientSecretJwt, TokenEndpointAuthMethod::ClientSecretJwt)
-                | (Self::PrivateKeyJwt, TokenEndpointAuthMethod::PrivateKeyJwt)
-        )
+/// The challenge to send back on `invalid_client` for credentials sent by `method`:
+/// `WWW-Authenticate: Basic` only when the client used the `Authorization` header
+/// (RFC 6749 section 5.2).
+#[must_use]
+pub const fn challenge(method: TokenEndpointAuthMethod) -> Challenge {
+    match method {
+        TokenEndpointAuthMethod::ClientSecretBasic => Challenge::Basic,
+        _ => Challenge::None,
     }
 }
 
@@ -88,8 +52,8 @@ pub struct PresentedCredentials {
     pub client_id: ClientId,
     /// The secret or assertion.
     pub credential: Credential,
-    /// How they were sent.
-    pub method: AuthMethod,
+    /// How they were sent (never `none`).
+    pub method: TokenEndpointAuthMethod,
 }
 
 /// Reads the client's credentials from the `Authorization` header or the form.
@@ -134,7 +98,7 @@ pub fn presented_credentials(
             Ok(PresentedCredentials {
                 client_id,
                 credential: Credential::Secret(secret),
-                method: AuthMethod::ClientSecretBasic,
+                method: TokenEndpointAuthMethod::ClientSecretBasic,
             })
         }
         None => {
@@ -151,7 +115,7 @@ pub fn presented_credentials(
             Ok(PresentedCredentials {
                 client_id,
                 credential: Credential::Secret(ClientSecret::new(secret.to_owned())),
-                method: AuthMethod::ClientSecretPost,
+                method: TokenEndpointAuthMethod::ClientSecretPost,
             })
         }
     }
@@ -179,8 +143,8 @@ fn presented_assertion(form: &Form) -> Result<PresentedCredentials, OAuthError> 
         return Err(OAuthError::invalid_request("client_id differs from the assertion's subject"));
     }
     let method = match assertion.alg() {
-        AssertionAlg::HS256 => AuthMethod::ClientSecretJwt,
-        AssertionAlg::Signature(_) => AuthMethod::PrivateKeyJwt,
+        AssertionAlg::HS256 => TokenEndpointAuthMethod::ClientSecretJwt,
+        AssertionAlg::Signature(_) => TokenEndpointAuthMethod::PrivateKeyJwt,
     };
     Ok(PresentedCredentials {
         client_id: assertion.client_id().clone(),
@@ -261,7 +225,7 @@ pub async fn authenticate<P: Platform>(
     now: UnixTime,
 ) -> Result<AuthenticatedClient, Refusal> {
     let failed =
-        || OAuthError::invalid_client("client authentication failed", presented.method.challenge());
+        || OAuthError::invalid_client("client authentication failed", challenge(presented.method));
     let config = engine.config();
     if let Some(bootstrap) =
         config.bootstrap.as_ref().filter(|b| b.client_id == presented.client_id)
@@ -299,15 +263,12 @@ pub async fn authenticate<P: Platform>(
     };
     let refused =
         |error, reason: String| Refusal { error, app: Some(presented.client_id.clone()), reason };
-    let method_ok = presented.method.is(app.token_endpoint_auth_method);
+    let method_ok = presented.method == app.token_endpoint_auth_method;
     let why_not = || {
         if app.enabled {
             format!(
                 "the app authenticates with {}, the request used {}",
-                serde_json::to_value(app.token_endpoint_auth_method)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                app.token_endpoint_auth_method.as_str(),
                 presented.method.as_str()
             )
         } else {
@@ -439,14 +400,14 @@ mod tests {
         assert_eq!(creds.client_id.as_str(), "my app");
         let Credential::Secret(secret) = creds.credential else { panic!("a secret") };
         assert_eq!(secret.expose(), "p:ss word");
-        assert_eq!(creds.method, AuthMethod::ClientSecretBasic);
+        assert_eq!(creds.method, TokenEndpointAuthMethod::ClientSecretBasic);
     }
 
     #[test]
     fn post_credentials() {
         let creds =
             presented_credentials(&HeaderMap::new(), &form("client_id=a&client_secret=b")).unwrap();
-        assert_eq!(creds.method, AuthMethod::ClientSecretPost);
+        assert_eq!(creds.method, TokenEndpointAuthMethod::ClientSecretPost);
     }
 
     #[test]
