@@ -10,7 +10,8 @@ use http::{HeaderValue, StatusCode, header};
 use crate::http::{Response, json_response};
 
 /// Every error code Gatehouse puts on the wire (RFC 6749 sections 4.1.2.1 and 5.2,
-/// RFC 6750 section 3.1, RFC 8628 section 3.5, OpenID Connect Core section 3.1.2.6).
+/// RFC 6750 section 3.1, RFC 8628 section 3.5, RFC 8707 section 2, OpenID Connect Core
+/// section 3.1.2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -26,6 +27,9 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// The requested scope is invalid, unknown, or exceeds what the client may ask for.
     InvalidScope,
+    /// The requested resource is invalid, unknown, or not one the client may use
+    /// (RFC 8707 section 2).
+    InvalidTarget,
     /// The resource owner or server denied the request.
     AccessDenied,
     /// The response type is not supported.
@@ -58,6 +62,7 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::ServerError => "server_error",

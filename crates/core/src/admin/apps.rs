@@ -46,8 +46,9 @@ pub fn name_claim(name: &str) -> String {
     format!("names/apps/{}", name.to_ascii_lowercase())
 }
 
-/// An application as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An application as stored. Its `Debug` shows the public view, never the secret
+/// digest or the sealed secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRecord {
     /// Generated, unguessable client id.
     pub client_id: String,
@@ -145,6 +146,15 @@ pub struct AppRecord {
 const HIDDEN: &[&str] = &["secret_digest", "secret_sealed"];
 /// Fields an administrator cannot set.
 const READ_ONLY: &[&str] = &["client_id", "created_at", "updated_at"];
+
+impl std::fmt::Debug for AppRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRecord")
+            .field("view", &format_args!("{}", self.view()))
+            .field("has_secret", &self.has_secret())
+            .finish()
+    }
+}
 
 impl AppRecord {
     /// The public view: everything but the secret material.

@@ -67,6 +67,40 @@ fn settle_secret(
     record.new_secret(kek, rng).map(Some).map_err(|e| Problem::invalid(vec![e]))
 }
 
+/// The management scopes an app holds.
+fn management_scopes(record: &AppRecord) -> Vec<&str> {
+    record.scope.iter().map(|s| s.as_str()).filter(|s| s.starts_with("gatehouse:")).collect()
+}
+
+/// The rules that keep the management API's own power with `gatehouse:admin`: only
+/// an admin gives an app a `gatehouse:*` scope, and only an admin changes how an app
+/// that holds one authenticates or where it sends its users (its secret, method,
+/// keys, redirect URIs), since whoever controls those controls its tokens.
+fn check_privilege(
+    caller: &super::Caller,
+    current: Option<&AppRecord>,
+    next: &AppRecord,
+) -> Result<(), Problem> {
+    let held = current.map(management_scopes).unwrap_or_default();
+    if management_scopes(next).iter().any(|s| !held.contains(s)) {
+        caller.require_admin("only an administrator may give an app gatehouse:* scopes")?;
+    }
+    if let Some(current) = current.filter(|c| !management_scopes(c).is_empty()) {
+        let changed = current.token_endpoint_auth_method != next.token_endpoint_auth_method
+            || current.jwks != next.jwks
+            || current.jwks_uri != next.jwks_uri
+            || current.redirect_uris != next.redirect_uris
+            || current.post_logout_redirect_uris != next.post_logout_redirect_uris;
+        if changed {
+            caller.require_admin(
+                "the app holds gatehouse:* scopes, so only an administrator may change its \
+                 authentication or redirect URIs",
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn with_secret(record: &AppRecord, secret: Option<String>) -> Value {
     let mut view = record.view();
     if let (Some(secret), Value::Object(map)) = (secret, &mut view) {
@@ -82,6 +116,7 @@ pub(super) async fn create<P: Platform>(
     let body = json_body(&call.request)?;
     let client_id = random_id(cx.rng(), 16);
     let mut record = validate(body, None, &client_id, cx.now()).map_err(Problem::invalid)?;
+    check_privilege(&call.caller, None, &record)?;
     let secret = settle_secret(&mut record, None, &call.engine.config().kek, cx.rng())?;
     let claim = vec![name_claim(&record.client_name)];
     let version =
@@ -123,6 +158,7 @@ pub(super) async fn update<P: Platform>(
     check_if_match(&call.request, version)?;
     let body = replacement_body(&call.request, current.view())?;
     let mut record = validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
+    check_privilege(&call.caller, Some(&current), &record)?;
     let secret = settle_secret(
         &mut record,
         Some(current.token_endpoint_auth_method),
@@ -162,6 +198,11 @@ pub(super) async fn reset_secret<P: Platform>(
 ) -> Result<Response, Problem> {
     let (version, mut record) = load(call, id).await?;
     check_if_match(&call.request, version)?;
+    if !management_scopes(&record).is_empty() {
+        call.caller.require_admin(
+            "the app holds gatehouse:* scopes, so only an administrator may reset its secret",
+        )?;
+    }
     if !record.token_endpoint_auth_method.uses_secret() {
         return Err(Problem::invalid_field(
             "/token_endpoint_auth_method",
@@ -190,6 +231,11 @@ pub(super) async fn set_enabled<P: Platform>(
 ) -> Result<Response, Problem> {
     let (version, mut record) = load(call, id).await?;
     check_if_match(&call.request, version)?;
+    if enabled && !record.enabled && !management_scopes(&record).is_empty() {
+        call.caller.require_admin(
+            "the app holds gatehouse:* scopes, so only an administrator may enable it again",
+        )?;
+    }
     record.enabled = enabled;
     record.updated_at = cx.now();
     let version =

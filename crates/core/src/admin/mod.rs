@@ -10,6 +10,7 @@ pub mod apps;
 mod fields;
 mod keys;
 pub mod problem;
+pub mod resources;
 pub mod roles;
 pub mod scopes;
 pub mod users;
@@ -20,7 +21,8 @@ use serde_json::{Map, Value};
 use crate::engine::{Context, Engine};
 use crate::http::{MAX_BODY_BYTES, Request, Response};
 use crate::platform::Platform;
-use crate::store::{Commit, CommitError, Directory, Expect, Registry, StoreError, Versioned};
+use crate::store::{Commit, CommitError, Directory, Registry, StoreError, Versioned};
+use crate::types::ScopeSet;
 use crate::verify::{AccessTokenPolicy, verify_access_token};
 use problem::Problem;
 
@@ -63,6 +65,32 @@ enum Access {
 pub(crate) struct Call<'a, P: Platform> {
     pub(crate) engine: &'a Engine<P>,
     pub(crate) request: Request,
+    pub(crate) caller: Caller,
+}
+
+/// Who is calling: the client behind the bearer token, with the scopes it holds now
+/// (the token's scopes that the client still has).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    scopes: ScopeSet,
+}
+
+impl Caller {
+    /// Whether the caller holds `gatehouse:admin`.
+    pub(crate) fn is_admin(&self) -> bool {
+        self.scopes.contains(ADMIN_SCOPE)
+    }
+
+    /// Refuses a caller that does not hold `gatehouse:admin`: `why` says which rule
+    /// needs it.
+    pub(crate) fn require_admin(&self, why: &str) -> Result<(), Problem> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Problem::insufficient_scope(ADMIN_SCOPE)
+                .detail(format!("this operation needs the scope {ADMIN_SCOPE}: {why}")))
+        }
+    }
 }
 
 const ITEM: &str = "GET, PUT, PATCH, DELETE";
@@ -80,6 +108,8 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["apps", a, "usage"] if id(a) => (Resource::Apps, "GET"),
         ["apps", a, "permissions"] if id(a) => (Resource::Roles, COLLECTION),
         ["apps", a, "permissions", p] if id(a) && id(p) => (Resource::Roles, "GET, PATCH, DELETE"),
+        ["resources"] => (Resource::Scopes, COLLECTION),
+        ["resources", r] if id(r) => (Resource::Scopes, ITEM),
         ["scopes"] => (Resource::Scopes, COLLECTION),
         ["scopes", k] if id(k) => (Resource::Scopes, ITEM),
         ["scope-groups"] => (Resource::Scopes, COLLECTION),
@@ -118,10 +148,11 @@ pub(crate) async fn handle<P: Platform>(
         Method::DELETE => Access::Delete,
         _ => Access::Write,
     };
-    if let Err(problem) = authorize(engine, &request, resource, access, cx).await {
-        return problem.into_response();
-    }
-    let call = Call { engine, request };
+    let caller = match authorize(engine, &request, resource, access, cx).await {
+        Ok(caller) => caller,
+        Err(problem) => return problem.into_response(),
+    };
+    let call = Call { engine, request, caller };
     let m = &method;
     let result = match segments.as_slice() {
         ["keys"] => keys::list(&call, cx).await,
@@ -160,6 +191,11 @@ pub(crate) async fn handle<P: Platform>(
             scopes::delete(&call, scopes::Kind::Group, key).await
         }
         ["scope-groups", key] => scopes::update(call, scopes::Kind::Group, key, cx).await,
+        ["resources"] if m == Method::GET => resources::list(&call).await,
+        ["resources"] => resources::create(call, cx).await,
+        ["resources", r] if m == Method::GET => resources::get(&call, r).await,
+        ["resources", r] if m == Method::DELETE => resources::delete(&call, r).await,
+        ["resources", r] => resources::update(call, r, cx).await,
         ["roles"] if m == Method::GET => roles::list(&call).await,
         ["roles"] => roles::create(call, cx).await,
         ["roles", id] if m == Method::GET => roles::get(&call, id).await,
@@ -178,24 +214,38 @@ pub(crate) async fn handle<P: Platform>(
     result.unwrap_or_else(Problem::into_response)
 }
 
-/// Checks the bearer token: from this issuer, for this issuer, unexpired, with the
-/// route's scope or `gatehouse:admin`.
+/// Checks the bearer token: from this issuer, for the management API (`aud` is
+/// [`resources::management_identifier`]), unexpired, with the route's scope or
+/// `gatehouse:admin`. The calling client is read again, so a token of a client
+/// since disabled, deleted or stripped of a scope loses what it lost (within the
+/// directory's consistency bound).
 async fn authorize<P: Platform>(
     engine: &Engine<P>,
     request: &Request,
     resource: Resource,
     access: Access,
     cx: &mut Context<'_>,
-) -> Result<(), Problem> {
+) -> Result<Caller, Problem> {
     let token = bearer_token(request.headers()).ok_or_else(|| Problem::unauthorized(false))?;
     let now = cx.now();
     let ring = engine.keyring(now).await.map_err(|_| Problem::unavailable())?;
-    let issuer = engine.config().issuer.as_str();
-    let policy = AccessTokenPolicy::new(issuer, issuer);
+    let config = engine.config();
+    let policy =
+        AccessTokenPolicy::new(config.issuer.as_str(), resources::management_identifier(config));
     let claims =
         verify_access_token(engine.platform().crypto(), &ring.jwks(now), &policy, token, now)
             .await
             .map_err(|_| Problem::unauthorized(true))?;
+    let held = current_scopes(engine, &claims.client_id).await?.ok_or_else(|| {
+        cx.diagnose(format!(
+            "management token of client {:?} refused: the client is gone or disabled",
+            claims.client_id
+        ));
+        Problem::unauthorized(true)
+    })?;
+    let caller = Caller {
+        scopes: claims.scope.iter().filter(|s| held.contains(s.as_str())).cloned().collect(),
+    };
     let needed = format!(
         "gatehouse:{}_{}",
         resource.name(),
@@ -205,11 +255,32 @@ async fn authorize<P: Platform>(
             Access::Delete => "delete",
         }
     );
-    if claims.scope.contains(ADMIN_SCOPE) || claims.scope.contains(&needed) {
-        Ok(())
+    if caller.is_admin() || caller.scopes.contains(&needed) {
+        Ok(caller)
     } else {
         Err(Problem::insufficient_scope(&needed))
     }
+}
+
+/// The scopes `client_id` holds now: the bootstrap client's, or an enabled app's;
+/// `None` for a client that no longer exists or is disabled.
+async fn current_scopes<P: Platform>(
+    engine: &Engine<P>,
+    client_id: &str,
+) -> Result<Option<ScopeSet>, Problem> {
+    if let Some(bootstrap) =
+        engine.config().bootstrap.as_ref().filter(|b| b.client_id.as_str() == client_id)
+    {
+        return Ok(Some(bootstrap.scopes.clone()));
+    }
+    let app = match engine.platform().directory().get(&apps::app_key(client_id)).await {
+        Ok(bytes) => bytes
+            .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
+            .and_then(|v| serde_json::from_value::<apps::AppRecord>(v.record).ok()),
+        Err(StoreError::Refused(_)) => None,
+        Err(_) => return Err(Problem::unavailable()),
+    };
+    Ok(app.filter(|a| a.enabled).map(|a| a.scope))
 }
 
 /// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1).
@@ -261,24 +332,6 @@ pub(crate) fn replacement_body(
     }
 }
 
-/// The version an `If-Match` header asks for: `None` when absent, `Some(None)` for `*`.
-pub(crate) fn if_match(request: &Request) -> Result<Expect, Problem> {
-    let Some(value) = request.headers().get(header::IF_MATCH) else { return Ok(Expect::Present) };
-    let value =
-        value.to_str().map_err(|_| Problem::malformed("If-Match is not a valid ETag"))?.trim();
-    if value == "*" {
-        return Ok(Expect::Present);
-    }
-    let version = value
-        .strip_prefix("W/")
-        .unwrap_or(value)
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| Problem::malformed("If-Match is not an ETag this server issued"))?;
-    Ok(Expect::Version(version))
-}
-
 /// A JSON response with the record's `ETag`.
 pub(crate) fn versioned_response(status: StatusCode, body: &Value, version: u64) -> Response {
     let mut response = crate::http::json_response(status, body);
@@ -323,12 +376,58 @@ pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(record: &Value) -> R
     serde_json::from_value(record.clone()).map_err(|_| Problem::unavailable())
 }
 
-/// Checks `If-Match` against the version just read.
+/// Checks `If-Match` (RFC 9110 section 13.1.1) against the version just read: `*`
+/// or a list of entity tags, compared strongly, so a weak tag (`W/"3"`) never
+/// matches. A well-formed tag that is not the current one is 412 (whatever it
+/// holds: another server's tag is just as stale); a header that is not an
+/// entity-tag list is 400.
 pub(crate) fn check_if_match(request: &Request, version: u64) -> Result<(), Problem> {
-    match if_match(request)? {
-        Expect::Version(v) if v != version => Err(Problem::precondition_failed()),
-        _ => Ok(()),
+    let mut values = request.headers().get_all(header::IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(());
     }
+    let current = format!("\"{version}\"");
+    let mut matched = false;
+    for value in values {
+        let text = value.to_str().map_err(|_| bad_if_match())?;
+        for tag in entity_tags(text).ok_or_else(bad_if_match)? {
+            matched |= tag == "*" || tag == current;
+        }
+    }
+    if matched { Ok(()) } else { Err(Problem::precondition_failed()) }
+}
+
+fn bad_if_match() -> Problem {
+    Problem::malformed("If-Match must be * or a list of entity tags such as \"3\"")
+}
+
+/// The members of an `If-Match` value: `*` or entity tags (`W/` kept, so a weak tag
+/// never equals a strong one), or `None` when the value is not that grammar.
+fn entity_tags(value: &str) -> Option<Vec<&str>> {
+    if value.trim() == "*" {
+        return Some(vec!["*"]);
+    }
+    let mut tags = Vec::new();
+    let mut rest = value.trim_start_matches([' ', '\t', ',']);
+    while !rest.is_empty() {
+        let body = rest.strip_prefix("W/").unwrap_or(rest);
+        let inner = body.strip_prefix('"')?;
+        // etagc: %x21 / %x23-7E / obs-text; no quote, no control, no space.
+        let close = inner.find('"')?;
+        let opaque = inner.get(..close)?;
+        if opaque.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return None;
+        }
+        let tag_len = rest.len() - inner.len() + close + 1;
+        tags.push(rest.get(..tag_len)?);
+        let after = rest.get(tag_len..)?.trim_start_matches([' ', '\t']);
+        rest = match after.strip_prefix(',') {
+            Some(next) => next.trim_start_matches([' ', '\t', ',']),
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    (!tags.is_empty()).then_some(tags)
 }
 
 /// 204 No Content.
@@ -444,6 +543,31 @@ mod usage;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entity_tag_lists() {
+        assert_eq!(entity_tags("\"3\""), Some(vec!["\"3\""]));
+        assert_eq!(entity_tags(" W/\"3\" , \"a,b\""), Some(vec!["W/\"3\"", "\"a,b\""]));
+        assert_eq!(entity_tags("*"), Some(vec!["*"]));
+        for bad in ["3", "\"3", "\"3\" x", "", "\"a b\"", "W/3"] {
+            assert_eq!(entity_tags(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn if_match_is_strong_and_stale_tags_are_412() {
+        let request = |value: &str| {
+            http::Request::builder().header(header::IF_MATCH, value).body(Vec::new()).unwrap()
+        };
+        assert!(check_if_match(&request("\"3\""), 3).is_ok());
+        assert!(check_if_match(&request("\"1\", \"3\""), 3).is_ok());
+        assert!(check_if_match(&request("*"), 3).is_ok());
+        for stale in ["W/\"3\"", "\"2\"", "\"stale-etag\""] {
+            let err = check_if_match(&request(stale), 3).unwrap_err();
+            assert_eq!(err, Problem::precondition_failed(), "{stale}");
+        }
+        assert_eq!(check_if_match(&request("stale"), 3).unwrap_err(), bad_if_match());
+    }
 
     #[test]
     fn bearer_parsing() {

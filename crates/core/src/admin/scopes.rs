@@ -23,7 +23,7 @@ use crate::http::Response;
 use crate::platform::Platform;
 use crate::store::{Commit, Expect, Versioned};
 use crate::token::random_id;
-use crate::types::{MANAGEMENT_SCOPES, Scope, UnixTime};
+use crate::types::{MANAGEMENT_SCOPES, ResourceIndicator, Scope, UnixTime};
 
 /// The OpenID Connect scopes every issuer knows.
 pub const OIDC_SCOPES: &[&str] =
@@ -73,6 +73,10 @@ pub struct ScopeRecord {
     pub group: Option<String>,
     /// Whether the user must consent before an app gets it.
     pub requires_consent: bool,
+    /// The resource (API) that owns the scope: tokens carrying it are for that
+    /// resource's identifier. A scope belongs to at most one resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceIndicator>,
     /// Always `false` for stored scopes; `true` on listed system scopes.
     pub system: bool,
     /// Creation time.
@@ -96,16 +100,28 @@ pub struct GroupRecord {
     pub updated_at: UnixTime,
 }
 
-fn system_scope(key: &str) -> Option<Value> {
-    let known = OIDC_SCOPES.contains(&key) || MANAGEMENT_SCOPES.contains(&key);
-    known.then(|| {
-        json!({
+/// Whether `key` is a built-in scope (OpenID Connect's or the management API's).
+fn is_system_scope(key: &str) -> bool {
+    OIDC_SCOPES.contains(&key) || MANAGEMENT_SCOPES.contains(&key)
+}
+
+/// The view of a built-in scope; the management scopes belong to the management
+/// API's resource, `management`.
+fn system_scope(key: &str, management: &str) -> Option<Value> {
+    is_system_scope(key).then(|| {
+        let mut view = json!({
             "key": key,
             "description": {"en": system_description(key)},
             "security_level": if key.starts_with("gatehouse:") { "confidential" } else { "public" },
             "requires_consent": !key.starts_with("gatehouse:") && key != "openid",
             "system": true,
-        })
+        });
+        if key.starts_with("gatehouse:")
+            && let Value::Object(map) = &mut view
+        {
+            map.insert("resource".to_owned(), json!(management));
+        }
+        view
     })
 }
 
@@ -177,17 +193,19 @@ fn validate_scope(
         (Some(k), None) => {
             if let Err(e) = Scope::new(k.clone()) {
                 fields.error("/key", e.0);
-            } else if system_scope(k).is_some() || k.starts_with("gatehouse:") {
+            } else if is_system_scope(k) || k.starts_with("gatehouse:") {
                 fields.error("/key", "is a system scope name");
             }
         }
         _ => {}
     }
     let description = locales(&mut fields, "description");
-    let security_level =
-        fields.take("security_level", "public or confidential").unwrap_or(SecurityLevel::Public);
+    let security_level = fields
+        .take("security_level", "public or confidential")
+        .unwrap_or(SecurityLevel::Confidential);
     let group: Option<String> = fields.take("group", "a scope group id");
     let requires_consent = fields.take("requires_consent", "a boolean").unwrap_or(true);
+    let resource = fields.take("resource", "a resource identifier");
     fields.finish()?;
     Ok(ScopeRecord {
         key: key.or_else(|| current.map(|c| c.key.clone())).unwrap_or_default(),
@@ -195,6 +213,7 @@ fn validate_scope(
         security_level,
         group,
         requires_consent,
+        resource,
         system: false,
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,
@@ -238,10 +257,13 @@ async fn check_group<P: Platform>(call: &Call<'_, P>, group: Option<&str>) -> Re
 
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>, kind: Kind) -> Result<Response, Problem> {
     // The system scopes head the list of scopes.
+    let management = super::resources::management_identifier(call.engine.config());
     let system: Vec<Value> = match kind {
-        Kind::Scope => {
-            OIDC_SCOPES.iter().chain(MANAGEMENT_SCOPES).filter_map(|k| system_scope(k)).collect()
-        }
+        Kind::Scope => OIDC_SCOPES
+            .iter()
+            .chain(MANAGEMENT_SCOPES)
+            .filter_map(|k| system_scope(k, &management))
+            .collect(),
         Kind::Group => Vec::new(),
     };
     let (items, cursor) = list_records(call, kind.prefix(), &system).await?;
@@ -257,8 +279,9 @@ pub(super) async fn get<P: Platform>(
     raw: &str,
 ) -> Result<Response, Problem> {
     let key = segment(raw);
+    let management = super::resources::management_identifier(call.engine.config());
     if kind == Kind::Scope
-        && let Some(system) = system_scope(&key)
+        && let Some(system) = system_scope(&key, &management)
     {
         return Ok(crate::http::json_response(StatusCode::OK, &system));
     }
@@ -282,6 +305,7 @@ pub(super) async fn create<P: Platform>(
         Kind::Scope => {
             let record = validate_scope(body, None, cx.now()).map_err(Problem::invalid)?;
             check_group(&call, record.group.as_deref()).await?;
+            super::resources::check_owner(&call, record.resource.as_ref()).await?;
             (record.key.clone(), serde_json::to_value(&record), Vec::new(), "/key")
         }
         Kind::Group => {
@@ -315,7 +339,7 @@ async fn writable<P: Platform>(
     raw: &str,
 ) -> Result<(String, String, Versioned), Problem> {
     let key = segment(raw);
-    if kind == Kind::Scope && system_scope(&key).is_some() {
+    if kind == Kind::Scope && is_system_scope(&key) {
         return Err(system_refusal());
     }
     let store_key = format!("{}{key}", kind.prefix());
@@ -340,6 +364,9 @@ pub(super) async fn update<P: Platform>(
             let record =
                 validate_scope(body, Some(&existing), cx.now()).map_err(Problem::invalid)?;
             check_group(&call, record.group.as_deref()).await?;
+            if record.resource != existing.resource {
+                super::resources::check_owner(&call, record.resource.as_ref()).await?;
+            }
             (serde_json::to_value(&record), Vec::new(), Vec::new())
         }
         Kind::Group => {
@@ -406,8 +433,12 @@ mod tests {
 
     #[test]
     fn system_scopes_are_known() {
-        assert!(system_scope("openid").is_some());
-        assert!(system_scope("gatehouse:apps_read").is_some());
-        assert!(system_scope("orders:read").is_none());
+        let management = "https://id.example.com/admin/v1";
+        assert!(system_scope("openid", management).unwrap().get("resource").is_none());
+        assert_eq!(
+            system_scope("gatehouse:apps_read", management).unwrap()["resource"],
+            management
+        );
+        assert!(system_scope("orders:read", management).is_none());
     }
 }

@@ -50,8 +50,9 @@ pub struct Address {
     pub country: Option<String>,
 }
 
-/// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A user as stored. Its `Debug` names the account, never the password hash or
+/// the claims (personal data stays out of logs).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// The subject identifier (`sub`), generated.
     pub id: String,
@@ -72,6 +73,18 @@ pub struct UserRecord {
     pub created_at: UnixTime,
     /// Last change.
     pub updated_at: UnixTime,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("enabled", &self.enabled)
+            .field("roles", &self.roles)
+            .field("has_password", &self.password_hash.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserRecord {

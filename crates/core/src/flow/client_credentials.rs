@@ -3,16 +3,14 @@
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
-use crate::admin::scopes::{ScopeRecord, SecurityLevel};
 use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials};
 use crate::engine::{Context, Engine};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Form, Response, json_response};
 use crate::platform::Platform;
 use crate::policy::GrantType;
-use crate::store::{Directory, UsageEvent, Versioned};
+use crate::store::UsageEvent;
 use crate::token::{AccessTokenClaims, Audience, mint_access_token, random_id};
-use crate::types::ScopeSet;
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -74,37 +72,22 @@ async fn issue<P: Platform>(
         ));
     }
     // RFC 6749 section 3.3: an omitted scope gets the client's default, which for
-    // a server-to-server client is everything it is allowed.
-    let scope = match form.get("scope") {
-        None => client.scopes.clone(),
-        Some(raw) => ScopeSet::parse(raw)
-            .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?,
-    };
-    for requested in scope.iter() {
-        if !client.scopes.contains(requested.as_str())
-            && !is_public_scope(engine, requested.as_str()).await?
-        {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                "scope not allowed for this client",
-            ));
-        }
-    }
+    // a server-to-server client is everything it holds (of one audience).
+    let grant = super::audience::decide(engine, client, form).await?;
     let config = engine.config();
     let now = cx.now();
     let ring = engine.keyring(now).await?;
-    let key = ring
-        .signing_key(client.access_token_alg, now, &config.kek)
-        .map_err(|_| OAuthError::server_error())?;
+    let key =
+        ring.signing_key(grant.alg, now, &config.kek).map_err(|_| OAuthError::server_error())?;
     let claims = AccessTokenClaims {
         iss: config.issuer.as_str().to_owned(),
         sub: client.client_id.as_str().to_owned(),
-        aud: Audience::one(config.issuer.as_str()),
-        exp: now.plus(client.access_token_lifetime),
+        aud: Audience::one(grant.audience),
+        exp: now.plus(grant.lifetime),
         iat: now,
         jti: random_id(cx.rng(), 16),
         client_id: client.client_id.as_str().to_owned(),
-        scope: scope.clone(),
+        scope: grant.scope.clone(),
     };
     let access_token = mint_access_token(engine.platform().crypto(), &key, &claims)
         .await
@@ -114,23 +97,8 @@ async fn issue<P: Platform>(
         &TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: client.access_token_lifetime,
-            scope: scope.to_string(),
+            expires_in: grant.lifetime,
+            scope: grant.scope.to_string(),
         },
     ))
-}
-
-/// Whether `scope` is a custom scope of security level `public`, which any app may
-/// request; a confidential one needs an administrator to grant it to the app first.
-async fn is_public_scope<P: Platform>(engine: &Engine<P>, scope: &str) -> Result<bool, OAuthError> {
-    let key = format!("scopes/{scope}");
-    let bytes = match engine.platform().directory().get(&key).await {
-        Ok(bytes) => bytes,
-        Err(crate::store::StoreError::Refused(_)) => return Ok(false),
-        Err(err) => return Err(crate::engine::store_error(&err)),
-    };
-    Ok(bytes
-        .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
-        .and_then(|v| serde_json::from_value::<ScopeRecord>(v.record).ok())
-        .is_some_and(|s| s.security_level == SecurityLevel::Public))
 }

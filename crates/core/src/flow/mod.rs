@@ -1,6 +1,7 @@
 //! The OAuth flows, one module per grant or endpoint. The token endpoint parses the
 //! form once and dispatches on `grant_type`.
 
+mod audience;
 mod client_credentials;
 
 use http::StatusCode;
@@ -24,6 +25,11 @@ pub(crate) async fn token<P: Platform>(
         FormError::TooLarge => OAuthError::invalid_request("request body too large")
             .with_status(StatusCode::PAYLOAD_TOO_LARGE),
         FormError::NotUtf8 => OAuthError::invalid_request("request body is not utf-8"),
+        // RFC 8707 allows several `resource` parameters; a token here is for one API.
+        FormError::Duplicate(name) if name == "resource" => OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "one resource per token request: request a token for each resource",
+        ),
         FormError::Duplicate(_) => {
             OAuthError::invalid_request("a parameter was sent more than once")
         }

@@ -132,6 +132,12 @@ impl ScopeSet {
     }
 }
 
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
 impl TryFrom<String> for ScopeSet {
     type Error = InvalidValue;
     fn try_from(value: String) -> Result<Self, Self::Error> {

@@ -56,6 +56,68 @@ fn http_host(value: &str) -> Result<(String, String), InvalidValue> {
     Ok((uri.scheme_str().unwrap_or_default().to_owned(), host))
 }
 
+/// The longest resource indicator: it is part of a storage key.
+const MAX_RESOURCE_LEN: usize = 256;
+
+/// A resource indicator (RFC 8707 section 2): the identifier of an API (resource
+/// server), which access tokens for it carry as `aud` (RFC 9068 section 2.2). An
+/// absolute URI without fragment or query, compared as the exact string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ResourceIndicator(String);
+
+impl ResourceIndicator {
+    /// Validates a resource indicator: an absolute URI (`https://api.example.com`,
+    /// `urn:example:orders`), at most 256 characters, no fragment (RFC 8707 section
+    /// 2: "MUST NOT include a fragment component") and no query ("SHOULD NOT").
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidValue`] saying which rule failed.
+    pub fn new(value: &str) -> Result<Self, InvalidValue> {
+        check_common(value)?;
+        if value.len() > MAX_RESOURCE_LEN {
+            return Err(InvalidValue("must be at most 256 characters"));
+        }
+        let (scheme, rest) = scheme_of(value)?;
+        if rest.is_empty() {
+            return Err(InvalidValue("must be an absolute uri"));
+        }
+        if value.contains('?') {
+            return Err(InvalidValue("must not contain a query"));
+        }
+        if matches!(scheme.as_str(), "http" | "https") {
+            http_host(value)?;
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The identifier as registered.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ResourceIndicator {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, InvalidValue> {
+        Self::new(&value)
+    }
+}
+
+impl From<ResourceIndicator> for String {
+    fn from(value: ResourceIndicator) -> Self {
+        value.0
+    }
+}
+
+impl std::fmt::Display for ResourceIndicator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A registered redirect URI. Matching is exact string comparison, except that a
 /// native app's loopback IP redirect matches on any port (RFC 8252 section 7.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -167,6 +229,27 @@ impl HttpsUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_indicator_rules() {
+        for good in ["https://api.example.com", "https://api.example.com/v1", "urn:example:orders"]
+        {
+            assert_eq!(ResourceIndicator::new(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "orders",
+            "/orders",
+            "https://api.example.com#x",
+            "https://api.example.com?x=1",
+            "urn:",
+            "https://api.example.com/a b",
+            "https://user@api.example.com",
+        ] {
+            assert!(ResourceIndicator::new(bad).is_err(), "{bad}");
+        }
+        assert!(ResourceIndicator::new(&format!("urn:x:{}", "a".repeat(300))).is_err());
+    }
 
     #[test]
     fn redirect_rules() {

@@ -386,6 +386,31 @@ fn public_scopes_are_open_to_every_app_confidential_ones_only_when_granted() {
     assert_eq!(token(&plain, "unknown:scope").1["error"], "invalid_scope");
 }
 
+/// Regression: a scope created without `security_level` was public, so every
+/// server-to-server app could request it.
+#[test]
+fn scopes_are_confidential_unless_created_public() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let created =
+        call(&s, &t, Method::POST, "/admin/v1/scopes", Some(json!({"key": "ledger:read"})));
+    assert_eq!(created.status(), 201);
+    assert_eq!(body_json(&created)["security_level"], "confidential");
+    let app = body_json(&call(
+        &s,
+        &t,
+        Method::POST,
+        "/admin/v1/apps",
+        Some(json!({"client_name": "stranger", "type": "s2s"})),
+    ));
+    let response = s.post_form(
+        "/token",
+        "grant_type=client_credentials&scope=ledger%3Aread",
+        Some((app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap())),
+    );
+    assert_eq!(body_json(&response)["error"], "invalid_scope");
+}
+
 #[test]
 fn scope_pages_respect_the_limit_through_system_and_custom_scopes() {
     let s = Scenario::default();

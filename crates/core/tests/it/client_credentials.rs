@@ -3,6 +3,8 @@ use gatehouse_core::verify::{AccessTokenPolicy, verify_access_token};
 use gatehouse_testkit::{NativeCrypto, Scenario, body_json};
 
 const ISSUER: &str = "https://id.example.test";
+/// The management API's identifier: the `aud` of the bootstrap client's tokens.
+const MANAGEMENT: &str = "https://id.example.test/admin/v1";
 
 fn jwks(s: &Scenario) -> Jwks {
     serde_json::from_slice(s.get("/.well-known/jwks.json").body()).unwrap()
@@ -12,7 +14,7 @@ fn verify(
     s: &Scenario,
     token: &str,
 ) -> Result<gatehouse_core::token::AccessTokenClaims, gatehouse_core::verify::VerifyError> {
-    let policy = AccessTokenPolicy::new(ISSUER, ISSUER);
+    let policy = AccessTokenPolicy::new(ISSUER, MANAGEMENT);
     pollster::block_on(verify_access_token(
         &NativeCrypto::default(),
         &jwks(s),
@@ -36,6 +38,7 @@ fn basic_auth_gets_an_rfc9068_token_with_every_management_scope() {
     let claims = verify(&s, token).unwrap();
     assert_eq!(claims.sub, "admin-client");
     assert_eq!(claims.client_id, "admin-client");
+    assert_eq!(claims.aud, gatehouse_core::token::Audience::one(MANAGEMENT));
     assert_eq!(claims.exp.as_secs() - claims.iat.as_secs(), 3600);
     assert!(
         claims.scope.contains("gatehouse:admin") && claims.scope.contains("gatehouse:keys_write")

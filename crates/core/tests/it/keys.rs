@@ -47,7 +47,8 @@ fn rotation_publishes_ahead_and_keeps_the_previous_key() {
     let new = body_json(&s.admin_token(None))["access_token"].as_str().unwrap().to_owned();
     assert!(before.find(&kid(&new)).is_none(), "after the switch the new key signs");
     // A verifier that cached the JWKS during the rotation accepts both tokens.
-    let policy = AccessTokenPolicy::new("https://id.example.test", "https://id.example.test");
+    let policy =
+        AccessTokenPolicy::new("https://id.example.test", "https://id.example.test/admin/v1");
     for t in [&token, &new] {
         pollster::block_on(verify_access_token(
             &NativeCrypto::default(),

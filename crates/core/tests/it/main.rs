@@ -7,11 +7,13 @@
 mod admin_apps;
 mod admin_auth;
 mod admin_directory;
+mod admin_privilege;
 mod client_assertion;
 mod client_credentials;
 mod discovery;
 mod gateway;
 mod keys;
+mod resources;
 mod stores;
 mod token_errors;
 mod usage;

@@ -1,0 +1,357 @@
+//! `/admin/v1/resources`: the APIs (resource servers) access tokens are for.
+//!
+//! A resource's `identifier` is the `aud` of every access token issued for it (RFC
+//! 9068 section 3, RFC 8707). It owns scopes: a custom scope names its resource in
+//! its `resource` field, and a token request's scopes (or its `resource` parameter)
+//! pick the one resource the token is for. A resource may set its own access token
+//! lifetime and signing algorithm; unset, the app's apply.
+//!
+//! The management API is the built-in resource `{ISSUER}/admin/v1`, owning the
+//! `gatehouse:*` scopes. It is always listed and cannot be changed or deleted.
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::fields::Fields;
+use super::problem::{FieldError, Problem};
+use super::scopes::ScopeRecord;
+use super::{
+    Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
+    rename_claims, replacement_body, versioned_response,
+};
+use crate::config::Config;
+use crate::engine::Context;
+use crate::http::Response;
+use crate::jose::Algorithm;
+use crate::platform::Platform;
+use crate::store::{Commit, Directory, Expect, StoreError, Versioned};
+use crate::types::{MANAGEMENT_SCOPES, ResourceIndicator, UnixTime};
+
+/// Where resources live in the directory: `resources/<identifier>`.
+pub const RESOURCES_PREFIX: &str = "resources/";
+
+/// The directory key of the resource `identifier`.
+#[must_use]
+pub fn resource_key(identifier: &str) -> String {
+    format!("{RESOURCES_PREFIX}{identifier}")
+}
+
+/// The identifier of the management API, the built-in resource: `{ISSUER}/admin/v1`.
+/// Tokens for the management API carry it as `aud`.
+#[must_use]
+pub fn management_identifier(config: &Config) -> String {
+    config.issuer.endpoint("/admin/v1")
+}
+
+/// A registered API as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    /// The identifier: the `aud` of its tokens and the `resource` parameter that
+    /// names it. Cannot change.
+    pub identifier: ResourceIndicator,
+    /// Unique display name.
+    pub name: String,
+    /// Free text, up to 120 characters.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Lifetime of access tokens for this resource (seconds); the app's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_lifetime: Option<u64>,
+    /// Signing algorithm of access tokens for this resource; the app's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_signed_response_alg: Option<Algorithm>,
+    /// Always `false` for stored resources; `true` on the listed management API.
+    pub system: bool,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+fn name_claim(name: &str) -> String {
+    format!("names/resources/{}", name.to_lowercase())
+}
+
+/// The management API as a listed resource.
+fn management_view(config: &Config) -> Value {
+    json!({
+        "identifier": management_identifier(config),
+        "name": "Gatehouse Management API",
+        "description": "The management API of this issuer",
+        "system": true,
+        "scopes": MANAGEMENT_SCOPES,
+    })
+}
+
+fn validate(
+    body: Map<String, Value>,
+    current: Option<&ResourceRecord>,
+    management: &str,
+    now: UnixTime,
+) -> Result<ResourceRecord, Vec<FieldError>> {
+    let mut fields = Fields::new(body);
+    let current_view = current.and_then(|c| serde_json::to_value(c).ok());
+    fields.read_only_from(&["created_at", "updated_at", "system", "scopes"], current_view.as_ref());
+    let raw: Option<String> = fields.take("identifier", "a string");
+    let identifier = match (raw, current) {
+        (Some(raw), Some(c)) if raw != c.identifier.as_str() => {
+            fields.error("/identifier", "cannot change; create a new resource instead");
+            None
+        }
+        (None, Some(c)) => Some(c.identifier.clone()),
+        (None, None) => {
+            fields.error("/identifier", "is required");
+            None
+        }
+        (Some(raw), _) => match ResourceIndicator::new(&raw) {
+            Ok(id) if id.as_str() == management => {
+                fields.error("/identifier", "is the management API's identifier");
+                None
+            }
+            Ok(id) => Some(id),
+            Err(e) => {
+                fields.error("/identifier", e.0);
+                None
+            }
+        },
+    };
+    let name = fields.required_name("name", 64);
+    let description: String = fields.take("description", "a string").unwrap_or_default();
+    if description.chars().count() > super::apps::MAX_DESCRIPTION {
+        fields.error(
+            "/description",
+            format!("must be at most {} characters", super::apps::MAX_DESCRIPTION),
+        );
+    }
+    let lifetime: Option<u64> =
+        fields.take("access_token_lifetime", "an integer number of seconds");
+    let (min, max, _) = super::apps::TOKEN_LIFETIME;
+    if lifetime.is_some_and(|l| !(min..=max).contains(&l)) {
+        fields.error("/access_token_lifetime", format!("must be between {min} and {max} seconds"));
+    }
+    let alg = fields.take("access_token_signed_response_alg", "ES256 or RS256");
+    fields.finish()?;
+    Ok(ResourceRecord {
+        identifier: identifier
+            .ok_or_else(|| vec![FieldError::new("/identifier", "is required")])?,
+        name: name.unwrap_or_default(),
+        description,
+        access_token_lifetime: lifetime,
+        access_token_signed_response_alg: alg,
+        system: false,
+        created_at: current.map_or(now, |c| c.created_at),
+        updated_at: now,
+    })
+}
+
+/// A path segment, percent-decoded: identifiers are URIs, so they travel encoded
+/// (`https%3A%2F%2Fapi.example.com`).
+fn segment(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+fn not_found() -> Problem {
+    Problem::not_found("no resource with this identifier")
+}
+
+fn system_refusal() -> Problem {
+    Problem::conflict("/identifier", "the management API cannot be changed or deleted")
+}
+
+/// The keys of the custom scopes that name `identifier` as their resource, read
+/// through the directory (so a scope created within the last moments elsewhere may
+/// be missing; deletion re-checks through the same read).
+async fn owned_scopes<P: Platform>(
+    call: &Call<'_, P>,
+    identifier: &str,
+) -> Result<Vec<String>, Problem> {
+    let directory = call.engine.platform().directory();
+    let mut owned = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = directory
+            .list("scopes/", cursor.as_deref(), crate::store::MAX_LIST_LIMIT)
+            .await
+            .map_err(|_| Problem::unavailable())?;
+        for key in &page.keys {
+            let Some(bytes) = directory.get(key).await.map_err(|_| Problem::unavailable())? else {
+                continue;
+            };
+            if let Ok(versioned) = serde_json::from_slice::<Versioned>(&bytes)
+                && let Ok(scope) = serde_json::from_value::<ScopeRecord>(versioned.record)
+                && scope.resource.as_ref().is_some_and(|r| r.as_str() == identifier)
+            {
+                owned.push(scope.key);
+            }
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(owned),
+        }
+    }
+}
+
+fn with_scopes(record: &ResourceRecord, scopes: &[String]) -> Value {
+    let mut view = serde_json::to_value(record).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut view {
+        map.insert("scopes".to_owned(), json!(scopes));
+    }
+    view
+}
+
+pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
+    let system = [management_view(call.engine.config())];
+    let (items, cursor) = list_records(call, RESOURCES_PREFIX, &system).await?;
+    Ok(crate::http::json_response(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": cursor }),
+    ))
+}
+
+async fn load<P: Platform>(
+    call: &Call<'_, P>,
+    raw: &str,
+) -> Result<(ResourceRecord, u64), Problem> {
+    let identifier = segment(raw);
+    if identifier == management_identifier(call.engine.config()) {
+        return Err(system_refusal());
+    }
+    let versioned = read(call.engine, &resource_key(&identifier)).await?.ok_or_else(not_found)?;
+    Ok((decode_record(&versioned.record)?, versioned.version))
+}
+
+pub(super) async fn get<P: Platform>(call: &Call<'_, P>, raw: &str) -> Result<Response, Problem> {
+    let config = call.engine.config();
+    if segment(raw) == management_identifier(config) {
+        return Ok(crate::http::json_response(StatusCode::OK, &management_view(config)));
+    }
+    let (record, version) = load(call, raw).await?;
+    let scopes = owned_scopes(call, record.identifier.as_str()).await?;
+    Ok(versioned_response(StatusCode::OK, &with_scopes(&record, &scopes), version))
+}
+
+pub(super) async fn create<P: Platform>(
+    call: Call<'_, P>,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let body = json_body(&call.request)?;
+    let management = management_identifier(call.engine.config());
+    let record = validate(body, None, &management, cx.now()).map_err(Problem::invalid)?;
+    let value = serde_json::to_value(&record).map_err(|_| Problem::unavailable())?;
+    let commit = Commit {
+        key: resource_key(record.identifier.as_str()),
+        record: Some(value),
+        expect: Expect::Absent,
+        claim: vec![name_claim(&record.name)],
+        release: Vec::new(),
+        cascade: Vec::new(),
+    };
+    let version = commit_record(call.engine, commit, "/name").await.map_err(|p| {
+        // An identifier registered twice is a conflict on it, not a stale ETag.
+        if p.status() == 412 {
+            Problem::conflict("/identifier", "is already registered")
+        } else {
+            p
+        }
+    })?;
+    Ok(versioned_response(StatusCode::CREATED, &with_scopes(&record, &[]), version))
+}
+
+pub(super) async fn update<P: Platform>(
+    call: Call<'_, P>,
+    raw: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let (current, version) = load(&call, raw).await?;
+    check_if_match(&call.request, version)?;
+    let mut shown = serde_json::to_value(&current).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut shown {
+        // `scopes` is derived; a client that sends back what it read is not refused.
+        map.remove("scopes");
+    }
+    let mut body = replacement_body(&call.request, shown)?;
+    body.remove("scopes");
+    let management = management_identifier(call.engine.config());
+    let record = validate(body, Some(&current), &management, cx.now()).map_err(Problem::invalid)?;
+    let (claim, release) = rename_claims(name_claim(&current.name), name_claim(&record.name));
+    let value = serde_json::to_value(&record).map_err(|_| Problem::unavailable())?;
+    let commit = Commit {
+        key: resource_key(record.identifier.as_str()),
+        record: Some(value),
+        expect: Expect::Version(version),
+        claim,
+        release,
+        cascade: Vec::new(),
+    };
+    let version = commit_record(call.engine, commit, "/name").await?;
+    let scopes = owned_scopes(&call, record.identifier.as_str()).await?;
+    Ok(versioned_response(StatusCode::OK, &with_scopes(&record, &scopes), version))
+}
+
+pub(super) async fn delete<P: Platform>(
+    call: &Call<'_, P>,
+    raw: &str,
+) -> Result<Response, Problem> {
+    let (current, version) = load(call, raw).await?;
+    check_if_match(&call.request, version)?;
+    let scopes = owned_scopes(call, current.identifier.as_str()).await?;
+    if !scopes.is_empty() {
+        return Err(Problem::conflict(
+            "/scopes",
+            format!(
+                "the resource still owns scopes ({}); delete them or move them to another \
+                 resource first",
+                scopes.join(", ")
+            ),
+        ));
+    }
+    let commit = Commit {
+        key: resource_key(current.identifier.as_str()),
+        record: None,
+        expect: Expect::Version(version),
+        claim: Vec::new(),
+        release: vec![name_claim(&current.name)],
+        cascade: Vec::new(),
+    };
+    commit_record(call.engine, commit, "/identifier").await?;
+    Ok(no_content())
+}
+
+/// Refuses a scope whose `resource` is not a registered resource.
+pub(super) async fn check_owner<P: Platform>(
+    call: &Call<'_, P>,
+    resource: Option<&ResourceIndicator>,
+) -> Result<(), Problem> {
+    let Some(resource) = resource else { return Ok(()) };
+    if resource.as_str() == management_identifier(call.engine.config()) {
+        return Err(Problem::invalid_field(
+            "/resource",
+            "the management API owns only the gatehouse:* scopes",
+        ));
+    }
+    if read(call.engine, &resource_key(resource.as_str())).await?.is_none() {
+        return Err(Problem::invalid_field("/resource", "is not a registered resource identifier"));
+    }
+    Ok(())
+}
+
+/// A resource as the token endpoint reads it from the directory (possibly stale
+/// within the directory's bound).
+///
+/// # Errors
+///
+/// A store failure.
+pub async fn lookup<D: Directory>(
+    directory: &D,
+    identifier: &str,
+) -> Result<Option<ResourceRecord>, StoreError> {
+    let key = resource_key(identifier);
+    match directory.get(&key).await {
+        Ok(bytes) => Ok(bytes
+            .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
+            .and_then(|v| serde_json::from_value(v.record).ok())),
+        Err(StoreError::Refused(_)) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
