@@ -37,10 +37,11 @@ async function configFor(method, { clientId = ADMIN_CLIENT_ID, secret = ADMIN_CL
   });
 }
 
+// The bootstrap client's tokens are for the management API (RFC 8707 resource).
 async function verifyAccessToken(token) {
   return await jwtVerify(token, jwks, {
     issuer: worker.issuer,
-    audience: worker.issuer,
+    audience: `${worker.issuer}/admin/v1`,
     typ: "at+jwt",
     algorithms: ["ES256"],
   });
@@ -107,7 +108,7 @@ for (const method of Object.keys(AUTH)) {
       const { payload, protectedHeader } = await verifyAccessToken(first.access_token);
       assert.equal(protectedHeader.kid, header.kid);
       assert.equal(payload.iss, worker.issuer);
-      assert.equal(payload.aud, worker.issuer);
+      assert.equal(payload.aud, `${worker.issuer}/admin/v1`);
       assert.equal(payload.sub, ADMIN_CLIENT_ID);
       assert.equal(payload.client_id, ADMIN_CLIENT_ID);
       assert.deepEqual(scopeSet(payload.scope), new Set(MANAGEMENT_SCOPES));

@@ -35,7 +35,8 @@ const kidsOf = (set) => set.keys.map((k) => k.kid).sort();
 async function verifyWith(set, token, issuer) {
   return await jwtVerify(token, createLocalJWKSet(set), {
     issuer,
-    audience: issuer,
+    // the bootstrap client's tokens are for the management API
+    audience: `${issuer}/admin/v1`,
     typ: "at+jwt",
     algorithms: ["ES256"],
   });
