@@ -258,10 +258,13 @@ describe("management API on workerd", () => {
     const none = await adminFetch(worker.url, undefined, "GET", "/admin/v1/apps");
     assertProblem(none, 401, "no token");
     assert.equal(none.headers.get("www-authenticate"), 'Bearer realm="gatehouse"');
-    // An app's own token (not for the management API) is refused too.
+    // An app's own token is not for the management API (its `aud` is the issuer's
+    // default audience, not {ISSUER}/admin/v1): refused as an invalid token.
     const app = (await call("POST", "/admin/v1/apps", { body: { client_name: "outsider", type: "s2s" } })).json;
     const appToken = (await clientCredentials(worker.url, app.client_id, app.client_secret)).json.access_token;
-    assertProblem(await adminFetch(worker.url, appToken, "GET", "/admin/v1/apps"), 403, "app token");
+    const outsider = await adminFetch(worker.url, appToken, "GET", "/admin/v1/apps");
+    assertProblem(outsider, 401, "app token");
+    assert.match(outsider.headers.get("www-authenticate"), /error="invalid_token"/);
   });
 
   test("keys: the list has public parts only; a rotation publishes 4 keys in the JWKS", async () => {

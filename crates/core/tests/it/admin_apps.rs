@@ -378,3 +378,43 @@ fn bad_bodies_get_problem_details() {
         assert!(body_json(&response)["detail"].is_string());
     }
 }
+
+#[test]
+fn debug_of_records_redacts_secrets() {
+    use gatehouse_core::admin::apps::AppRecord;
+    use gatehouse_core::admin::users::UserRecord;
+    use gatehouse_core::store::Registry;
+    let s = Scenario::default();
+    let token = s.bearer(None);
+    let app = body_json(&s.admin(
+        Method::POST,
+        "/admin/v1/apps",
+        &token,
+        Some(json!({"client_name": "debugged", "type": "s2s"})),
+        &[],
+    ));
+    let user = body_json(&s.admin(
+        Method::POST,
+        "/admin/v1/users",
+        &token,
+        Some(
+            json!({"username": "ada", "password": "analytical engine", "email": "ada@example.com"}),
+        ),
+        &[],
+    ));
+    let registry = &s.engine.platform().registry;
+    let read = |key: String| pollster::block_on(registry.read(&key)).unwrap().unwrap().record;
+    let app_record: AppRecord =
+        serde_json::from_value(read(format!("apps/{}", app["client_id"].as_str().unwrap())))
+            .unwrap();
+    let user_record: UserRecord =
+        serde_json::from_value(read(format!("users/{}", user["id"].as_str().unwrap()))).unwrap();
+    let digest = app_record.secret_digest.clone().unwrap();
+    let hash = user_record.password_hash.clone().unwrap();
+    let (app_debug, user_debug) = (format!("{app_record:?}"), format!("{user_record:?}"));
+    assert!(app_debug.contains("debugged") && app_debug.contains("has_secret: true"));
+    assert!(!app_debug.contains(&digest), "{app_debug}");
+    assert!(user_debug.contains("ada") && user_debug.contains("has_password: true"));
+    assert!(!user_debug.contains(&hash) && !user_debug.contains("argon2"), "{user_debug}");
+    assert!(!user_debug.contains("ada@example.com"), "claims stay out of logs");
+}
