@@ -447,7 +447,10 @@ prefix = "/api/"
         ["GET", "/api/admin;x/", plain, 400],
         ["GET", "/api/admin%2Fusers", plain, 400],
         ["GET", "/api/admin%2e%2e/x", plain, 400],
-        ["patch", "/api/orders/1", admin, 400],
+        // The runtime upper-cases the method: `patch` meets the PATCH rule, never the
+        // looser one (the engine refuses lower-case methods from hosts that keep them).
+        ["patch", "/api/orders/1", plain, 403],
+        ["patch", "/api/orders/1", admin, 200, "/api/orders/1"],
         ["PATCH", "/api/orders/1", plain, 403],
         ["GET", "/api/administrators", plain, 200, "/api/administrators"],
         ["GET", "/api/%61dmin/users?x=%2F%61&y", admin, 200, "/api/admin/users?x=%2F%61&y"],
@@ -459,7 +462,9 @@ prefix = "/api/"
         const res = await rawRequest(gw.url, { method, path, token });
         assert.equal(res.status, status, `${method} ${path}: ${res.text}`);
         if (seen) {
-          assert.equal(JSON.parse(res.text).url, seen, `${method} ${path}`);
+          const received = JSON.parse(res.text);
+          assert.equal(received.url, seen, `${method} ${path}`);
+          assert.equal(received.method, method.toUpperCase(), `${method} ${path}`);
         } else {
           assert.equal(origin.seen.length, before, `${method} ${path} reached the origin`);
         }
