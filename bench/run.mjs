@@ -135,7 +135,11 @@ try {
     { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
     { type: "CompiledWasm", include: ["**/*.wasm"] },
   ];
-  const config = `issuer = "${issuer.url}"\norigin = "${origin.url}"\n[[routes]]\nprefix = "/api/"\nscopes = ["${SCOPE}"]\n`;
+  // The gateway requires the audience its tokens carry: read it from one of them.
+  const [probe] = await mintTokens(issuer.url, 1);
+  const { aud } = JSON.parse(Buffer.from(probe.split(".")[1], "base64url").toString());
+  const audience = Array.isArray(aud) ? aud[0] : aud;
+  const config = `issuer = "${issuer.url}"\norigin = "${origin.url}"\naudience = "${audience}"\n[[routes]]\nprefix = "/api/"\nscopes = ["${SCOPE}"]\n`;
   const gatehouse = await serve("gatehouse-gateway", {
     scriptPath: path.join(ROOT, "bench", "gatehouse-gateway.mjs"),
     modulesRoot: ROOT,

@@ -6,30 +6,38 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import * as jose from "jose";
 import { startWorker, ADMIN_CLIENT_ID, decodeJwtPart, getJson } from "../harness.mjs";
+import http from "node:http";
 import {
   startGateway,
   startOrigin,
   startFakeIssuer,
   gatewayConfig,
+  audienceOf,
   issuerToken,
   call,
+  API_AUDIENCE,
+  HUGE_JWKS_BYTES,
 } from "./harness.mjs";
 
 const ADMIN_SCOPE = "gatehouse:apps_read gatehouse:keys_write";
 
 describe("with the real issuer", () => {
-  let issuer, origin, gw, token;
+  // The gateway requires the `aud` of the issuer's management-API tokens: whatever
+  // the issuer puts there (the API's identifier, `{issuer}/admin/v1`).
+  let issuer, origin, gw, token, audience;
   before(async () => {
     issuer = await startWorker();
     origin = await startOrigin();
+    token = await issuerToken(issuer.url, ADMIN_SCOPE);
+    audience = audienceOf(token);
     gw = await startGateway(
       gatewayConfig({
         issuer: issuer.url,
         origin: origin.url,
+        audience,
         extra: `[cors]\norigins = ["https://app.example.com"]\nmethods = ["GET", "POST"]`,
       }),
     );
-    token = await issuerToken(issuer.url, ADMIN_SCOPE);
   });
   after(async () => {
     await gw?.stop();
@@ -207,7 +215,7 @@ describe("with the real issuer", () => {
   });
 
   test("a cold gateway under concurrent fresh tokens fetches the JWKS once and refuses none", async () => {
-    const cold = await startGateway(gatewayConfig({ issuer: issuer.url, origin: origin.url }));
+    const cold = await startGateway(gatewayConfig({ issuer: issuer.url, origin: origin.url, audience }));
     try {
       const tokens = await Promise.all(Array.from({ length: 8 }, () => issuerToken(issuer.url, ADMIN_SCOPE)));
       const results = await Promise.all(
@@ -270,7 +278,7 @@ describe("with the real issuer", () => {
   });
 
   test("issuer outage: cached keys keep verifying tokens seen and unseen", async () => {
-    const local = await startGateway(gatewayConfig({ issuer: issuer.url, origin: origin.url }));
+    const local = await startGateway(gatewayConfig({ issuer: issuer.url, origin: origin.url, audience }));
     try {
       const seen = await issuerToken(issuer.url, ADMIN_SCOPE);
       const unseen = await issuerToken(issuer.url, ADMIN_SCOPE);
@@ -376,6 +384,193 @@ describe("with a stand-in issuer (controlled clock and keys)", () => {
     try {
       const res = await call(gw.url, "/public/x", {});
       assert.equal(res.status, 502);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+/** A raw request (fetch would normalize the method or the path). */
+function rawRequest(base, { method = "GET", path, token }) {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, method, path, headers: token ? { authorization: `Bearer ${token}` } : {} },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode, text }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("path, method and fetch hardening (stand-in issuer)", () => {
+  let fake, origin;
+  before(async () => {
+    fake = await startFakeIssuer();
+    origin = await startOrigin();
+  });
+  after(async () => {
+    await origin?.stop();
+    await fake?.stop();
+  });
+
+  const ADMIN_ROUTES = `
+[[routes]]
+prefix = "/api/admin"
+case_insensitive = true
+scopes = ["admin"]
+
+[[routes]]
+prefix = "/api/orders"
+methods = ["PATCH"]
+scopes = ["orders:write"]
+
+[[routes]]
+prefix = "/api/"
+`;
+
+  test("another spelling of a protected path never reaches the looser rule; the origin sees the matched path", async () => {
+    const gw = await startGateway(gatewayConfig({ issuer: fake.issuer, origin: origin.url, routes: ADMIN_ROUTES }));
+    try {
+      const plain = await fake.mint();
+      const admin = await fake.mint({ claims: { scope: "admin orders:write" } });
+      const rows = [
+        // [method, path as sent, token, status, path + query the origin sees]
+        ["GET", "/api/%61dmin/users", plain, 403],
+        ["GET", "/API/admin", plain, 403],
+        ["GET", "/api//admin", plain, 400],
+        ["GET", "/api/admin;x/", plain, 400],
+        ["GET", "/api/admin%2Fusers", plain, 400],
+        ["GET", "/api/admin%2e%2e/x", plain, 400],
+        // The runtime upper-cases the method: `patch` meets the PATCH rule, never the
+        // looser one (the engine refuses lower-case methods from hosts that keep them).
+        ["patch", "/api/orders/1", plain, 403],
+        ["patch", "/api/orders/1", admin, 200, "/api/orders/1"],
+        ["PATCH", "/api/orders/1", plain, 403],
+        ["GET", "/api/administrators", plain, 200, "/api/administrators"],
+        ["GET", "/api/%61dmin/users?x=%2F%61&y", admin, 200, "/api/admin/users?x=%2F%61&y"],
+        ["GET", "/API/%41DMIN/a%c3%a9", admin, 200, "/API/ADMIN/a%C3%A9"],
+        ["GET", "/api/admin/users?q=1", admin, 200, "/api/admin/users?q=1"],
+      ];
+      for (const [method, path, token, status, seen] of rows) {
+        const before = origin.seen.length;
+        const res = await rawRequest(gw.url, { method, path, token });
+        assert.equal(res.status, status, `${method} ${path}: ${res.text}`);
+        if (seen) {
+          const received = JSON.parse(res.text);
+          assert.equal(received.url, seen, `${method} ${path}`);
+          assert.equal(received.method, method.toUpperCase(), `${method} ${path}`);
+        } else {
+          assert.equal(origin.seen.length, before, `${method} ${path} reached the origin`);
+        }
+      }
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test("a redirected JWKS is a failure, never followed", async () => {
+    const issuer = await startFakeIssuer();
+    issuer.state.jwks = "redirect";
+    const gw = await startGateway(gatewayConfig({ issuer: issuer.issuer, origin: origin.url }));
+    try {
+      const res = await call(gw.url, "/api/orders", { token: await issuer.mint() });
+      assert.equal(res.status, 503, res.text);
+      assert.ok(issuer.state.paths.includes("/.well-known/jwks.json"));
+      assert.ok(!issuer.state.paths.includes("/keys/moved.json"), issuer.state.paths.join(" "));
+    } finally {
+      await gw.stop();
+      await issuer.stop();
+    }
+  });
+
+  for (const mode of ["huge", "huge-chunked"]) {
+    test(`an oversized JWKS (${mode === "huge" ? "with" : "without"} Content-Length) is abandoned at the cap, not read whole`, async () => {
+      const issuer = await startFakeIssuer();
+      issuer.state.jwks = mode;
+      const gw = await startGateway(gatewayConfig({ issuer: issuer.issuer, origin: origin.url }));
+      try {
+        const res = await call(gw.url, "/api/orders", { token: await issuer.mint() });
+        assert.equal(res.status, 503, res.text);
+        await new Promise((r) => setTimeout(r, 200));
+        const { written, finished } = issuer.state.huge;
+        assert.ok(!finished, `the whole ${HUGE_JWKS_BYTES}-byte body was read`);
+        assert.ok(written < HUGE_JWKS_BYTES / 2, `${written} bytes written`);
+      } finally {
+        await gw.stop();
+        await issuer.stop();
+      }
+    });
+  }
+
+  test("a key withdrawn from the JWKS stops its cached tokens at the next refresh", async () => {
+    // max-age=10 is the shortest freshness the gateway grants.
+    const issuer = await startFakeIssuer({ maxAge: 10 });
+    const gw = await startGateway(
+      gatewayConfig({ issuer: issuer.issuer, origin: origin.url, extra: "jwks_refetch_cooldown = 1" }),
+    );
+    try {
+      const withdrawn = issuer.state.keys[0];
+      const token = await issuer.mint({ key: withdrawn });
+      assert.equal((await call(gw.url, "/api/orders", { token })).status, 200);
+      assert.equal((await call(gw.url, "/api/orders", { token })).status, 200, "cached");
+      issuer.state.withdrawn.add(withdrawn.kid);
+      const fetches = issuer.state.fetches;
+      // Only this (cached) token arrives; once the keys are due, it refreshes them.
+      await new Promise((r) => setTimeout(r, 10_500));
+      const res = await call(gw.url, "/api/orders", { token });
+      assert.equal(res.status, 401, res.text);
+      assert.equal(issuer.state.fetches, fetches + 1);
+      assert.equal((await call(gw.url, "/api/orders", { token })).status, 401);
+    } finally {
+      await gw.stop();
+      await issuer.stop();
+    }
+  });
+
+  test("a refetch caused by a new kid drops the cached tokens of a withdrawn key", async () => {
+    const issuer = await startFakeIssuer();
+    const gw = await startGateway(
+      gatewayConfig({ issuer: issuer.issuer, origin: origin.url, extra: "jwks_refetch_cooldown = 1" }),
+    );
+    try {
+      const old = issuer.state.keys[0];
+      const token = await issuer.mint({ key: old });
+      assert.equal((await call(gw.url, "/api/orders", { token })).status, 200);
+      const next = await issuer.addKey();
+      issuer.state.withdrawn.add(old.kid);
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal((await call(gw.url, "/api/orders", { token: await issuer.mint({ key: next }) })).status, 200);
+      assert.equal((await call(gw.url, "/api/orders", { token })).status, 401);
+    } finally {
+      await gw.stop();
+      await issuer.stop();
+    }
+  });
+
+  test("audience is required and enforced", async () => {
+    const missing = await startGateway(gatewayConfig({ issuer: fake.issuer, origin: origin.url, audience: null }));
+    try {
+      const res = await call(missing.url, "/public/x", {});
+      assert.equal(res.status, 500);
+      assert.equal(res.json.error, "server_error");
+    } finally {
+      await missing.stop();
+    }
+    const gw = await startGateway(gatewayConfig({ issuer: fake.issuer, origin: origin.url }));
+    try {
+      assert.equal((await call(gw.url, "/api/orders", { token: await fake.mint() })).status, 200);
+      for (const aud of [fake.issuer, `${fake.issuer}/admin/v1`, "https://other.example.com"]) {
+        const res = await call(gw.url, "/api/orders", { token: await fake.mint({ claims: { aud } }) });
+        assert.equal(res.status, 401, aud);
+      }
+      const both = await fake.mint({ claims: { aud: ["https://other.example.com", API_AUDIENCE] } });
+      assert.equal((await call(gw.url, "/api/orders", { token: both })).status, 200);
     } finally {
       await gw.stop();
     }

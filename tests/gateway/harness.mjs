@@ -21,9 +21,22 @@ import {
 
 export const GATEWAY_SCRIPT = path.join(ROOT, "crates", "gateway", "build", "index.js");
 
-/** A gateway configuration document. `routes` is TOML text; `extra` goes at the top. */
-export function gatewayConfig({ issuer, origin, extra = "", routes }) {
-  return `issuer = "${issuer}"\norigin = "${origin}"\n${extra}\n${routes ?? DEFAULT_ROUTES}`;
+/** The API the stand-in issuer's tokens are for, and the gateway's default audience. */
+export const API_AUDIENCE = "https://api.example.com";
+
+/**
+ * A gateway configuration document. `routes` is TOML text; `extra` goes at the top;
+ * `audience` is the `aud` the gateway requires (`null` leaves the key out).
+ */
+export function gatewayConfig({ issuer, origin, audience = API_AUDIENCE, extra = "", routes }) {
+  const aud = audience === null ? "" : `audience = "${audience}"\n`;
+  return `issuer = "${issuer}"\norigin = "${origin}"\n${aud}${extra}\n${routes ?? DEFAULT_ROUTES}`;
+}
+
+/** The audience a token names (the first one when `aud` is a list). */
+export function audienceOf(token) {
+  const { aud } = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
+  return Array.isArray(aud) ? aud[0] : aud;
 }
 
 export const DEFAULT_ROUTES = `
@@ -105,12 +118,28 @@ export async function startOrigin() {
   };
 }
 
+/** Size of the oversized JWKS the stand-in issuer can serve (`state.jwks = "huge"`). */
+export const HUGE_JWKS_BYTES = 32 * 1024 * 1024;
+
 /**
  * A stand-in issuer: discovery and an ES256 JWKS over HTTP, tokens minted with jose.
- * `up = false` makes every request fail (connection reset).
+ * `up = false` makes every request fail (connection reset). `state.jwks` picks how
+ * the JWKS is served: "normal"; "redirect" (a 302 to a copy at another path that
+ * would verify the tokens); "huge" / "huge-chunked" (valid JSON padded to
+ * HUGE_JWKS_BYTES, with or without Content-Length, written as fast as the reader
+ * takes it; `state.huge` records how much was written and whether it all was).
+ * Kids in `state.withdrawn` are left out of the JWKS.
  */
 export async function startFakeIssuer({ maxAge = 300 } = {}) {
-  const state = { up: true, fetches: 0, keys: [] };
+  const state = {
+    up: true,
+    fetches: 0,
+    keys: [],
+    paths: [],
+    jwks: "normal",
+    withdrawn: new Set(),
+    huge: { written: 0, finished: false, closed: false },
+  };
   const addKey = async () => {
     const { publicKey, privateKey } = await jose.generateKeyPair("ES256", { extractable: true });
     const jwk = await jose.exportJWK(publicKey);
@@ -127,12 +156,20 @@ export async function startFakeIssuer({ maxAge = 300 } = {}) {
       return;
     }
     state.fetches++;
+    state.paths.push(req.url);
+    const jwks = () => JSON.stringify({ keys: state.keys.filter((k) => !state.withdrawn.has(k.kid)).map((k) => k.jwk) });
+    const jwksHeaders = { "content-type": "application/json", "cache-control": `public, max-age=${maxAge}` };
     if (req.url === "/.well-known/openid-configuration") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ issuer: base, jwks_uri: `${base}/.well-known/jwks.json` }));
-    } else if (req.url === "/.well-known/jwks.json") {
-      res.writeHead(200, { "content-type": "application/json", "cache-control": `public, max-age=${maxAge}` });
-      res.end(JSON.stringify({ keys: state.keys.map((k) => k.jwk) }));
+    } else if (req.url === "/.well-known/jwks.json" && state.jwks === "redirect") {
+      res.writeHead(302, { location: `${base}/keys/moved.json`, "cache-control": "no-store" });
+      res.end();
+    } else if (req.url === "/.well-known/jwks.json" && state.jwks.startsWith("huge")) {
+      serveHuge(res, jwks(), jwksHeaders, state.jwks === "huge", state.huge);
+    } else if (req.url === "/.well-known/jwks.json" || req.url === "/keys/moved.json") {
+      res.writeHead(200, jwksHeaders);
+      res.end(jwks());
     } else {
       res.writeHead(404);
       res.end();
@@ -150,7 +187,7 @@ export async function startFakeIssuer({ maxAge = 300 } = {}) {
       const body = {
         iss: base,
         sub: "user-1",
-        aud: base,
+        aud: API_AUDIENCE,
         iat: now(),
         exp: now() + 3600,
         jti: crypto.randomUUID(),
@@ -167,6 +204,32 @@ export async function startFakeIssuer({ maxAge = 300 } = {}) {
       return new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** Writes `json` padded to HUGE_JWKS_BYTES, respecting back-pressure, into `record`. */
+function serveHuge(res, json, headers, withLength, record) {
+  const head = Buffer.from(`${json.slice(0, -1)},"pad":"`);
+  const tail = Buffer.from(`"}`);
+  const chunk = Buffer.alloc(64 * 1024, "x");
+  const padding = HUGE_JWKS_BYTES - head.length - tail.length;
+  res.writeHead(200, withLength ? { ...headers, "content-length": String(HUGE_JWKS_BYTES) } : headers);
+  res.on("finish", () => (record.finished = true));
+  res.on("close", () => (record.closed = true));
+  let sent = 0;
+  const write = (buf) => {
+    record.written += buf.length;
+    return res.write(buf);
+  };
+  write(head);
+  const pump = () => {
+    while (!res.destroyed && sent < padding) {
+      const n = Math.min(chunk.length, padding - sent);
+      sent += n;
+      if (!write(n === chunk.length ? chunk : chunk.subarray(0, n))) return res.once("drain", pump);
+    }
+    if (!res.destroyed) res.end(tail, () => (record.written += tail.length));
+  };
+  pump();
 }
 
 /** An access token from the real issuer for the bootstrap admin client. */

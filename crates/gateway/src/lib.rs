@@ -32,7 +32,8 @@
 //! async fn caller(jwks_json: &str, authorization: &str, now: UnixTime) -> Result<String, VerifyError> {
 //!     // Fetch {issuer}/.well-known/jwks.json yourself and keep it for its max-age.
 //!     let jwks: Jwks = serde_json::from_str(jwks_json).map_err(|_| VerifyError::UnknownKey)?;
-//!     let policy = AccessTokenPolicy::new("https://id.example.com", "https://id.example.com")
+//!     // The issuer, and the API these tokens are for (their `aud`).
+//!     let policy = AccessTokenPolicy::new("https://id.example.com", "https://api.example.com")
 //!         .with_leeway(30);
 //!     let token = authorization.strip_prefix("Bearer ").unwrap_or_default();
 //!     let verified = verify_access_token_full(&WebVerifier, &jwks, &policy, token, now).await?;
@@ -53,8 +54,8 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use gatehouse_core::gateway::{
-    FetchError, FetchTarget, Fetched, Forward, Gateway, GatewayConfig, Inbound, KeysPlan,
-    PendingToken, Step, split_url, verify_pending,
+    CappedBody, FetchError, FetchTarget, Fetched, Forward, Gateway, GatewayConfig, Inbound,
+    KeysPlan, PendingToken, Step, ambiguous_request, split_url, verify_pending,
 };
 use gatehouse_core::jose::Jwks;
 use gatehouse_core::types::UnixTime;
@@ -151,7 +152,9 @@ fn start(req: Request, env: &Env) -> Result<Promise, JsValue> {
     let Some((path, query)) = split_url(&url) else {
         return resolved(respond(gatehouse_core::http::not_found()));
     };
-    let method = http::Method::from_bytes(req.method().as_bytes()).unwrap_or(http::Method::GET);
+    let Ok(method) = http::Method::from_bytes(req.method().as_bytes()) else {
+        return resolved(respond(ambiguous_request()));
+    };
     let headers = req.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
     let authorization = header("authorization");
@@ -170,20 +173,15 @@ fn start(req: Request, env: &Env) -> Result<Promise, JsValue> {
         request_headers: request_headers.as_deref(),
     };
     let step = loaded.gateway.borrow_mut().begin(&inbound, now);
-    let target = {
-        let gateway = loaded.gateway.borrow();
-        let origin = &gateway.config().origin;
-        match query {
-            Some(query) => format!("{origin}{path}?{query}"),
-            None => format!("{origin}{path}"),
-        }
-    };
     match step {
-        Step::Forward(forward) => forward_to(&req, &headers, &target, forward),
+        Step::Forward(forward) => {
+            let target = forward.target(&loaded.gateway.borrow().config().origin, path, query);
+            forward_to(&req, &headers, &target, forward)
+        }
         Step::Respond(response) => resolved(respond(response)),
         Step::Verify(pending) => {
             let plan = loaded.gateway.borrow_mut().keys(&pending, now);
-            let request = Forwarding { req, headers, target };
+            let request = Forwarding { loaded: Rc::clone(&loaded), req, headers, url };
             if let KeysPlan::Ready(jwks) = &plan
                 && let Some(chained) = verify_chained(&loaded, &pending, jwks, now)
             {
@@ -205,11 +203,20 @@ fn start(req: Request, env: &Env) -> Result<Promise, JsValue> {
     }
 }
 
+/// The origin URL for a request to `url` that core decided to forward: the path it
+/// matched (normalized) and the query unchanged.
+fn target(loaded: &Loaded, url: &str, forward: &Forward) -> String {
+    let gateway = loaded.gateway.borrow();
+    let (path, query) = split_url(url).unwrap_or(("/", None));
+    forward.target(&gateway.config().origin, path, query)
+}
+
 /// What a request needs to be forwarded once its token is settled.
 struct Forwarding {
+    loaded: Rc<Loaded>,
     req: Request,
     headers: Headers,
-    target: String,
+    url: String,
 }
 
 impl Forwarding {
@@ -218,7 +225,8 @@ impl Forwarding {
         match step {
             // Resolving with the origin's promise adopts it.
             Step::Forward(forward) => {
-                Ok(forward_to(&self.req, &self.headers, &self.target, forward)?.into())
+                let target = target(&self.loaded, &self.url, &forward);
+                Ok(forward_to(&self.req, &self.headers, &target, forward)?.into())
             }
             Step::Respond(response) => Ok(respond(response)?.into()),
             Step::Verify(_) => Ok(respond(gatehouse_core::http::not_found())?.into()),
@@ -337,7 +345,7 @@ async fn fetch_round(gateway: &RefCell<Gateway>, first: FetchTarget, now: UnixTi
     let mut target = first;
     loop {
         let result = get(target.url()).await;
-        let next = gateway.borrow_mut().jwks().fetched(&target, result, now);
+        let next = gateway.borrow_mut().fetched(&target, result, now);
         match next {
             Some(next) => target = next,
             None => return,
@@ -354,22 +362,82 @@ fn global_fetch(url: &str, init: &RequestInit) -> Result<Promise, JsValue> {
     fetch.call2(&global, &JsValue::from_str(url), init)?.dyn_into()
 }
 
-/// `fetch(url)`, awaited.
-async fn send(url: &str) -> Result<Response, JsValue> {
-    JsFuture::from(global_fetch(url, &RequestInit::new())?).await?.dyn_into()
+/// GETs discovery or the JWKS within [`FETCH_TIMEOUT`], headers and body together.
+async fn get(url: &str) -> Result<Fetched, FetchError> {
+    match select(Box::pin(get_document(url)), Delay::from(FETCH_TIMEOUT)).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(FetchError),
+    }
 }
 
-async fn get(url: &str) -> Result<Fetched, FetchError> {
-    let fetch = Box::pin(send(url));
-    let response = match select(fetch, Delay::from(FETCH_TIMEOUT)).await {
-        Either::Left((Ok(response), _)) => response,
-        _ => return Err(FetchError),
-    };
+/// `fetch(url, { redirect: "manual" })`: a redirect comes back as the 3xx itself,
+/// which core counts as a failure; it is never followed. The body of a 200 is read
+/// chunk by chunk into a [`CappedBody`] and the stream cancelled once it passes the
+/// cap (or at once when `Content-Length` says it will); other statuses are not read.
+async fn get_document(url: &str) -> Result<Fetched, FetchError> {
+    let init = RequestInit::new();
+    init.set_redirect(RequestRedirect::Manual);
+    let sent = global_fetch(url, &init).map_err(|_| FetchError)?;
+    let response: Response =
+        JsFuture::from(sent).await.and_then(JsCast::dyn_into).map_err(|_| FetchError)?;
+    let status = response.status();
     let cache_control = response.headers().get("cache-control").ok().flatten();
-    let body = JsFuture::from(response.array_buffer().map_err(|_| FetchError)?)
-        .await
-        .map_err(|_| FetchError)?;
-    Ok(Fetched { status: response.status(), cache_control, body: Uint8Array::new(&body).to_vec() })
+    let stream = response.body();
+    if status != 200 {
+        if let Some(stream) = stream {
+            cancel(&stream);
+        }
+        return Ok(Fetched { status, cache_control, body: Vec::new() });
+    }
+    let declared = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|len| len.trim().parse::<u64>().ok());
+    let Some(stream) = stream else {
+        return Ok(Fetched { status, cache_control, body: Vec::new() });
+    };
+    let Ok(mut body) = CappedBody::new(declared) else {
+        cancel(&stream);
+        return Err(FetchError);
+    };
+    let reader = call0(&stream, "getReader")?;
+    loop {
+        let chunk =
+            JsFuture::from(call0(&reader, "read")?.dyn_into::<Promise>().map_err(|_| FetchError)?)
+                .await
+                .map_err(|_| FetchError)?;
+        if Reflect::get(&chunk, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool())
+            == Some(true)
+        {
+            break;
+        }
+        let value = Reflect::get(&chunk, &JsValue::from_str("value")).map_err(|_| FetchError)?;
+        let bytes = value.dyn_into::<Uint8Array>().map_err(|_| FetchError)?;
+        let len = usize::try_from(bytes.length()).unwrap_or(usize::MAX);
+        // Refuse before copying: a single chunk can be large.
+        if !body.accepts(len) || body.push(&bytes.to_vec()).is_err() {
+            // Stop reading: the rest of the body is never transferred.
+            let _ = call0(&reader, "cancel");
+            return Err(FetchError);
+        }
+    }
+    Ok(Fetched { status, cache_control, body: body.into_bytes() })
+}
+
+/// `target[name]()`.
+fn call0(target: &JsValue, name: &str) -> Result<JsValue, FetchError> {
+    let method: Function = Reflect::get(target, &JsValue::from_str(name))
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or(FetchError)?;
+    method.call0(target).map_err(|_| FetchError)
+}
+
+/// Cancels a body that will not be read (its promise is not awaited).
+fn cancel(stream: &web_sys::ReadableStream) {
+    let _ = call0(stream, "cancel");
 }
 
 thread_local! {

@@ -77,6 +77,12 @@ impl TokenCache {
         self.entries.insert(key, Entry { token, until });
     }
 
+    /// Keeps only the tokens for which `keep` holds (used to drop every token signed by
+    /// a key that left the JWKS).
+    pub fn retain(&mut self, mut keep: impl FnMut(&VerifiedAccessToken) -> bool) {
+        self.entries.retain(|_, e| keep(&e.token));
+    }
+
     /// Forgets `key` (its key left the JWKS).
     pub fn remove(&mut self, key: &TokenKey) {
         self.entries.remove(key);

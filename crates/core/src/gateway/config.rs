@@ -11,6 +11,11 @@ use crate::verify::{AccessTokenPolicy, MAX_LEEWAY_SECS};
 
 use super::route::{Requirement, Route, RouteMatcher};
 
+/// What an operator is told when `audience` is missing or empty.
+const AUDIENCE_HINT: &str = "set it to the identifier of the API this gateway protects, the \
+    `aud` its access tokens carry (the resource identifier registered at the issuer; \
+    {issuer}/admin/v1 for Gatehouse's management API)";
+
 /// Default clock-skew leeway (seconds).
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 /// Default least time between two JWKS refetches caused by an unknown `kid` (seconds).
@@ -112,7 +117,9 @@ pub struct GatewayConfig {
     pub issuer: String,
     /// Where admitted requests go: scheme, host and optional port, no path.
     pub origin: String,
-    /// What tokens are checked against (issuer, audiences, algorithms, leeway).
+    /// What tokens are checked against (issuer, audiences, algorithms, leeway). The
+    /// first audience is the configured `audience`, required: the identifier of the
+    /// API behind the gateway.
     pub policy: AccessTokenPolicy,
     /// Forward the caller's `Authorization` header to the origin (off by default).
     pub forward_authorization: bool,
@@ -192,6 +199,8 @@ struct RawRoute {
     #[serde(default)]
     methods: Option<Spanned<Vec<String>>>,
     #[serde(default)]
+    case_insensitive: bool,
+    #[serde(default)]
     public: bool,
     #[serde(default)]
     audience: Option<Spanned<String>>,
@@ -234,9 +243,10 @@ impl GatewayConfig {
     /// # Errors
     ///
     /// [`ConfigError`] with the line of the first problem: TOML syntax, an unknown or
-    /// mistyped key, a URL that is not `http(s)://host[:port]`, a route prefix that does
-    /// not start with `/`, a public route with requirements, an unknown algorithm, a
-    /// leeway over [`MAX_LEEWAY_SECS`], an invalid header name.
+    /// mistyped key, a missing `audience` (line 0, naming the key), a URL that is not
+    /// `http(s)://host[:port]`, a route prefix that is not a plain path (unreserved
+    /// characters between single `/`), a public route with requirements, an unknown
+    /// algorithm, a leeway over [`MAX_LEEWAY_SECS`], an invalid header name.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let lines = Lines(text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
@@ -256,12 +266,16 @@ impl GatewayConfig {
             );
         }
         let audience = match &raw.audience {
-            Some(a) if a.get_ref().is_empty() => {
-                return lines.err(a.span(), "audience must not be empty");
+            Some(a) if a.get_ref().trim().is_empty() => {
+                return lines.err(a.span(), format!("audience must not be empty; {AUDIENCE_HINT}"));
             }
             Some(a) => a.get_ref().clone(),
-            // Access tokens from the Gatehouse issuer name the issuer as audience today.
-            None => issuer.clone(),
+            None => {
+                return Err(ConfigError {
+                    line: 0,
+                    message: format!("audience is required; {AUDIENCE_HINT}"),
+                });
+            }
         };
         let mut policy = AccessTokenPolicy::new(issuer.clone(), audience);
         if let Some(algs) = &raw.algorithms {
@@ -314,12 +328,12 @@ impl GatewayConfig {
             let span = route.span();
             let route = route.get_ref();
             let prefix = route.prefix.get_ref();
-            if !prefix.starts_with('/')
-                || prefix.contains(['?', '#', '%', '\\'])
-                || prefix.contains("/../")
-            {
-                return lines
-                    .err(route.prefix.span(), "prefix must be a plain path starting with /");
+            if !is_plain_prefix(prefix) {
+                return lines.err(
+                    route.prefix.span(),
+                    "prefix must start with / and hold only letters, digits, - . _ ~ and single / \
+                     between segments (no . or .. segment)",
+                );
             }
             let methods = match &route.methods {
                 None => Vec::new(),
@@ -362,6 +376,7 @@ impl GatewayConfig {
             };
             routes.push(Route {
                 prefix: prefix.clone(),
+                case_insensitive: route.case_insensitive,
                 methods,
                 public: route.public,
                 audience,
@@ -505,6 +520,24 @@ fn cors(lines: &Lines<'_>, raw: Option<RawCors>) -> Result<Cors, ConfigError> {
         headers: header_list(&raw.headers, &["authorization", "content-type"])?,
         expose_headers: header_list(&raw.expose_headers, &["www-authenticate"])?,
         max_age: raw.max_age.unwrap_or(600).min(86_400),
+    })
+}
+
+/// A route prefix the gateway can match without ambiguity: `/`, then segments of
+/// unreserved characters (RFC 3986 section 2.3) separated by single `/`, none of them
+/// `.` or `..`; a trailing `/` is allowed. Every spelling of such a prefix in a request
+/// path normalizes to the prefix itself (see [`super::route::normalize_path`]).
+fn is_plain_prefix(prefix: &str) -> bool {
+    let Some(rest) = prefix.strip_prefix('/') else { return false };
+    if rest.is_empty() {
+        return true;
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    rest.split('/').all(|segment| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     })
 }
 

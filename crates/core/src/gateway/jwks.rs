@@ -16,7 +16,15 @@
 //!   unknown, or there are no keys yet) wait for it instead of starting another one;
 //!   requests whose key is known go ahead with the keys at hand.
 //! - When a fetch fails, the previous keys keep serving for up to `max_stale` past
-//!   their freshness, and the issuer is retried at most once per cooldown.
+//!   their freshness, and the issuer is retried at most once per cooldown. A fetch
+//!   that succeeds replaces them whole: a key the issuer withdrew is gone at once,
+//!   never kept from the previous copy.
+//! - A verified token in the gateway's cache is served only while the keys are fresh
+//!   and hold its key ([`JwksCache::admits`]); once they are due for a refresh, the
+//!   request goes the verifying way, which refreshes them.
+//! - The fetches themselves: a redirect is a failure, never followed; a body is read
+//!   up to [`MAX_DOCUMENT_BYTES`] and abandoned past it ([`CappedBody`]); for an
+//!   `https` issuer, a `jwks_uri` that is not `https` is refused.
 
 use std::sync::Arc;
 
@@ -78,6 +86,7 @@ struct Keys {
 pub struct JwksCache {
     discovery_url: String,
     issuer: String,
+    generation: u64,
     cooldown_secs: u64,
     max_stale_secs: u64,
     jwks_uri: Option<String>,
@@ -104,6 +113,7 @@ impl JwksCache {
         Self {
             discovery_url,
             issuer: issuer.to_owned(),
+            generation: 0,
             cooldown_secs,
             max_stale_secs,
             jwks_uri: None,
@@ -120,6 +130,33 @@ impl JwksCache {
             .as_ref()
             .filter(|k| now < k.fresh_until.plus(self.max_stale_secs))
             .map(|k| &k.jwks)
+    }
+
+    /// The last JWKS fetched, however old.
+    #[must_use]
+    pub fn current(&self) -> Option<&Arc<Jwks>> {
+        self.keys.as_ref().map(|k| &k.jwks)
+    }
+
+    /// How many JWK Sets have been taken so far (changes with every good fetch).
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether a token already verified with key `kid` may be admitted at `now`
+    /// without going through [`Self::plan`]: the keys hold `kid` and are fresh, or
+    /// are stale but cannot be refreshed now (a fetch is under way, or the last
+    /// attempt is within the cooldown) and still within `max_stale`.
+    #[must_use]
+    pub fn admits(&self, kid: &str, now: UnixTime) -> bool {
+        let Some(keys) = &self.keys else { return false };
+        if keys.jwks.find(kid).is_none() {
+            return false;
+        }
+        now < keys.fresh_until
+            || (now < keys.fresh_until.plus(self.max_stale_secs)
+                && (self.in_flight(now) || !self.cooled_down(now)))
     }
 
     /// Whether a fetch is under way at `now`.
@@ -181,7 +218,7 @@ impl JwksCache {
                 match doc {
                     Some(doc)
                         if doc.issuer.trim_end_matches('/') == self.issuer
-                            && is_http_url(&doc.jwks_uri) =>
+                            && self.acceptable_jwks_uri(&doc.jwks_uri) =>
                     {
                         self.jwks_uri = Some(doc.jwks_uri.clone());
                         Some(FetchTarget::Jwks(doc.jwks_uri))
@@ -202,6 +239,7 @@ impl JwksCache {
                     Some((jwks, secs)) => {
                         self.keys =
                             Some(Keys { jwks: Arc::new(jwks), fresh_until: now.plus(secs) });
+                        self.generation += 1;
                     }
                     // Rediscover next time: the issuer may have moved its keys.
                     None => self.jwks_uri = None,
@@ -215,9 +253,93 @@ impl JwksCache {
     pub fn abandon(&mut self) {
         self.in_flight_since = None;
     }
+
+    /// A `jwks_uri` from discovery the gateway will fetch: an `http(s)` URL, and
+    /// `https` whenever the issuer is (keys must not arrive over a weaker channel than
+    /// the discovery document that named them).
+    fn acceptable_jwks_uri(&self, uri: &str) -> bool {
+        is_http_url(uri) && (!self.issuer.starts_with("https://") || uri.starts_with("https://"))
+    }
+}
+
+/// A response body read chunk by chunk and given up on past [`MAX_DOCUMENT_BYTES`],
+/// so that a huge (or endless) document costs at most that much memory and reading.
+/// The host pushes each chunk as it arrives and cancels the stream when a push fails.
+#[derive(Debug, Default)]
+pub struct CappedBody {
+    bytes: Vec<u8>,
+}
+
+/// The body passed [`MAX_DOCUMENT_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+impl CappedBody {
+    /// An empty body; `declared` is the `Content-Length`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`TooLarge`] when the declared length is already over the cap (nothing need be
+    /// read).
+    pub fn new(declared: Option<u64>) -> Result<Self, TooLarge> {
+        match declared {
+            Some(len) if len > MAX_DOCUMENT_BYTES as u64 => Err(TooLarge),
+            Some(len) => Ok(Self { bytes: Vec::with_capacity(usize::try_from(len).unwrap_or(0)) }),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// Whether a chunk of `len` bytes still fits (check before copying a large one).
+    #[must_use]
+    pub fn accepts(&self, len: usize) -> bool {
+        self.bytes.len().saturating_add(len) <= MAX_DOCUMENT_BYTES
+    }
+
+    /// Appends a chunk.
+    ///
+    /// # Errors
+    ///
+    /// [`TooLarge`] when the body would pass the cap; stop reading then.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), TooLarge> {
+        if !self.accepts(chunk.len()) {
+            return Err(TooLarge);
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The body read.
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 fn is_http_url(url: &str) -> bool {
     (url.starts_with("https://") || url.starts_with("http://"))
         && !url.contains([' ', '\n', '\r', '#'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_body_stops_at_the_cap() {
+        assert_eq!(CappedBody::new(Some(MAX_DOCUMENT_BYTES as u64 + 1)).err(), Some(TooLarge));
+        let mut body = CappedBody::new(Some(10)).unwrap();
+        body.push(&[1; 10]).unwrap();
+        assert_eq!(body.into_bytes(), vec![1; 10]);
+        // A missing or lying Content-Length does not matter: the pushes are counted.
+        for declared in [None, Some(100)] {
+            let mut body = CappedBody::new(declared).unwrap();
+            let chunk = vec![0; 16 * 1024];
+            for _ in 0..4 {
+                body.push(&chunk).unwrap();
+            }
+            assert!(!body.accepts(1));
+            assert_eq!(body.push(&[0]), Err(TooLarge));
+            assert_eq!(body.into_bytes().len(), MAX_DOCUMENT_BYTES);
+        }
+    }
 }

@@ -27,6 +27,7 @@ pub mod config;
 pub mod jwks;
 pub mod route;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -34,8 +35,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 pub use cache::{TokenCache, TokenKey, token_key};
 pub use config::{ClaimHeaders, ConfigError, Cors, GatewayConfig, Unmatched};
-pub use jwks::{FetchError, FetchTarget, Fetched, JwksCache, KeysPlan};
-pub use route::{Requirement, Route, Shortfall};
+pub use jwks::{CappedBody, FetchError, FetchTarget, Fetched, JwksCache, KeysPlan, TooLarge};
+pub use route::{Ambiguity, Requirement, Route, Shortfall, is_canonical_method, normalize_path};
 
 use crate::http::{Response, json_response};
 use crate::jose::Jwks;
@@ -48,9 +49,10 @@ use crate::verify::{VerifiedAccessToken, VerifyError, verify_access_token_full};
 /// valid bearer credential contains).
 #[derive(Debug, Clone, Copy)]
 pub struct Inbound<'a> {
-    /// The method.
+    /// The method, as the caller spelled it (a lower-case one is refused).
     pub method: &'a Method,
-    /// The path, still percent-encoded, without the query.
+    /// The path as received, still percent-encoded, without the query
+    /// ([`normalize_path`] is applied by [`Gateway::begin`]).
     pub path: &'a str,
     /// `Authorization`.
     pub authorization: Option<&'a str>,
@@ -65,6 +67,9 @@ pub struct Inbound<'a> {
 /// How to send an admitted request on to the origin.
 #[derive(Debug, Clone, Default)]
 pub struct Forward {
+    /// The normalized path that was matched, when it differs from the request's path
+    /// (`None`: forward the request's path as it is). See [`Forward::target`].
+    pub path: Option<String>,
     /// Remove these request headers (the claim headers not in `set`, and
     /// `Authorization` unless it is forwarded).
     pub strip: Vec<HeaderName>,
@@ -74,6 +79,25 @@ pub struct Forward {
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+impl Forward {
+    /// The URL to send the request to: `origin`, then exactly the path the routes
+    /// matched (the normalized one, or `request_path` when it was already normal),
+    /// then the request's `query` unchanged.
+    #[must_use]
+    pub fn target(&self, origin: &str, request_path: &str, query: Option<&str>) -> String {
+        let path = self.path.as_deref().unwrap_or(request_path);
+        let mut url =
+            String::with_capacity(origin.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+        url.push_str(origin);
+        url.push_str(path);
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    }
+}
+
 /// A token that needs verifying before the request can go on.
 #[derive(Debug, Clone)]
 pub struct PendingToken {
@@ -81,6 +105,7 @@ pub struct PendingToken {
     key: TokenKey,
     kid: Option<String>,
     route: usize,
+    path: Option<String>,
     cors: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -153,9 +178,36 @@ impl Gateway {
         self.keys.usable(now).cloned()
     }
 
-    /// The JWKS cache (for [`JwksCache::fetched`] and [`JwksCache::abandon`]).
-    pub fn jwks(&mut self) -> &mut JwksCache {
-        &mut self.keys
+    /// The JWKS cache.
+    #[must_use]
+    pub fn jwks(&self) -> &JwksCache {
+        &self.keys
+    }
+
+    /// Takes the outcome of a fetch that [`Gateway::keys`] asked for (see
+    /// [`JwksCache::fetched`]) and returns the next document to fetch in the same
+    /// round, if any. When a new JWKS arrives, verified tokens whose key it no longer
+    /// holds leave the token cache at once: a key withdrawn at the issuer stops
+    /// admitting anything at the gateway's next JWKS refresh.
+    pub fn fetched(
+        &mut self,
+        target: &FetchTarget,
+        result: Result<Fetched, FetchError>,
+        now: UnixTime,
+    ) -> Option<FetchTarget> {
+        let before = self.keys.generation();
+        let next = self.keys.fetched(target, result, now);
+        if self.keys.generation() != before
+            && let Some(jwks) = self.keys.current()
+        {
+            self.tokens.retain(|token| jwks.find(&token.kid).is_some());
+        }
+        next
+    }
+
+    /// Forgets an in-flight fetch (the host abandoned it).
+    pub fn abandon(&mut self) {
+        self.keys.abandon();
     }
 
     /// Routes `req` and settles everything that needs no signature check.
@@ -167,36 +219,31 @@ impl Gateway {
         {
             return Step::Respond(self.preflight(req));
         }
-        if !route::is_unambiguous_path(req.path) {
-            return Step::Respond(with_headers(
-                error_response(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "the request path is ambiguous",
-                ),
-                &cors,
-            ));
-        }
-        let Some((index, route)) = self
-            .config
-            .routes
-            .routes()
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.matches(req.method, req.path))
-        else {
-            let response = match self.config.unmatched {
-                Unmatched::NotFound => {
-                    error_response(StatusCode::NOT_FOUND, "not_found", "no route for this path")
-                }
-                Unmatched::Forbidden => {
-                    error_response(StatusCode::FORBIDDEN, "forbidden", "no route for this path")
-                }
-            };
-            return Step::Respond(with_headers(response, &cors));
+        let (index, path) = match self.route(req.method, req.path) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                let response = match self.config.unmatched {
+                    Unmatched::NotFound => {
+                        error_response(StatusCode::NOT_FOUND, "not_found", "no route for this path")
+                    }
+                    Unmatched::Forbidden => {
+                        error_response(StatusCode::FORBIDDEN, "forbidden", "no route for this path")
+                    }
+                };
+                return Step::Respond(with_headers(response, &cors));
+            }
+            Err(_) => return Step::Respond(with_headers(ambiguous_request(), &cors)),
+        };
+        let Some(route) = self.config.routes.routes().get(index) else {
+            return Step::Respond(with_headers(ambiguous_request(), &cors));
+        };
+        // Forward exactly what was matched: the normalized path when it differs.
+        let path = match path {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(normal) => Some(normal),
         };
         if route.public {
-            return Step::Forward(self.forward(None, cors));
+            return Step::Forward(self.forward(None, path, cors));
         }
         let token = match bearer_token(req.authorization) {
             Bearer::Missing => return Step::Respond(with_headers(challenge(None), &cors)),
@@ -207,9 +254,11 @@ impl Gateway {
         };
         let key = token_key(token);
         if let Some(verified) = self.tokens.get(&key, now) {
-            // A cached token is good only while its key is still published.
-            if self.keys.usable(now).is_some_and(|jwks| jwks.find(&verified.kid).is_some()) {
-                return self.authorize(index, &verified, cors);
+            // A cached token is good only while its key is still published and the
+            // keys are fresh (or cannot be refreshed now): once they are due for a
+            // refresh, the request takes the verifying path, which fetches them.
+            if self.keys.admits(&verified.kid, now) {
+                return self.authorize(index, &verified, path, cors);
             }
             self.tokens.remove(&key);
         }
@@ -218,8 +267,30 @@ impl Gateway {
             key,
             kid: crate::verify::peek_kid(token),
             route: index,
+            path,
             cors,
         })
+    }
+
+    /// The index of the rule that decides `method` on `path`, and the normalized path
+    /// it was matched on (borrowed when `path` was already normal); `None` when no rule
+    /// matches.
+    ///
+    /// # Errors
+    ///
+    /// [`Ambiguity`] for a method with lower-case letters or a path
+    /// [`normalize_path`] refuses: answered 400 before any rule is looked at.
+    pub fn route<'p>(
+        &self,
+        method: &Method,
+        path: &'p str,
+    ) -> Result<Option<(usize, Cow<'p, str>)>, Ambiguity> {
+        if !is_canonical_method(method) {
+            return Err(Ambiguity::Method);
+        }
+        let path = normalize_path(path)?;
+        let found = self.config.routes.routes().iter().position(|r| r.matches(method, &path));
+        Ok(found.map(|index| (index, path)))
     }
 
     /// How `pending` gets its keys at `now`.
@@ -246,11 +317,18 @@ impl Gateway {
                 Step::Respond(with_headers(response, &pending.cors))
             }
             Some(Err(why)) => Step::Respond(with_headers(challenge(Some(why)), &pending.cors)),
+            // Verified with keys that a newer JWKS has since replaced without this key
+            // (the fetch landed while the signature was being checked): refused.
+            Some(Ok(verified))
+                if self.keys.current().is_some_and(|jwks| jwks.find(&verified.kid).is_none()) =>
+            {
+                Step::Respond(with_headers(challenge(Some(VerifyError::UnknownKey)), &pending.cors))
+            }
             Some(Ok(verified)) => {
                 let verified = Arc::new(verified);
                 let until = verified.claims.exp.plus(self.config.policy.leeway_secs());
                 self.tokens.insert(pending.key, Arc::clone(&verified), until, now);
-                self.authorize(pending.route, &verified, pending.cors)
+                self.authorize(pending.route, &verified, pending.path, pending.cors)
             }
         }
     }
@@ -259,6 +337,7 @@ impl Gateway {
         &self,
         route: usize,
         token: &VerifiedAccessToken,
+        path: Option<String>,
         cors: Vec<(HeaderName, HeaderValue)>,
     ) -> Step {
         let Some(route) = self.config.routes.routes().get(route) else {
@@ -274,12 +353,13 @@ impl Gateway {
         if let Some(shortfall) = route.requirements.iter().find_map(|r| r.check(token)) {
             return Step::Respond(with_headers(insufficient(&shortfall), &cors));
         }
-        Step::Forward(self.forward(Some(token), cors))
+        Step::Forward(self.forward(Some(token), path, cors))
     }
 
     fn forward(
         &self,
         token: Option<&VerifiedAccessToken>,
+        path: Option<String>,
         cors: Vec<(HeaderName, HeaderValue)>,
     ) -> Forward {
         let names = &self.config.headers;
@@ -313,7 +393,7 @@ impl Gateway {
         if !self.config.forward_authorization {
             strip.push(header::AUTHORIZATION);
         }
-        Forward { strip, set, response_headers: cors }
+        Forward { path, strip, set, response_headers: cors }
     }
 
     /// The CORS headers for a response to `origin`, if it is allowed.
@@ -443,6 +523,17 @@ fn bearer_token(value: Option<&str>) -> Bearer<'_> {
     Bearer::Token(token)
 }
 
+/// 400 for a request line the gateway and the origin could read differently
+/// ([`Ambiguity`]): refused before any route is looked at.
+#[must_use]
+pub fn ambiguous_request() -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "the request path or method is ambiguous",
+    )
+}
+
 /// A JSON error body with `Cache-Control: no-store`.
 fn error_response(status: StatusCode, error: &str, description: &str) -> Response {
     json_response(status, &serde_json::json!({ "error": error, "error_description": description }))
@@ -515,6 +606,18 @@ mod tests {
         assert_eq!(split_url("http://h/p#frag"), Some(("/p", None)));
         assert_eq!(split_url("http://h"), None);
         assert_eq!(split_url("nonsense"), None);
+    }
+
+    #[test]
+    fn forward_target_is_the_matched_path_and_the_query_unchanged() {
+        let plain = Forward::default();
+        assert_eq!(plain.target("http://o:9", "/a/b", Some("x=%2f&y")), "http://o:9/a/b?x=%2f&y");
+        assert_eq!(plain.target("http://o:9", "/", None), "http://o:9/");
+        let normal = Forward { path: Some("/api/admin".into()), ..Forward::default() };
+        assert_eq!(
+            normal.target("http://o", "/api/%61dmin", Some("q=%61")),
+            "http://o/api/admin?q=%61"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://id.example.com";
+/// The API behind the gateway: the `aud` its tokens carry.
+const API: &str = "https://api.example.com";
 const T0: u64 = 1_700_000_000;
 
 fn config_text(extra: &str) -> String {
@@ -22,6 +24,7 @@ fn config_text(extra: &str) -> String {
         r#"
 issuer = "{ISSUER}"
 origin = "http://127.0.0.1:9000"
+audience = "{API}"
 {extra}
 
 [[routes]]
@@ -63,6 +66,8 @@ struct Issuer {
     up: Cell<bool>,
     fetches: Cell<u32>,
     cache_control: RefCell<Option<String>>,
+    /// Key ids left out of the JWKS it serves (an emergency withdrawal).
+    withdrawn: RefCell<Vec<String>>,
 }
 
 impl Issuer {
@@ -83,6 +88,7 @@ impl Issuer {
             up: Cell::new(true),
             fetches: Cell::new(0),
             cache_control: RefCell::new(Some("public, max-age=300".into())),
+            withdrawn: RefCell::new(Vec::new()),
         }
     }
 
@@ -94,7 +100,13 @@ impl Issuer {
         let body = if url == format!("{ISSUER}/.well-known/openid-configuration") {
             json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/.well-known/jwks.json")})
         } else if url == format!("{ISSUER}/.well-known/jwks.json") {
-            serde_json::to_value(self.ring.borrow().jwks(now)).unwrap()
+            let mut jwks = serde_json::to_value(self.ring.borrow().jwks(now)).unwrap();
+            let withdrawn = self.withdrawn.borrow();
+            jwks["keys"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|k| !withdrawn.iter().any(|w| k["kid"] == w.as_str()));
+            jwks
         } else {
             return Ok(Fetched { status: 404, cache_control: None, body: vec![] });
         };
@@ -125,7 +137,7 @@ impl Issuer {
             kid: Some(key.kid.as_str().to_owned()),
         });
         let mut body = json!({
-            "iss": ISSUER, "sub": "user-1", "aud": ISSUER, "exp": now.as_secs() + 3600,
+            "iss": ISSUER, "sub": "user-1", "aud": API, "exp": now.as_secs() + 3600,
             "iat": now.as_secs(), "jti": format!("j{}", now.as_secs()), "client_id": "app-1",
             "scope": "orders:read"
         });
@@ -164,7 +176,7 @@ fn send(gw: &mut Gateway, issuer: &Issuer, req: &Inbound<'_>, now: UnixTime) -> 
                     KeysPlan::Wait => panic!("nothing is in flight in a sequential test"),
                     KeysPlan::Fetch(mut target) => loop {
                         let result = issuer.serve(target.url(), now);
-                        match gw.jwks().fetched(&target, result, now) {
+                        match gw.fetched(&target, result, now) {
                             Some(next) => target = next,
                             None => break,
                         }
@@ -570,8 +582,7 @@ fn discovery_with_another_issuer_is_not_trusted() {
         &json!({"issuer": "https://evil.example.com", "jwks_uri": "https://evil.example.com/jwks"}),
     )
     .unwrap();
-    let next =
-        gw.jwks().fetched(&target, Ok(Fetched { status: 200, cache_control: None, body }), now);
+    let next = gw.fetched(&target, Ok(Fetched { status: 200, cache_control: None, body }), now);
     assert!(next.is_none());
     assert!(matches!(gw.keys(&pending, now), KeysPlan::Unavailable));
 }
@@ -688,58 +699,41 @@ fn forwarding_the_authorization_header_is_opt_in() {
 
 #[test]
 fn config_errors_name_the_line() {
+    // Every document but the last two names its audience on line 3.
+    let head = "issuer = \"https://a\"\norigin = \"http://o\"\naudience = \"https://api\"\n";
+    let doc = |rest: &str| format!("{head}{rest}");
     let cases = [
+        (doc("bogus = 1\n[[routes]]\nprefix = \"/\"\n"), 4, "unknown field"),
         (
-            "issuer = \"https://a\"\norigin = \"http://o\"\nbogus = 1\n[[routes]]\nprefix = \"/\"\n",
-            3,
-            "unknown field",
-        ),
-        (
-            "issuer = \"https://a\"\norigin = \"http://o/path\"\n[[routes]]\nprefix = \"/\"\n",
+            "issuer = \"https://a\"\norigin = \"http://o/path\"\n[[routes]]\nprefix = \"/\"\n".into(),
             2,
             "origin",
         ),
+        (doc("[[routes]]\nprefix = \"api\"\n"), 5, "prefix"),
+        (doc("leeway = 301\n[[routes]]\nprefix = \"/\"\n"), 4, "leeway"),
+        (doc("algorithms = [\"HS256\"]\n[[routes]]\nprefix = \"/\"\n"), 4, "hs256"),
+        (doc("\n[[routes]]\nprefix = \"/\"\npublic = true\nscopes = [\"x\"]\n"), 5, "public"),
+        (doc("[[routes]]\nprefix = \"/\"\nmethods = [\"G T\"]\n"), 6, "method"),
+        (doc("[headers]\nsub = \"Authorization\"\n[[routes]]\nprefix = \"/\"\n"), 5, "cannot carry"),
+        (doc("[[routes]]\nprefix = \"/\"\nscopes = \"x\"\n"), 6, "invalid type"),
+        (doc("[[routes]]\nprefix = \"/\"\ncase_insensitive = \"yes\"\n"), 6, "invalid type"),
+        (doc("[[routes]\n"), 4, ""),
+        (doc("audience = \"\"\n"), 4, "duplicate key"),
+        ("issuer = \"https://a\"\n".into(), 1, "origin"),
+        (doc(""), 0, "routes"),
         (
-            "issuer = \"https://a\"\norigin = \"http://o\"\n[[routes]]\nprefix = \"api\"\n",
-            4,
-            "prefix",
+            "issuer = \"https://a\"\norigin = \"http://o\"\n[[routes]]\nprefix = \"/\"\n".into(),
+            0,
+            "audience is required",
         ),
         (
-            "issuer = \"https://a\"\norigin = \"http://o\"\nleeway = 301\n[[routes]]\nprefix = \"/\"\n",
+            "issuer = \"https://a\"\norigin = \"http://o\"\naudience = \" \"\n[[routes]]\nprefix = \"/\"\n".into(),
             3,
-            "leeway",
+            "audience must not be empty",
         ),
-        (
-            "issuer = \"https://a\"\norigin = \"http://o\"\nalgorithms = [\"HS256\"]\n[[routes]]\nprefix = \"/\"\n",
-            3,
-            "hs256",
-        ),
-        (
-            "issuer = \"https://a\"\norigin = \"http://o\"\n\n[[routes]]\nprefix = \"/\"\npublic = true\nscopes = [\"x\"]\n",
-            4,
-            "public",
-        ),
-        (
-            "issuer = \"https://a\"\norigin = \"http://o\"\n[[routes]]\nprefix = \"/\"\nmethods = [\"G T\"]\n",
-            5,
-            "method",
-        ),
-        (
-            "issuer = \"https://a\"\norigin = \"http://o\"\n[headers]\nsub = \"Authorization\"\n[[routes]]\nprefix = \"/\"\n",
-            4,
-            "cannot carry",
-        ),
-        (
-            "issuer = \"https://a\"\norigin = \"http://o\"\n[[routes]]\nprefix = \"/\"\nscopes = \"x\"\n",
-            5,
-            "invalid type",
-        ),
-        ("issuer = \"https://a\"\norigin = \"http://o\"\n[[routes]\n", 3, ""),
-        ("issuer = \"https://a\"\n", 1, "origin"),
-        ("issuer = \"https://a\"\norigin = \"http://o\"\n", 0, "routes"),
     ];
     for (text, line, needle) in cases {
-        let err = GatewayConfig::from_toml(text).unwrap_err();
+        let err = GatewayConfig::from_toml(&text).unwrap_err();
         assert_eq!(err.line, line, "{text}\n=> {err}");
         assert!(err.to_string().to_lowercase().contains(needle), "{err}");
         if line > 0 {
@@ -757,6 +751,17 @@ fn the_documented_example_config_parses() {
     .unwrap();
     let config = GatewayConfig::from_toml(&text).unwrap();
     assert!(!config.routes.routes().is_empty());
+}
+
+#[test]
+fn the_wrangler_gateway_example_parses() {
+    let wrangler =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wrangler.toml"))
+            .unwrap();
+    let section = wrangler.split("[env.gateway.vars]").nth(1).unwrap();
+    let text = section.split("\"\"\"").nth(1).unwrap();
+    let config = GatewayConfig::from_toml(text).unwrap();
+    assert!(!config.policy.audiences().is_empty());
 }
 
 #[test]
@@ -817,3 +822,6 @@ proptest::proptest! {
         }
     }
 }
+
+mod keys;
+mod paths;
