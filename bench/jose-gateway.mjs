@@ -26,7 +26,7 @@ async function handle(request, env) {
   try {
     ({ payload } = await jwtVerify(auth.slice(7), jwks, {
       issuer: env.ISSUER,
-      audience: env.ISSUER,
+      audience: env.AUDIENCE,
       typ: "at+jwt",
       algorithms: ["ES256"],
       clockTolerance: 60,

@@ -135,10 +135,9 @@ try {
     { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
     { type: "CompiledWasm", include: ["**/*.wasm"] },
   ];
-  // The gateway requires the audience its tokens carry: read it from one of them.
-  const [probe] = await mintTokens(issuer.url, 1);
-  const { aud } = JSON.parse(Buffer.from(probe.split(".")[1], "base64url").toString());
-  const audience = Array.isArray(aud) ? aud[0] : aud;
+  // The bootstrap client's tokens are for the management API, the built-in
+  // resource: both gateways require that audience.
+  const audience = `${issuer.url}/admin/v1`;
   const config = `issuer = "${issuer.url}"\norigin = "${origin.url}"\naudience = "${audience}"\n[[routes]]\nprefix = "/api/"\nscopes = ["${SCOPE}"]\n`;
   const gatehouse = await serve("gatehouse-gateway", {
     scriptPath: path.join(ROOT, "bench", "gatehouse-gateway.mjs"),
@@ -151,7 +150,7 @@ try {
     scriptPath: path.join(tmp, "jose-gateway.mjs"),
     modulesRoot: tmp,
     modulesRules: wasmRules,
-    bindings: { ISSUER: issuer.url, ORIGIN: origin.url, SCOPE },
+    bindings: { ISSUER: issuer.url, AUDIENCE: audience, ORIGIN: origin.url, SCOPE },
   });
   stops.push(jose.stop);
 
