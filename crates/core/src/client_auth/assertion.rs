@@ -64,12 +64,15 @@ pub enum AssertionError {
     NoKey,
     /// The MAC or signature does not verify.
     Signature,
-    /// `aud` names neither the issuer nor its token endpoint.
+    /// `aud` is not the issuer identifier as a single string.
     Audience,
     /// Expired, too long-lived, or not yet valid.
     Time,
     /// The `jti` was used before.
     Replayed,
+    /// The app's `jwks_uri` is not a destination the issuer may fetch (a private
+    /// network, or plain `http`), so it was not fetched.
+    Destination,
 }
 
 impl std::fmt::Display for AssertionError {
@@ -79,9 +82,10 @@ impl std::fmt::Display for AssertionError {
             Self::Claims => "assertion claims missing or iss differs from sub",
             Self::NoKey => "no registered key or secret fits the assertion",
             Self::Signature => "assertion signature or MAC does not verify",
-            Self::Audience => "assertion aud names neither the issuer nor its token endpoint",
+            Self::Audience => "assertion aud is not the issuer identifier as a single string",
             Self::Time => "assertion expired, not yet valid, or exp too far ahead",
             Self::Replayed => "assertion jti already used",
+            Self::Destination => "jwks_uri refused: not a public https destination",
         })
     }
 }

@@ -15,7 +15,7 @@ use http::{HeaderMap, header};
 use crate::admin::apps::{AppRecord, app_key};
 use crate::engine::Engine;
 use crate::error::{Challenge, OAuthError};
-use crate::fetch::Fetch as _;
+use crate::fetch::{Fetch as _, check_destination};
 use crate::http::Form;
 use crate::jose::{Algorithm, Jwks};
 use crate::platform::Platform;
@@ -340,13 +340,17 @@ async fn check_assertion<P: Platform>(
 
 /// Checks a signature with the keys the app publishes at its `jwks_uri`. When no key
 /// fits (one the client has just added, say), the document is fetched once more,
-/// which the host allows at most once per cooldown.
+/// which the host allows at most once per cooldown. The URL is checked against the
+/// fetch policy first: a record written under another policy is not trusted.
 async fn check_with_remote_keys<P: Platform>(
     engine: &Engine<P>,
     assertion: &ClientAssertion,
     url: &str,
     now: UnixTime,
 ) -> Result<(), AssertionError> {
+    if check_destination(url, engine.config().fetch_policy).is_err() {
+        return Err(AssertionError::Destination);
+    }
     let crypto = engine.platform().crypto();
     let Some(jwks) = remote_jwks(engine, url, false, now).await else {
         return Err(AssertionError::NoKey);
