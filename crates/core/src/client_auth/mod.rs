@@ -325,9 +325,8 @@ async fn check_assertion<P: Platform>(
             (None, None) => Err(AssertionError::NoKey),
         },
     };
-    let token_endpoint = config.issuer.endpoint(crate::discovery::TOKEN_PATH);
-    let audiences = [config.issuer.as_str(), token_endpoint.as_str()];
-    let (replay_key, until) = match checked.and_then(|()| assertion.check_claims(&audiences, now)) {
+    let issuer = config.issuer.as_str();
+    let (replay_key, until) = match checked.and_then(|()| assertion.check_claims(issuer, now)) {
         Ok(found) => found,
         Err(err) => return Ok(Err(err)),
     };
