@@ -5,9 +5,11 @@
 //! (`client_secret_post`), or a JWT assertion in the body (`client_secret_jwt` and
 //! `private_key_jwt`, RFC 7523; see [`assertion`]). Presenting two is
 //! `invalid_request` (section 2.3: "MUST NOT use more than one authentication method
-//! in each request"). The method must be the one the app registered.
+//! in each request"). The method must be the one the app registered. Failed
+//! authentications are throttled per client and address ([`throttle`]).
 
 pub mod assertion;
+pub mod throttle;
 
 use base64::Engine as _;
 use http::{HeaderMap, header};

@@ -13,5 +13,6 @@ mod discovery;
 mod gateway;
 mod keys;
 mod stores;
+mod throttle;
 mod token_errors;
 mod usage;
