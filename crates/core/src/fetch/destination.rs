@@ -206,6 +206,10 @@ fn parse_ipv4_number(part: &str) -> Option<u32> {
     if digits.is_empty() {
         return Some(0);
     }
+    // `from_str_radix` would also take a sign; WHATWG takes digits only.
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
     u32::from_str_radix(digits, radix).ok()
 }
 
@@ -358,6 +362,9 @@ mod tests {
         assert_eq!(parse_whatwg_ipv4("1.2.3.4.5"), None);
         assert_eq!(parse_whatwg_ipv4("256.1.1.1"), None);
         assert_eq!(parse_whatwg_ipv4("1.2.65536"), None);
+        assert_eq!(parse_whatwg_ipv4("1.+2.3.4"), None);
+        assert_eq!(parse_whatwg_ipv4("1..3.4"), None);
+        assert_eq!(parse_whatwg_ipv4("08.1.1.1"), None);
     }
 
     #[test]
