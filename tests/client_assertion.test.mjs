@@ -1,6 +1,8 @@
 // JWT client authentication (RFC 7523) on the real worker: apps registered with
 // private_key_jwt and client_secret_jwt get tokens through openid-client v6, and
 // the worker checks the assertions with WebCrypto and remembers each jti once.
+// The assertion's aud is the issuer identifier as a single string
+// (draft-ietf-oauth-rfc7523bis), which openid-client v6 sends by default.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -16,6 +18,7 @@ const outbound = [];
 async function outboundService(request) {
   outbound.push(request.url);
   const doc = documents.get(request.url);
+  if (doc?.redirect) return new Response(null, { status: 302, headers: { location: doc.redirect } });
   if (!doc) return new Response("not found", { status: 404 });
   return new Response(JSON.stringify(doc), {
     headers: { "content-type": "application/jwk-set+json", "cache-control": "max-age=300" },
@@ -71,7 +74,7 @@ async function assertion(clientId, key, claims = {}) {
     .setProtectedHeader(header)
     .setIssuer(clientId)
     .setSubject(clientId)
-    .setAudience(claims.aud ?? `${worker.issuer}/token`)
+    .setAudience(claims.aud ?? worker.issuer)
     .setIssuedAt(now)
     .setExpirationTime(now + 60)
     .sign(key.privateKey ?? new TextEncoder().encode(key.secret));
@@ -133,7 +136,9 @@ describe("private_key_jwt", () => {
 
 describe("private_key_jwt with a jwks_uri", () => {
   test("keys are fetched from the app's jwks_uri, cached, and refetched for a new kid", async () => {
-    const url = "https://keys.client.example/jwks.json";
+    // A key server on this machine: allowed only because the tests set
+    // INSECURE_ALLOW_PRIVATE_FETCH (the outbound service answers in its place).
+    const url = "http://127.0.0.1:9/jwks.json";
     const k1 = await clientKey("ES256", "remote-1");
     const k2 = await clientKey("ES256", "remote-2");
     documents.set(url, { keys: [k1.jwk] });
@@ -161,6 +166,86 @@ describe("private_key_jwt with a jwks_uri", () => {
     const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key)));
     assert.equal(r.status, 401);
     assert.equal(r.json.error, "invalid_client");
+  });
+});
+
+describe("the assertion's audience (draft-ietf-oauth-rfc7523bis)", () => {
+  test("only the issuer identifier as a single string is accepted", async () => {
+    const key = await clientKey("ES256", "aud-1");
+    const app = await signedApp("aud_strict", { jwks: { keys: [key.jwk] } });
+    for (const aud of [
+      `${worker.issuer}/token`,
+      [worker.issuer],
+      [worker.issuer, `${worker.issuer}/token`],
+      ["https://attacker.example", worker.issuer],
+    ]) {
+      const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key, { aud })));
+      assert.equal(r.status, 401, `aud ${JSON.stringify(aud)}: ${r.text}`);
+      assert.equal(r.json.error, "invalid_client");
+    }
+    const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key, { aud: worker.issuer })));
+    assert.equal(r.status, 200, r.text);
+  });
+
+  test("openid-client sends the issuer as the audience", async () => {
+    const key = await clientKey("ES256", "aud-2");
+    const app = await signedApp("aud_library", { jwks: { keys: [key.jwk] } });
+    const sent = [];
+    const config = await configFor(app.client_id, oidc.PrivateKeyJwt({ key: key.privateKey, kid: key.kid }));
+    config[oidc.customFetch] = async (url, options) => {
+      sent.push(new URLSearchParams(options.body).get("client_assertion"));
+      return fetch(url, options);
+    };
+    await oidc.clientCredentialsGrant(config);
+    const claims = JSON.parse(Buffer.from(sent[0].split(".")[1], "base64url").toString());
+    assert.equal(claims.aud, worker.issuer);
+  });
+});
+
+describe("outbound fetches", () => {
+  test("a jwks_uri that redirects is not followed", async () => {
+    const url = "http://127.0.0.1:9/moved.json";
+    const key = await clientKey("ES256", "moved-1");
+    documents.set("http://127.0.0.1:9/target.json", { keys: [key.jwk] });
+    documents.set(url, { redirect: "http://127.0.0.1:9/target.json" });
+    const app = await signedApp("redirected_keys", { jwks_uri: url });
+    const r = await postToken(worker.url, assertionForm(await assertion(app.client_id, key)));
+    assert.equal(r.status, 401, r.text);
+    assert.ok(!outbound.includes("http://127.0.0.1:9/target.json"), "the redirect was not followed");
+  });
+
+  test("without INSECURE_ALLOW_PRIVATE_FETCH a private or plain http jwks_uri is refused", async () => {
+    const strict = await startWorker({ outboundService, vars: { INSECURE_ALLOW_PRIVATE_FETCH: "false" } });
+    try {
+      const token = await adminToken(strict.url);
+      for (const url of [
+        "http://127.0.0.1:9/jwks.json",
+        "https://127.0.0.1/jwks.json",
+        "https://10.1.2.3/jwks.json",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::ffff:127.0.0.1]/jwks.json",
+        "https://localhost/jwks.json",
+        "http://keys.client.example/jwks.json",
+      ]) {
+        const r = await adminFetch(strict.url, token, "POST", "/admin/v1/apps", {
+          body: { client_name: "private_keys", type: "s2s", token_endpoint_auth_method: "private_key_jwt", jwks_uri: url },
+        });
+        assert.equal(r.status, 400, `${url}: ${r.text}`);
+        assert.match(r.headers.get("content-type") ?? "", /problem\+json/);
+        assert.ok(JSON.stringify(r.json).includes("/jwks_uri"), `${url}: ${r.text}`);
+      }
+      const ok = await adminFetch(strict.url, token, "POST", "/admin/v1/apps", {
+        body: {
+          client_name: "public_keys",
+          type: "s2s",
+          token_endpoint_auth_method: "private_key_jwt",
+          jwks_uri: "https://keys.client.example/jwks.json",
+        },
+      });
+      assert.equal(ok.status, 201, ok.text);
+    } finally {
+      await strict.stop();
+    }
   });
 });
 

@@ -105,6 +105,9 @@ function workerVars(issuer, extra = {}) {
     ADMIN_CLIENT_ID,
     ADMIN_CLIENT_SECRET,
     KEY_ENCRYPTION_SECRET,
+    // The tests' key servers run on 127.0.0.1 over plain http; a test that checks
+    // the production rule passes INSECURE_ALLOW_PRIVATE_FETCH: "false".
+    INSECURE_ALLOW_PRIVATE_FETCH: "true",
     ...extra,
   };
 }

@@ -1,5 +1,6 @@
 //! Issuer configuration, read from the host's variables and secrets once per isolate.
 
+use crate::fetch::FetchPolicy;
 use crate::keys::{Kek, KeyError};
 use crate::types::{ClientId, ClientSecret, IssuerUrl, ScopeSet};
 
@@ -7,6 +8,9 @@ use crate::types::{ClientId, ClientSecret, IssuerUrl, ScopeSet};
 pub const DEFAULT_ACCESS_TOKEN_SECS: u64 = 3600;
 /// The shortest bootstrap client secret accepted.
 pub const MIN_ADMIN_SECRET_CHARS: usize = 16;
+/// The variable that lets outbound requests reach plain `http`, loopback and
+/// private networks ([`FetchPolicy::InsecureAllowPrivate`]): `true` or `false`.
+pub const INSECURE_ALLOW_PRIVATE_FETCH: &str = "INSECURE_ALLOW_PRIVATE_FETCH";
 
 /// A configuration problem, naming the variable. Shown to operators in logs, never
 /// to clients.
@@ -50,6 +54,9 @@ pub struct Config {
     pub kek: Kek,
     /// Access token lifetime in seconds.
     pub access_token_secs: u64,
+    /// Where outbound requests to registered URLs (`jwks_uri`) may go
+    /// (`INSECURE_ALLOW_PRIVATE_FETCH`; public `https` hosts only unless it is `true`).
+    pub fetch_policy: FetchPolicy,
 }
 
 impl Config {
@@ -88,7 +95,23 @@ impl Config {
                 });
             }
         };
-        Ok(Self { issuer, bootstrap, kek, access_token_secs: DEFAULT_ACCESS_TOKEN_SECS })
+        let fetch_policy = match var(INSECURE_ALLOW_PRIVATE_FETCH).as_deref() {
+            None | Some("false") => FetchPolicy::PublicHttpsOnly,
+            Some("true") => FetchPolicy::InsecureAllowPrivate,
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: INSECURE_ALLOW_PRIVATE_FETCH,
+                    problem: "must be true or false",
+                });
+            }
+        };
+        Ok(Self {
+            issuer,
+            bootstrap,
+            kek,
+            access_token_secs: DEFAULT_ACCESS_TOKEN_SECS,
+            fetch_policy,
+        })
     }
 }
 
@@ -128,6 +151,24 @@ mod tests {
         .unwrap();
         assert_eq!(config.issuer.as_str(), "http://127.0.0.1:8787");
         assert!(config.bootstrap.unwrap().scopes.contains("gatehouse:admin"));
+        assert_eq!(config.fetch_policy, FetchPolicy::PublicHttpsOnly);
+    }
+
+    #[test]
+    fn private_fetches_are_allowed_only_when_asked_for_by_name() {
+        let policy = |value: &str| {
+            Config::from_vars(vars(&[
+                ("ISSUER", "https://x.com"),
+                ("KEY_ENCRYPTION_SECRET", KEK),
+                (INSECURE_ALLOW_PRIVATE_FETCH, value),
+            ]))
+            .map(|c| c.fetch_policy)
+        };
+        assert_eq!(policy("true"), Ok(FetchPolicy::InsecureAllowPrivate));
+        assert_eq!(policy("false"), Ok(FetchPolicy::PublicHttpsOnly));
+        for wrong in ["1", "yes", "TRUE", "true "] {
+            assert_eq!(policy(wrong).unwrap_err().variable, INSECURE_ALLOW_PRIVATE_FETCH);
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The engine: one request in, one response out, never an error or a panic.
 
+use std::rc::Rc;
+
 use http::{HeaderValue, Method, StatusCode, header};
 use rand_core::CryptoRngCore;
 
+use crate::client_auth::throttle::PenaltyBox;
 use crate::config::Config;
 use crate::discovery::{
     JWKS_PATH, Metadata, OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH, TOKEN_PATH,
@@ -93,12 +96,27 @@ impl std::fmt::Debug for Context<'_> {
 pub struct Engine<P: Platform> {
     config: Config,
     platform: P,
+    penalties: Rc<PenaltyBox>,
 }
 
 impl<P: Platform> Engine<P> {
-    /// An engine with `config` on `platform`.
+    /// An engine with `config` on `platform`, with a penalty box of its own.
     pub fn new(config: Config, platform: P) -> Self {
-        Self { config, platform }
+        Self { config, platform, penalties: Rc::default() }
+    }
+
+    /// Uses `penalties`, the host's per-isolate [`PenaltyBox`], so that a penalty for
+    /// failed client authentication outlives the request that imposed it. A host
+    /// that builds an engine per request must pass the same box to each.
+    #[must_use]
+    pub fn with_penalty_box(mut self, penalties: Rc<PenaltyBox>) -> Self {
+        self.penalties = penalties;
+        self
+    }
+
+    /// The penalty box of failed client authentications.
+    pub fn penalty_box(&self) -> &PenaltyBox {
+        &self.penalties
     }
 
     /// The configuration.

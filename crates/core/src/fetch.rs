@@ -1,6 +1,10 @@
 //! Outbound GETs of public documents: the issuer's JWKS for the edge gateway, and an
 //! app's `jwks_uri` for `private_key_jwt`.
 //!
+//! Where a URL someone registered may point is [`check_destination`]'s rule (public
+//! `https` hosts only unless the operator sets `INSECURE_ALLOW_PRIVATE_FETCH=true`);
+//! the engine applies it when the URL is registered and again before every fetch.
+//!
 //! The host performs the request (`fetch` in the worker, a map of canned documents in
 //! tests); [`DocumentCache`] is the one caching policy hosts keep per isolate:
 //!
@@ -14,7 +18,11 @@
 //!   most once per cooldown, so a flapping key host neither locks its app out at
 //!   once nor gets a request per token.
 
+mod destination;
+
 use std::collections::HashMap;
+
+pub use destination::{FetchPolicy, FetchUrl, check_destination};
 
 use crate::types::UnixTime;
 
@@ -72,7 +80,7 @@ impl std::error::Error for FetchError {}
 /// Outbound GETs for the engine.
 #[allow(async_fn_in_trait)]
 pub trait Fetch {
-    /// GETs `url` (always `https`). A host answers from its [`DocumentCache`] while the
+    /// GETs `url` (`https`, and a destination [`check_destination`] allowed). A host answers from its [`DocumentCache`] while the
     /// copy is fresh; with `revalidate` it fetches anew unless its copy is younger
     /// than [`REVALIDATE_COOLDOWN_SECS`]. Redirects are not followed.
     ///

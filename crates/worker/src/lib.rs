@@ -12,7 +12,8 @@
 //!
 //! Bindings (see `wrangler.toml`): KV namespace `DIRECTORY`, Durable Object
 //! namespace `VAULT` (class [`vault::Vault`]); variables or secrets `ISSUER`,
-//! `KEY_ENCRYPTION_SECRET`, `ADMIN_CLIENT_ID`, `ADMIN_CLIENT_SECRET`.
+//! `KEY_ENCRYPTION_SECRET`, `ADMIN_CLIENT_ID`, `ADMIN_CLIENT_SECRET`, and for local
+//! development only `INSECURE_ALLOW_PRIVATE_FETCH`.
 
 pub mod crypto;
 pub mod fetch;
@@ -23,6 +24,9 @@ mod selftest;
 #[allow(missing_docs)]
 pub mod vault;
 
+use std::rc::Rc;
+
+use gatehouse_core::client_auth::throttle::PenaltyBox;
 use gatehouse_core::http::MAX_BODY_BYTES;
 use gatehouse_core::types::UnixTime;
 use gatehouse_core::{Config, Context, Engine, OAuthError, Platform};
@@ -95,6 +99,12 @@ impl Platform for WorkerPlatform {
     }
 }
 
+thread_local! {
+    /// Pairs of client and address penalized for failed authentications, as this
+    /// isolate learned them: kept across requests, handed to every engine.
+    static PENALTIES: Rc<PenaltyBox> = Rc::default();
+}
+
 /// A variable or secret by name: secrets win over plain variables.
 pub(crate) fn env_value(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
@@ -136,7 +146,8 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
         Ok(request) => request,
         Err(response) => return to_worker(response),
     };
-    let engine = Engine::new(config, WorkerPlatform::new(&env)?);
+    let engine =
+        Engine::new(config, WorkerPlatform::new(&env)?).with_penalty_box(PENALTIES.with(Rc::clone));
     let mut rng = rand_core::OsRng;
     let mut cx = Context::new(now(), &mut rng);
     let response = engine.handle(request, &mut cx).await;

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::fields::Fields;
 use super::problem::FieldError;
+use crate::fetch::{FetchPolicy, FetchUrl};
 use crate::jose::{Algorithm, Jwks, KeyId, b64url};
 use crate::keys::Kek;
 use crate::policy::{AppType, GrantType, ResponseType, TokenEndpointAuthMethod};
@@ -88,9 +89,10 @@ pub struct AppRecord {
     /// The app's public keys for `private_key_jwt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<Jwks>,
-    /// Where the app publishes its keys for `private_key_jwt`.
+    /// Where the app publishes its keys for `private_key_jwt`: a public `https` URL
+    /// unless the operator allows private fetches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<HttpsUrl>,
+    pub jwks_uri: Option<FetchUrl>,
     /// Logo shown on login and consent pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<HttpsUrl>,
@@ -276,6 +278,19 @@ fn link(fields: &mut Fields, name: &str) -> Option<HttpsUrl> {
     }
 }
 
+/// `jwks_uri`: a URL the issuer will fetch, so it must be a destination `policy`
+/// allows (public `https` hosts only, unless the operator opted out).
+fn jwks_uri(fields: &mut Fields, policy: FetchPolicy) -> Option<FetchUrl> {
+    let raw: String = fields.take("jwks_uri", "a string")?;
+    match FetchUrl::new(&raw, policy) {
+        Ok(url) => Some(url),
+        Err(e) => {
+            fields.error("/jwks_uri", e.0);
+            None
+        }
+    }
+}
+
 fn no_duplicates<T: PartialEq>(fields: &mut Fields, name: &str, items: &[T]) {
     for (i, item) in items.iter().enumerate() {
         if items.iter().take(i).any(|x| x == item) {
@@ -285,7 +300,8 @@ fn no_duplicates<T: PartialEq>(fields: &mut Fields, name: &str, items: &[T]) {
 }
 
 /// Validates `body` into a record. `current` is the record being replaced (PUT or
-/// PATCH); without it the body creates a new app with `client_id`.
+/// PATCH); without it the body creates a new app with `client_id`. URLs the issuer
+/// will fetch (`jwks_uri`) must be destinations `fetch_policy` allows.
 ///
 /// # Errors
 ///
@@ -295,6 +311,7 @@ pub fn validate(
     current: Option<&AppRecord>,
     client_id: &str,
     now: UnixTime,
+    fetch_policy: FetchPolicy,
 ) -> Result<AppRecord, Vec<FieldError>> {
     let current_view = current.map(AppRecord::view);
     let mut fields = Fields::new(body);
@@ -405,7 +422,7 @@ pub fn validate(
         .unwrap_or(Algorithm::ES256);
 
     let jwks: Option<Jwks> = fields.take("jwks", "a JWK set");
-    let jwks_uri = link(&mut fields, "jwks_uri");
+    let jwks_uri = jwks_uri(&mut fields, fetch_policy);
     if jwks.is_some() && jwks_uri.is_some() {
         fields.error("/jwks_uri", "cannot be given together with jwks");
     }

@@ -115,7 +115,8 @@ pub(super) async fn create<P: Platform>(
 ) -> Result<Response, Problem> {
     let body = json_body(&call.request)?;
     let client_id = random_id(cx.rng(), 16);
-    let mut record = validate(body, None, &client_id, cx.now()).map_err(Problem::invalid)?;
+    let mut record = validate(body, None, &client_id, cx.now(), call.engine.config().fetch_policy)
+        .map_err(Problem::invalid)?;
     check_privilege(&call.caller, None, &record)?;
     let secret = settle_secret(&mut record, None, &call.engine.config().kek, cx.rng())?;
     let claim = vec![name_claim(&record.client_name)];
@@ -157,7 +158,9 @@ pub(super) async fn update<P: Platform>(
     let (version, current) = load(&call, id).await?;
     check_if_match(&call.request, version)?;
     let body = replacement_body(&call.request, current.view())?;
-    let mut record = validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
+    let mut record =
+        validate(body, Some(&current), id, cx.now(), call.engine.config().fetch_policy)
+            .map_err(Problem::invalid)?;
     check_privilege(&call.caller, Some(&current), &record)?;
     let secret = settle_secret(
         &mut record,

@@ -4,18 +4,25 @@
 //! registered JWKS.
 //!
 //! An assertion is believed only after its MAC or signature checks out; then `iss`
-//! and `sub` must both be the client id, `aud` must name this issuer or its token
-//! endpoint, `exp` must be near (at most [`MAX_ASSERTION_LIFETIME_SECS`] ahead),
+//! and `sub` must both be the client id, `aud` must be this issuer's identifier as a
+//! single string, `exp` must be near (at most [`MAX_ASSERTION_LIFETIME_SECS`] ahead),
 //! `nbf` and `iat` must not be in the future, and the `jti` must not have been seen
 //! before: the take-once store remembers it until the assertion expires, so a
 //! captured assertion cannot be replayed.
+//!
+//! # Security
+//!
+//! The audience is exactly the issuer identifier, never the token endpoint URL and
+//! never an array, even one holding only the issuer (draft-ietf-oauth-rfc7523bis,
+//! section 4): an assertion a client made for another server whose token endpoint
+//! or issuer a malicious server chose, or whose audience list the client
+//! assembled from such a server's metadata, must not work here.
 
 use hmac::Mac as _;
 use serde::Deserialize;
 
 use crate::jose::{Algorithm, DecodedJws, Jwks, b64url};
 use crate::platform::Crypto;
-use crate::token::Audience;
 use crate::types::{ClientId, UnixTime};
 
 /// The `client_assertion_type` of a JWT assertion (RFC 7523 section 2.2).
@@ -64,12 +71,15 @@ pub enum AssertionError {
     NoKey,
     /// The MAC or signature does not verify.
     Signature,
-    /// `aud` names neither the issuer nor its token endpoint.
+    /// `aud` is not the issuer identifier as a single string.
     Audience,
     /// Expired, too long-lived, or not yet valid.
     Time,
     /// The `jti` was used before.
     Replayed,
+    /// The app's `jwks_uri` is not a destination the issuer may fetch (a private
+    /// network, or plain `http`), so it was not fetched.
+    Destination,
 }
 
 impl std::fmt::Display for AssertionError {
@@ -79,9 +89,10 @@ impl std::fmt::Display for AssertionError {
             Self::Claims => "assertion claims missing or iss differs from sub",
             Self::NoKey => "no registered key or secret fits the assertion",
             Self::Signature => "assertion signature or MAC does not verify",
-            Self::Audience => "assertion aud names neither the issuer nor its token endpoint",
+            Self::Audience => "assertion aud is not the issuer identifier as a single string",
             Self::Time => "assertion expired, not yet valid, or exp too far ahead",
             Self::Replayed => "assertion jti already used",
+            Self::Destination => "jwks_uri refused: not a public https destination",
         })
     }
 }
@@ -91,7 +102,8 @@ impl std::fmt::Display for AssertionError {
 struct Claims {
     iss: String,
     sub: String,
-    aud: Audience,
+    /// Any JSON value: only a string equal to the issuer passes.
+    aud: serde_json::Value,
     exp: UnixTime,
     jti: String,
     #[serde(default)]
@@ -214,9 +226,8 @@ impl ClientAssertion {
         Err(if tried { AssertionError::Signature } else { AssertionError::NoKey })
     }
 
-    /// Checks the claims once the MAC or signature is good: `aud` must name one of
-    /// `audiences` (the issuer identifier or the token endpoint URL), and the times
-    /// must hold at `now`. Returns the key under which to remember the `jti` and until
+    /// Checks the claims once the MAC or signature is good: `aud` must be `issuer`
+    /// (the issuer identifier) as a single string, and the times must hold at `now`. Returns the key under which to remember the `jti` and until
     /// when.
     ///
     /// # Errors
@@ -224,11 +235,11 @@ impl ClientAssertion {
     /// [`AssertionError::Audience`] or [`AssertionError::Time`].
     pub fn check_claims(
         &self,
-        audiences: &[&str],
+        issuer: &str,
         now: UnixTime,
     ) -> Result<(String, UnixTime), AssertionError> {
         let claims = &self.claims;
-        if !audiences.iter().any(|a| claims.aud.contains(a)) {
+        if claims.aud.as_str() != Some(issuer) {
             return Err(AssertionError::Audience);
         }
         let leeway = ASSERTION_LEEWAY_SECS;
@@ -271,7 +282,7 @@ mod tests {
         assert_eq!(assertion.client_id().as_str(), "app1");
         assertion.check_mac(SECRET).unwrap();
         let (key, until) =
-            assertion.check_claims(&["https://id.example"], UnixTime::from_secs(1_000)).unwrap();
+            assertion.check_claims("https://id.example", UnixTime::from_secs(1_000)).unwrap();
         assert!(key.starts_with("assertion/app1/"));
         assert_eq!(until, UnixTime::from_secs(1_120));
     }
@@ -318,10 +329,10 @@ mod tests {
         let now = UnixTime::from_secs(10_000);
         let check = |claims: &str| {
             let token = hs256(r#"{"alg":"HS256"}"#, claims, SECRET);
-            ClientAssertion::parse(&token).unwrap().check_claims(&["https://id.example"], now)
+            ClientAssertion::parse(&token).unwrap().check_claims("https://id.example", now)
         };
         let with = |extra: &str| {
-            format!(r#"{{"iss":"a","sub":"a","aud":["x","https://id.example"],"jti":"j",{extra}}}"#)
+            format!(r#"{{"iss":"a","sub":"a","aud":"https://id.example","jti":"j",{extra}}}"#)
         };
         assert!(check(&with(r#""exp":10030"#)).is_ok());
         assert!(check(&with(r#""exp":9950"#)).is_ok(), "within leeway");
@@ -332,6 +343,33 @@ mod tests {
         let elsewhere =
             r#"{"iss":"a","sub":"a","aud":"https://other.example","exp":10030,"jti":"j"}"#;
         assert_eq!(check(elsewhere), Err(AssertionError::Audience));
+    }
+
+    /// draft-ietf-oauth-rfc7523bis section 4: the audience is the issuer identifier
+    /// as a single string. The token endpoint URL and arrays, even an array holding
+    /// only the issuer, are what the 2025 audience-injection attack relies on.
+    #[test]
+    fn rfc7523bis_audience_is_the_issuer_as_a_single_string() {
+        let now = UnixTime::from_secs(10_000);
+        let check = |aud: &str| {
+            let claims = format!(r#"{{"iss":"a","sub":"a","aud":{aud},"exp":10030,"jti":"j"}}"#);
+            let token = hs256(r#"{"alg":"HS256"}"#, &claims, SECRET);
+            ClientAssertion::parse(&token).unwrap().check_claims("https://id.example", now)
+        };
+        assert!(check(r#""https://id.example""#).is_ok());
+        for refused in [
+            r#""https://id.example/token""#,
+            r#"["https://id.example"]"#,
+            r#"["https://id.example","https://id.example/token"]"#,
+            r#"["https://attacker.example","https://id.example"]"#,
+            r#""https://id.example/""#,
+            r#""HTTPS://ID.EXAMPLE""#,
+            r#"null"#,
+            r#"{"aud":"https://id.example"}"#,
+            r#"[]"#,
+        ] {
+            assert_eq!(check(refused), Err(AssertionError::Audience), "{refused}");
+        }
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! (`client_secret_post`), or a JWT assertion in the body (`client_secret_jwt` and
 //! `private_key_jwt`, RFC 7523; see [`assertion`]). Presenting two is
 //! `invalid_request` (section 2.3: "MUST NOT use more than one authentication method
-//! in each request"). The method must be the one the app registered.
+//! in each request"). The method must be the one the app registered. Failed
+//! authentications are throttled per client and address ([`throttle`]).
 
 pub mod assertion;
+pub mod throttle;
 
 use base64::Engine as _;
 use http::{HeaderMap, header};
@@ -15,7 +17,7 @@ use http::{HeaderMap, header};
 use crate::admin::apps::{AppRecord, app_key};
 use crate::engine::Engine;
 use crate::error::{Challenge, OAuthError};
-use crate::fetch::Fetch as _;
+use crate::fetch::{Fetch as _, check_destination};
 use crate::http::Form;
 use crate::jose::{Algorithm, Jwks};
 use crate::platform::Platform;
@@ -325,9 +327,8 @@ async fn check_assertion<P: Platform>(
             (None, None) => Err(AssertionError::NoKey),
         },
     };
-    let token_endpoint = config.issuer.endpoint(crate::discovery::TOKEN_PATH);
-    let audiences = [config.issuer.as_str(), token_endpoint.as_str()];
-    let (replay_key, until) = match checked.and_then(|()| assertion.check_claims(&audiences, now)) {
+    let issuer = config.issuer.as_str();
+    let (replay_key, until) = match checked.and_then(|()| assertion.check_claims(issuer, now)) {
         Ok(found) => found,
         Err(err) => return Ok(Err(err)),
     };
@@ -340,13 +341,17 @@ async fn check_assertion<P: Platform>(
 
 /// Checks a signature with the keys the app publishes at its `jwks_uri`. When no key
 /// fits (one the client has just added, say), the document is fetched once more,
-/// which the host allows at most once per cooldown.
+/// which the host allows at most once per cooldown. The URL is checked against the
+/// fetch policy first: a record written under another policy is not trusted.
 async fn check_with_remote_keys<P: Platform>(
     engine: &Engine<P>,
     assertion: &ClientAssertion,
     url: &str,
     now: UnixTime,
 ) -> Result<(), AssertionError> {
+    if check_destination(url, engine.config().fetch_policy).is_err() {
+        return Err(AssertionError::Destination);
+    }
     let crypto = engine.platform().crypto();
     let Some(jwks) = remote_jwks(engine, url, false, now).await else {
         return Err(AssertionError::NoKey);

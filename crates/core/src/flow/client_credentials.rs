@@ -3,7 +3,7 @@
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
-use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials};
+use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials, throttle};
 use crate::engine::{Context, Engine};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Form, Response, json_response};
@@ -29,6 +29,10 @@ pub(super) async fn grant<P: Platform>(
 ) -> Result<Response, OAuthError> {
     let presented = presented_credentials(headers, form)?;
     let presented_id = presented.client_id.clone();
+    let attempt = throttle::Attempt::new(&presented_id, headers);
+    if let Some(refused) = throttle::refuse_if_penalized(engine, &attempt, &presented_id, cx) {
+        return Ok(refused);
+    }
     let client = match authenticate(engine, presented, cx.now()).await {
         Ok(client) => client,
         Err(refusal) => {
@@ -42,6 +46,11 @@ pub(super) async fn grant<P: Platform>(
                 presented_id.as_str(),
                 refusal.reason
             ));
+            if let Some(refused) =
+                throttle::count_failure(engine, attempt, &refusal.error, cx).await
+            {
+                return Ok(refused);
+            }
             return Err(refusal.error);
         }
     };

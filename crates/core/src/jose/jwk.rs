@@ -42,9 +42,18 @@ pub enum KeyUse {
     Encryption,
 }
 
-/// A public JSON Web Key (RFC 7517). Private members are not representable: a key
-/// parsed from a document that carried them is public only.
+/// A public JSON Web Key (RFC 7517) that may verify signatures. Private members are
+/// not representable: a key parsed from a document that carried them is public only.
+///
+/// # Security
+///
+/// A key restricts itself with `alg`, `use` and `key_ops` (RFC 7517 sections 4.2 to
+/// 4.4). A restriction Gatehouse cannot read is never taken for no restriction: a key
+/// whose `alg` is not one of [`Algorithm`] (`PS256`, `RSA-OAEP`, ...), whose `use` is
+/// not `sig`, or whose `key_ops` lack `verify` does not parse, so a [`Jwks`] skips it
+/// and it never verifies anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawJwk")]
 pub struct Jwk {
     /// Key type.
     pub kty: KeyType,
@@ -52,15 +61,10 @@ pub struct Jwk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<KeyId>,
     /// The algorithm the key is for.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_alg")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<Algorithm>,
     /// Intended use.
-    #[serde(
-        default,
-        rename = "use",
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_use"
-    )]
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
     pub key_use: Option<KeyUse>,
     /// EC curve name (`P-256`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,19 +83,70 @@ pub struct Jwk {
     pub e: Option<String>,
 }
 
-/// An unknown `alg` makes the key unusable rather than the whole JWKS unreadable.
-fn lenient_alg<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Algorithm>, D::Error> {
-    let name: Option<String> = Option::deserialize(d)?;
-    Ok(name.as_deref().and_then(Algorithm::from_name))
+/// A JWK as written, before its restrictions are judged.
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: KeyType,
+    #[serde(default)]
+    kid: Option<KeyId>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default, rename = "use")]
+    key_use: Option<String>,
+    #[serde(default)]
+    key_ops: Option<Vec<String>>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
 }
 
-fn lenient_use<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<KeyUse>, D::Error> {
-    let value: Option<String> = Option::deserialize(d)?;
-    Ok(match value.as_deref() {
-        Some("sig") => Some(KeyUse::Signature),
-        Some("enc") => Some(KeyUse::Encryption),
-        _ => None,
-    })
+/// Why a JWK is not a signature-verification key Gatehouse can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnusableKey(&'static str);
+
+impl std::fmt::Display for UnusableKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl TryFrom<RawJwk> for Jwk {
+    type Error = UnusableKey;
+
+    fn try_from(raw: RawJwk) -> Result<Self, Self::Error> {
+        let alg = match raw.alg.as_deref() {
+            None => None,
+            Some(name) => Some(
+                Algorithm::from_name(name).ok_or(UnusableKey("key is for an unknown algorithm"))?,
+            ),
+        };
+        let key_use = match raw.key_use.as_deref() {
+            None => None,
+            Some("sig") => Some(KeyUse::Signature),
+            Some(_) => return Err(UnusableKey("key is not for signatures")),
+        };
+        if raw.key_ops.is_some_and(|ops| !ops.iter().any(|op| op == "verify")) {
+            return Err(UnusableKey("key_ops do not allow verify"));
+        }
+        Ok(Self {
+            kty: raw.kty,
+            kid: raw.kid,
+            alg,
+            key_use,
+            crv: raw.crv,
+            x: raw.x,
+            y: raw.y,
+            n: raw.n,
+            e: raw.e,
+        })
+    }
 }
 
 impl Jwk {
@@ -149,7 +204,8 @@ impl Jwk {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwks {
     /// The keys. Members that fail to parse as a supported public key are skipped
-    /// (RFC 7517 section 5: ignore keys you do not understand).
+    /// (RFC 7517 section 5: ignore keys you do not understand), and so are keys
+    /// restricted to something else or to something unknown (see [`Jwk`]).
     #[serde(deserialize_with = "skip_unreadable_keys")]
     pub keys: Vec<Jwk>,
 }
@@ -208,6 +264,71 @@ mod tests {
         assert_eq!(jwks.keys.len(), 1);
         assert!(jwks.find("k1").is_some());
         assert!(jwks.find("k2").is_none());
+    }
+
+    /// An RSA public key of 2048 bits with the given restriction members.
+    fn rsa_member(extra: serde_json::Value) -> serde_json::Value {
+        let mut key = serde_json::json!({
+            "kty": "RSA", "kid": "r1", "e": "AQAB", "n": super::super::b64url(&[0xc5; 256])
+        });
+        if let (Some(key), Some(extra)) = (key.as_object_mut(), extra.as_object()) {
+            key.extend(extra.clone());
+        }
+        key
+    }
+
+    #[test]
+    fn keys_restricted_to_something_else_or_unknown_are_skipped() {
+        // Each of these once parsed with its restriction dropped, and so verified RS256.
+        for restricted in [
+            serde_json::json!({"alg": "PS256"}),
+            serde_json::json!({"alg": "RSA-OAEP"}),
+            serde_json::json!({"alg": "RS512"}),
+            serde_json::json!({"alg": "rs256"}),
+            serde_json::json!({"use": "enc"}),
+            serde_json::json!({"use": "signature"}),
+            serde_json::json!({"use": "sig", "key_ops": ["encrypt", "wrapKey"]}),
+            serde_json::json!({"key_ops": []}),
+            serde_json::json!({"alg": "RS256", "use": "enc"}),
+        ] {
+            let member = rsa_member(restricted.clone());
+            assert!(serde_json::from_value::<Jwk>(member.clone()).is_err(), "{restricted}");
+            let jwks: Jwks = serde_json::from_value(serde_json::json!({"keys": [member]})).unwrap();
+            assert!(jwks.keys.is_empty(), "{restricted} was kept");
+            assert!(jwks.find("r1").is_none());
+        }
+    }
+
+    #[test]
+    fn keys_restricted_to_rs256_signatures_are_kept() {
+        for allowed in [
+            serde_json::json!({}),
+            serde_json::json!({"alg": "RS256"}),
+            serde_json::json!({"use": "sig"}),
+            serde_json::json!({"alg": "RS256", "use": "sig", "key_ops": ["verify"]}),
+        ] {
+            let key: Jwk = serde_json::from_value(rsa_member(allowed.clone())).unwrap();
+            assert!(key.check_for(Algorithm::RS256).is_ok(), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn a_kid_shared_with_an_encryption_key_finds_the_signing_key() {
+        let jwks: Jwks = serde_json::from_value(serde_json::json!({"keys": [
+            rsa_member(serde_json::json!({"use": "enc"})),
+            rsa_member(serde_json::json!({"use": "sig"})),
+        ]}))
+        .unwrap();
+        assert_eq!(jwks.keys.len(), 1);
+        assert_eq!(jwks.find("r1").and_then(|k| k.key_use), Some(KeyUse::Signature));
+    }
+
+    #[test]
+    fn a_key_serializes_its_restrictions_and_parses_back() {
+        let key = ec_key();
+        let text = serde_json::to_string(&key).unwrap();
+        assert!(text.contains(r#""use":"sig""#) && text.contains(r#""alg":"ES256""#));
+        assert_eq!(serde_json::from_str::<Jwk>(&text).unwrap(), key);
     }
 
     #[test]

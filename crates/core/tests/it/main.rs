@@ -15,5 +15,6 @@ mod gateway;
 mod keys;
 mod resources;
 mod stores;
+mod throttle;
 mod token_errors;
 mod usage;
