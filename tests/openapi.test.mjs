@@ -10,7 +10,9 @@
 // Examples are paired by name: a response example named N is sent when a request
 // example of that name exists (request body, or a path, query or header
 // parameter). Each example runs on fresh fixtures whose ids replace the ids the
-// examples use.
+// examples use. Examples are sent with a gatehouse:admin token, except a 403
+// example: it is what a caller holding only the operation's own scope gets (the
+// rules that need gatehouse:admin itself).
 
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -305,7 +307,7 @@ async function api(method, url, body) {
   return r.json;
 }
 
-/** Deletes every app, user, role, custom scope and scope group. */
+/** Deletes every app, user, role, custom scope, scope group and resource. */
 async function reset() {
   for (const [collection, id] of [
     ["users", "id"],
@@ -313,6 +315,7 @@ async function reset() {
     ["apps", "client_id"],
     ["scopes", "key"],
     ["scope-groups", "id"],
+    ["resources", "identifier"], // after the scopes they own
   ]) {
     const page = await api("GET", `/admin/v1/${collection}?limit=100`);
     for (const item of page.items) {
@@ -336,6 +339,23 @@ async function fixtures() {
     type: "spa",
     redirect_uris: ["https://shop.example.com/callback"],
   });
+  const ops = await api("POST", "/admin/v1/apps", {
+    client_name: "ops_console",
+    type: "s2s",
+    description: "Reads the user directory",
+    scope: "gatehouse:users_read",
+  });
+  await api("POST", `/admin/v1/apps/${ops.client_id}/disable`);
+  await api("POST", "/admin/v1/resources", {
+    identifier: "https://api.shop.example.com/orders",
+    name: "Orders API",
+    description: "Orders and stock",
+    access_token_lifetime: 900,
+  });
+  await api("POST", "/admin/v1/resources", {
+    identifier: "https://reports.shop.example.com",
+    name: "Reports API",
+  });
   await api("POST", `/admin/v1/apps/${app.client_id}/permissions`, { name: "read_orders", description: "Read orders" });
   const group = await api("POST", "/admin/v1/scope-groups", { name: "Orders", description: { en: "Orders" } });
   await api("POST", "/admin/v1/scopes", {
@@ -344,6 +364,7 @@ async function fixtures() {
     security_level: "confidential",
     group: group.id,
     requires_consent: false,
+    resource: "https://api.shop.example.com/orders",
   });
   const role = await api("POST", "/admin/v1/roles", {
     name: "clerk",
@@ -360,6 +381,8 @@ async function fixtures() {
   return new Map([
     ["cZ1_AG9EyStOz54iRaibdw", app.client_id],
     ["JCZytE6rl1L0LIZnb5zTcA", spa.client_id],
+    ["k2V8oQyTfP3nWc0sHb7xLg", ops.client_id],
+    ["http://127.0.0.1:8787/admin/v1", `${worker.issuer}/admin/v1`],
     ["RQmBuS4315NuMz_m", group.id],
     ["3AeVjqJBhdSttcxo", role.id],
     ["JIUUsdGXXlqrxylvpWFRFA", user.id],
@@ -517,13 +540,19 @@ describe("served behaviour matches the document", () => {
         const ids = await fixtures();
         const request = buildRequest(op, plan.name, ids);
         const what = `${name} example ${plan.name}`;
+        const scope = plan.status === 403 ? scopeOf(op) : "gatehouse:admin";
         const response = await send(op.method, request.url, {
-          auth: await token("gatehouse:admin"),
+          auth: await token(scope),
           body: request.body,
           headers: request.headers,
         });
         assert.equal(response.status, plan.status, `${what}: ${response.text.slice(0, 500)}`);
         checkResponse(op, response, what);
+        if (plan.status === 403) {
+          const challenge = response.headers.get("www-authenticate");
+          assert.match(challenge, /error="insufficient_scope".*scope="gatehouse:admin"/, `${what}: ${challenge}`);
+          assert.equal(response.json.detail, plan.example.detail, `${what}: detail`);
+        }
         if (plan.status >= 400) {
           assert.equal(response.json.type, plan.example.type, `${what}: problem type`);
           const pointers = (x) => (x.errors ?? []).map((e) => e.pointer).sort();
