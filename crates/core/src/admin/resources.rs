@@ -84,14 +84,17 @@ fn management_view(config: &Config) -> Value {
     })
 }
 
+/// Validates a body into a record; `current` is the record being replaced with the
+/// scopes it owns (read-only, so a body may only send them back unchanged).
 fn validate(
     body: Map<String, Value>,
-    current: Option<&ResourceRecord>,
+    current: Option<(&ResourceRecord, &[String])>,
     management: &str,
     now: UnixTime,
 ) -> Result<ResourceRecord, Vec<FieldError>> {
     let mut fields = Fields::new(body);
-    let current_view = current.and_then(|c| serde_json::to_value(c).ok());
+    let current_view = current.map(|(c, scopes)| with_scopes(c, scopes));
+    let current = current.map(|(c, _)| c);
     fields.read_only_from(&["created_at", "updated_at", "system", "scopes"], current_view.as_ref());
     let raw: Option<String> = fields.take("identifier", "a string");
     let identifier = match (raw, current) {
@@ -265,15 +268,12 @@ pub(super) async fn update<P: Platform>(
 ) -> Result<Response, Problem> {
     let (current, version) = load(&call, raw).await?;
     check_if_match(&call.request, version)?;
-    let mut shown = serde_json::to_value(&current).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut shown {
-        // `scopes` is derived; a client that sends back what it read is not refused.
-        map.remove("scopes");
-    }
-    let mut body = replacement_body(&call.request, shown)?;
-    body.remove("scopes");
+    // `scopes` is derived: a body may send back what it read, nothing else.
+    let owned = owned_scopes(&call, current.identifier.as_str()).await?;
+    let body = replacement_body(&call.request, with_scopes(&current, &owned))?;
     let management = management_identifier(call.engine.config());
-    let record = validate(body, Some(&current), &management, cx.now()).map_err(Problem::invalid)?;
+    let record = validate(body, Some((&current, &owned)), &management, cx.now())
+        .map_err(Problem::invalid)?;
     let (claim, release) = rename_claims(name_claim(&current.name), name_claim(&record.name));
     let value = serde_json::to_value(&record).map_err(|_| Problem::unavailable())?;
     let commit = Commit {
@@ -285,8 +285,7 @@ pub(super) async fn update<P: Platform>(
         cascade: Vec::new(),
     };
     let version = commit_record(call.engine, commit, "/name").await?;
-    let scopes = owned_scopes(&call, record.identifier.as_str()).await?;
-    Ok(versioned_response(StatusCode::OK, &with_scopes(&record, &scopes), version))
+    Ok(versioned_response(StatusCode::OK, &with_scopes(&record, &owned), version))
 }
 
 pub(super) async fn delete<P: Platform>(

@@ -157,6 +157,14 @@ fn resource_validation_and_uniqueness() {
         Some(json!({"key": "x:y", "resource": MANAGEMENT})),
     );
     assert_eq!(management_owner.status(), 400);
+    // `scopes` is derived: sent back unchanged it passes, changed it is refused.
+    let orders = format!("/admin/v1/resources/{}", encoded(ORDERS));
+    let same = json!({"identifier": ORDERS, "name": "Orders API", "scopes": ["orders:read"]});
+    assert_eq!(admin(&s, Method::PUT, &orders, Some(same)).status(), 200);
+    let other = json!({"identifier": ORDERS, "name": "Orders API", "scopes": ["billing:read"]});
+    let refused = admin(&s, Method::PUT, &orders, Some(other));
+    assert_eq!(refused.status(), 400);
+    assert_eq!(body_json(&refused)["errors"][0]["pointer"], "/scopes");
     let system = format!("/admin/v1/resources/{}", encoded(MANAGEMENT));
     assert_eq!(admin(&s, Method::DELETE, &system, None).status(), 409);
     assert_eq!(admin(&s, Method::PATCH, &system, Some(json!({"name": "x"}))).status(), 409);
