@@ -23,7 +23,11 @@ mod selftest;
 #[allow(missing_docs)]
 pub mod vault;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use gatehouse_core::http::MAX_BODY_BYTES;
+use gatehouse_core::store::batch::UsageBatch;
 use gatehouse_core::types::UnixTime;
 use gatehouse_core::{Config, Context, Engine, OAuthError, Platform};
 use worker::{Env, Headers, Request, Response, event};
@@ -115,6 +119,11 @@ pub(crate) fn now() -> UnixTime {
     })
 }
 
+thread_local! {
+    /// This isolate's unflushed usage counts (see [`gatehouse_core::store::batch`]).
+    static USAGE: RefCell<UsageBatch> = RefCell::new(UsageBatch::new());
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<Response> {
     let config = match Config::from_vars(|name| env_value(&env, name)) {
@@ -136,7 +145,7 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
         Ok(request) => request,
         Err(response) => return to_worker(response),
     };
-    let engine = Engine::new(config, WorkerPlatform::new(&env)?);
+    let engine = Rc::new(Engine::new(config, WorkerPlatform::new(&env)?));
     let mut rng = rand_core::OsRng;
     let mut cx = Context::new(now(), &mut rng);
     let response = engine.handle(request, &mut cx).await;
@@ -145,15 +154,34 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
     }
     let deferred = cx.take_deferred();
     if !deferred.is_empty() {
-        // Usage statistics are written after the response, never delaying it.
-        ctx.wait_until(async move {
-            let failed = engine.run_deferred(deferred).await;
-            if failed > 0 {
-                worker::console_warn!("{failed} usage writes failed");
-            }
+        // Usage is batched per isolate and written after the response, never
+        // delaying it: what is due now, and a timer for what waits.
+        let (due, timer) = USAGE.with(|batch| {
+            let mut batch = batch.borrow_mut();
+            deferred.add_to(&mut batch);
+            let at = now();
+            (batch.take_due(at), batch.timer(at))
         });
+        if !due.is_empty() {
+            let engine = Rc::clone(&engine);
+            ctx.wait_until(async move { log_usage_failures(engine.flush_usage(due).await) });
+        }
+        if let Some(secs) = timer {
+            let engine = Rc::clone(&engine);
+            ctx.wait_until(async move {
+                worker::Delay::from(std::time::Duration::from_secs(secs)).await;
+                let due = USAGE.with(|batch| batch.borrow_mut().take_due(now()));
+                log_usage_failures(engine.flush_usage(due).await);
+            });
+        }
     }
     to_worker(response)
+}
+
+fn log_usage_failures(failed: usize) {
+    if failed > 0 {
+        worker::console_warn!("{failed} usage writes failed");
+    }
 }
 
 /// Converts a Workers request, reading at most [`MAX_BODY_BYTES`] + 1 body bytes so

@@ -418,8 +418,9 @@ pub fn retry_delay_secs(failures: u32) -> u64 {
     (1u64 << exp).min(PUBLISH_RETRY_MAX_SECS)
 }
 
-/// How many stored records an expiry sweep reads at once.
-pub const SWEEP_PAGE: usize = 256;
+/// How many stored records an expiry sweep reads at once (a Durable Object deletes
+/// at most 128 keys per call).
+pub const SWEEP_PAGE: usize = 128;
 
 /// One page of an expiry sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
