@@ -421,7 +421,7 @@ impl DurableObject for Vault {
             self.store(SWEEP_STATE, Write::Put(&sweep)).await.map_err(store_failure)?;
         }
         let next = retry.map_or(sweep.due_ms, |secs| sweep.due_ms.min(now_ms + secs_ms(secs)));
-        self.storage().set_alarm(next.max(now_ms + 1)).await?;
+        self.storage().set_alarm(at_ms(next.max(now_ms + 1))).await?;
         Response::ok("swept")
     }
 }
@@ -429,6 +429,11 @@ impl DurableObject for Vault {
 fn now_ms() -> i64 {
     let ms = js_sys::Date::now();
     if ms.is_finite() && ms > 0.0 { ms as i64 } else { 0 }
+}
+
+/// An absolute alarm time (an `i64` alone would be an offset from now).
+fn at_ms(ms: i64) -> worker::ScheduledTime {
+    worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64)))
 }
 
 fn secs_ms(secs: u64) -> i64 {
@@ -474,7 +479,7 @@ impl Vault {
         match self.storage().get_alarm().await {
             Ok(Some(current)) if current <= at_ms => {}
             _ => {
-                let _ = self.storage().set_alarm(worker::ScheduledTime::from(at_ms)).await;
+                let _ = self.storage().set_alarm(self::at_ms(at_ms)).await;
             }
         }
     }

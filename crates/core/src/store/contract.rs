@@ -284,7 +284,8 @@ pub async fn counters<S: Counters>(store: &S, ns: &str, now: UnixTime) -> Outcom
 }
 
 /// [`KeyVault`]: one keyring however often `ensure` runs, published to `directory`;
-/// rotation publishes the next keys and keeps the previous ones.
+/// rotation publishes the next keys and keeps every previous key that signed; a
+/// withdrawal removes one key at once and another signs in its place.
 ///
 /// # Errors
 ///
@@ -308,8 +309,13 @@ pub async fn key_vault<V: KeyVault, D: Directory>(
     let before = first.jwks(now.plus(10));
     let rotated = found("rotate", vault.rotate(now.plus(10)).await)?;
     let jwks = rotated.jwks(now.plus(10));
-    for key in &before.keys {
-        let kid = key.kid.as_ref().ok_or("keys have ids")?;
+    // Every key that signed stays published (a next key that never signed may be
+    // replaced by the new one).
+    for key in first.keys.iter().filter(|k| k.activates_at <= now.plus(10)) {
+        let kid = key.kid().ok_or("keys have ids")?;
+        if before.find(kid.as_str()).is_none() {
+            continue;
+        }
         expect!(
             jwks.find(kid.as_str()).is_some(),
             "the previous key {} stays published",
