@@ -35,6 +35,10 @@ pub const PUBLISH_AFTER_SECS: u64 = 24 * 3600 + PUBLISH_AHEAD_SECS;
 /// and the previous ones whose tokens may still be valid. Rotating faster than
 /// that drops the oldest retired keys early (their tokens then stop verifying).
 pub const MAX_KEYS_PER_ALG: usize = 8;
+/// How far the clocks of the callers of the keyring writer may disagree: a next key
+/// due to sign within this margin of a rotation may already sign somewhere, so a
+/// rotation keeps it (retired) instead of replacing it.
+pub const CLOCK_SKEW_SECS: u64 = 60;
 /// The shortest `KEY_ENCRYPTION_SECRET` accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -230,7 +234,8 @@ impl Keyring {
     ) -> Result<Self, KeyError> {
         let switch_at = now.plus(PUBLISH_AHEAD_SECS);
         let mut next = self.clone();
-        next.keys.retain(|k| k.activates_at <= now);
+        // A next key that cannot have signed yet, even on a clock a little ahead.
+        next.keys.retain(|k| k.activates_at <= now.plus(CLOCK_SKEW_SECS));
         for key in &mut next.keys {
             // The key signing now signs until its successor takes over.
             if key.retires_at.is_none_or(|r| r > now) {

@@ -184,8 +184,14 @@ fn log_usage_failures(failed: usize) {
     }
 }
 
-/// Converts a Workers request, reading at most [`MAX_BODY_BYTES`] + 1 body bytes so
+/// Converts a Workers request, keeping at most [`MAX_BODY_BYTES`] + 1 body bytes so
 /// the engine can refuse an oversized body without the worker buffering all of it.
+///
+/// The rest of an oversized body is read and dropped, to the end: workerd reuses a
+/// kept-alive connection only once the request body was consumed, and under
+/// `wrangler dev` a body left unread (the worker used to stop at 1 MiB) made the
+/// next request on the same client connection fail with a 503. Memory stays at
+/// one chunk; the platform's own request size limit bounds the reading.
 async fn to_http(
     mut req: Request,
 ) -> Result<gatehouse_core::http::Request, gatehouse_core::http::Response> {
@@ -202,26 +208,18 @@ async fn to_http(
         builder = builder.header(name, value);
     }
     let mut body = Vec::new();
-    let mut seen = 0usize;
     if let Ok(mut stream) = req.stream() {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| bad("request body could not be read"))?;
-            seen = seen.saturating_add(chunk.len());
             if body.len() <= MAX_BODY_BYTES {
                 body.extend_from_slice(&chunk);
             }
             // Past the limit the rest is read and dropped, so the client gets its 413
-            // instead of a reset connection; a body far past it is cut off.
-            if seen > DRAIN_LIMIT_BYTES {
-                break;
-            }
+            // and can go on using its connection.
         }
     }
     builder.body(body).map_err(|_| bad("request is malformed"))
 }
-
-/// How much of an oversized body is read (and dropped) before giving up on it.
-const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<Response> {
     let (parts, body) = response.into_parts();
