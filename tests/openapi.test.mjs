@@ -378,7 +378,14 @@ async function fixtures() {
     address: { locality: "London" },
     roles: [role.id],
   });
+  // A key that waits to sign, for the revoke example (withdrawing it leaves the
+  // signing key, and so the cached tokens, alone).
+  const keys = (await api("GET", "/admin/v1/keys")).keys;
+  const next =
+    keys.find((k) => k.status === "next") ??
+    (await api("POST", "/admin/v1/keys/rotate")).keys.find((k) => k.status === "next");
   return new Map([
+    ["77EK6r8idTmFXOaDc38H5WsQMhg4jRBF_tn5SXlmgdU", next.kid],
     ["cZ1_AG9EyStOz54iRaibdw", app.client_id],
     ["JCZytE6rl1L0LIZnb5zTcA", spa.client_id],
     ["k2V8oQyTfP3nWc0sHb7xLg", ops.client_id],

@@ -16,6 +16,7 @@ use crate::http::{
 };
 use crate::keys::{KEYRING_KEY, Keyring, PUBLISH_AHEAD_SECS};
 use crate::platform::Platform;
+use crate::store::batch::{Tally, UsageBatch};
 use crate::store::{Counters, Directory, KeyVault, StoreError, UsageEvent};
 use crate::types::UnixTime;
 
@@ -30,10 +31,12 @@ pub struct Context<'r> {
 }
 
 /// Work a request leaves for after its response: usage statistics to record. The
-/// host runs it with [`Engine::run_deferred`] once the response is on its way (in
-/// the worker, under `waitUntil`), so counting never delays a token.
+/// host adds it to its isolate's [`UsageBatch`] ([`Deferred::add_to`]) and writes
+/// what is due with [`Engine::flush_usage`] once the response is on its way (in the
+/// worker, under `waitUntil`), so counting never delays a token and a busy app's
+/// usage object is written at most once per isolate every few seconds.
 #[derive(Debug)]
-#[must_use = "deferred work is lost unless run with Engine::run_deferred"]
+#[must_use = "deferred work is lost unless added to a batch or run with Engine::run_deferred"]
 pub struct Deferred {
     usage: Vec<(String, UsageEvent)>,
     now: UnixTime,
@@ -44,6 +47,13 @@ impl Deferred {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.usage.is_empty()
+    }
+
+    /// Adds the usage events to `batch`.
+    pub fn add_to(self, batch: &mut UsageBatch) {
+        for (series, event) in &self.usage {
+            batch.add(series, *event, self.now);
+        }
     }
 }
 
@@ -129,13 +139,28 @@ impl<P: Platform> Engine<P> {
         &self.platform
     }
 
-    /// Runs what a request left for after its response. Failures are dropped: usage
-    /// statistics are best effort and never fail a request. Returns how many writes
-    /// failed.
+    /// Runs what a request left for after its response at once, without batching
+    /// (one write per app and hour). Failures are dropped: usage statistics are best
+    /// effort and never fail a request. Returns how many writes failed.
     pub async fn run_deferred(&self, deferred: Deferred) -> usize {
+        let mut batch = UsageBatch::new();
+        deferred.add_to(&mut batch);
+        self.flush_usage(batch.take_all()).await
+    }
+
+    /// Writes usage a [`UsageBatch`] handed out, one [`Counters::tally`] per app and
+    /// hour. Failures are dropped (the counts are lost, a request never fails for
+    /// them). Returns how many writes failed.
+    pub async fn flush_usage(&self, tallies: Vec<Tally>) -> usize {
         let mut failed = 0;
-        for (series, event) in &deferred.usage {
-            if self.platform.counters().tally(series, *event, deferred.now).await.is_err() {
+        for tally in tallies {
+            if self
+                .platform
+                .counters()
+                .tally(&tally.series, tally.counts, tally.hour)
+                .await
+                .is_err()
+            {
                 failed += 1;
             }
         }
@@ -144,7 +169,8 @@ impl<P: Platform> Engine<P> {
 
     /// Handles one request. Every failure is already a response: RFC 6749 JSON on
     /// OAuth endpoints, with no detail about infrastructure faults. Afterwards the
-    /// host runs [`Context::take_deferred`] through [`Engine::run_deferred`].
+    /// host batches [`Context::take_deferred`] and flushes what is due
+    /// ([`Engine::flush_usage`]).
     pub async fn handle(&self, request: Request, cx: &mut Context<'_>) -> Response {
         let head = request.method() == Method::HEAD;
         let mut response = self.route(request, cx).await;

@@ -31,6 +31,14 @@ pub const PUBLISH_AHEAD_SECS: u64 = 300;
 /// How long a retired key stays published: the longest token lifetime (24 h) plus
 /// the publish-ahead margin.
 pub const PUBLISH_AFTER_SECS: u64 = 24 * 3600 + PUBLISH_AHEAD_SECS;
+/// The most keys of one algorithm a keyring keeps: the current one, the next one
+/// and the previous ones whose tokens may still be valid. Rotating faster than
+/// that drops the oldest retired keys early (their tokens then stop verifying).
+pub const MAX_KEYS_PER_ALG: usize = 8;
+/// How far the clocks of the callers of the keyring writer may disagree: a next key
+/// due to sign within this margin of a rotation may already sign somewhere, so a
+/// rotation keeps it (retired) instead of replacing it.
+pub const CLOCK_SKEW_SECS: u64 = 60;
 /// The shortest `KEY_ENCRYPTION_SECRET` accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -159,8 +167,14 @@ impl StoredKey {
         self.activates_at <= now && self.retires_at.is_none_or(|r| now < r)
     }
 
+    /// Published until every token it signed expired; a key that retired before it
+    /// ever signed has no tokens and leaves when it retires.
     fn published_at(&self, now: UnixTime) -> bool {
-        self.retires_at.is_none_or(|r| now < r.plus(PUBLISH_AFTER_SECS))
+        match self.retires_at {
+            None => true,
+            Some(r) if r <= self.activates_at => now < r,
+            Some(r) => now < r.plus(PUBLISH_AFTER_SECS),
+        }
     }
 }
 
@@ -203,8 +217,10 @@ impl Keyring {
     }
 
     /// Adds a successor for every algorithm: published now, signing from
-    /// `now + PUBLISH_AHEAD_SECS`, when the keys it replaces retire. Keys no longer
-    /// published are dropped.
+    /// `now + PUBLISH_AHEAD_SECS`, when the key it replaces retires. A next key that
+    /// has not signed yet is replaced (it signed no token, so it can go at once), keys
+    /// no longer published are dropped, and at most [`MAX_KEYS_PER_ALG`] keys per
+    /// algorithm are kept.
     ///
     /// # Errors
     ///
@@ -218,8 +234,11 @@ impl Keyring {
     ) -> Result<Self, KeyError> {
         let switch_at = now.plus(PUBLISH_AHEAD_SECS);
         let mut next = self.clone();
+        // A next key that cannot have signed yet, even on a clock a little ahead.
+        next.keys.retain(|k| k.activates_at <= now.plus(CLOCK_SKEW_SECS));
         for key in &mut next.keys {
-            if key.retires_at.is_none_or(|r| r > switch_at) {
+            // The key signing now signs until its successor takes over.
+            if key.retires_at.is_none_or(|r| r > now) {
                 key.retires_at = Some(switch_at);
             }
         }
@@ -227,7 +246,61 @@ impl Keyring {
         for alg in ALGORITHMS {
             next.keys.push(new_key(crypto, kek, alg, now, switch_at, rng).await?);
         }
+        next.cap(now);
         Ok(next)
+    }
+
+    /// Withdraws the key `kid` at once, for a key that must no longer be trusted: it
+    /// leaves the keyring and the JWKS. If it is the key signing its algorithm, its
+    /// next key (if one waits) signs from now, or a new key is made that signs from
+    /// now, so signing never stops. `None` if no key has that id.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError`] if a new key cannot be made; the keyring is then unchanged.
+    pub async fn withdraw<C: Crypto>(
+        &self,
+        kid: &str,
+        crypto: &C,
+        kek: &Kek,
+        now: UnixTime,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Option<Self>, KeyError> {
+        let Some(at) = self.keys.iter().position(|k| k.kid().is_some_and(|id| id.as_str() == kid))
+        else {
+            return Ok(None);
+        };
+        let mut next = self.clone();
+        let withdrawn = next.keys.remove(at);
+        if let (Some(alg), true) = (withdrawn.public.alg, withdrawn.signs_at(now)) {
+            let waiting = next
+                .keys
+                .iter_mut()
+                .rev()
+                .find(|k| k.public.alg == Some(alg) && k.activates_at > now);
+            match waiting {
+                Some(successor) => successor.activates_at = now,
+                None => next.keys.push(new_key(crypto, kek, alg, now, now, rng).await?),
+            }
+        }
+        Ok(Some(next))
+    }
+
+    /// Keeps at most [`MAX_KEYS_PER_ALG`] keys per algorithm, dropping the oldest
+    /// retired ones (never a key that signs or will sign).
+    fn cap(&mut self, now: UnixTime) {
+        for alg in ALGORITHMS {
+            let mut count = self.keys.iter().filter(|k| k.public.alg == Some(alg)).count();
+            while count > MAX_KEYS_PER_ALG {
+                let Some(oldest) = self.keys.iter().position(|k| {
+                    k.public.alg == Some(alg) && k.retires_at.is_some_and(|r| r <= now)
+                }) else {
+                    break;
+                };
+                self.keys.remove(oldest);
+                count -= 1;
+            }
+        }
     }
 
     /// The JWKS to publish at `now`: every key that signs, will sign, or signed tokens

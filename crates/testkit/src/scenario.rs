@@ -2,6 +2,7 @@ use std::cell::Cell;
 
 use base64::Engine as _;
 use gatehouse_core::http::{Request, Response};
+use gatehouse_core::store::batch::UsageBatch;
 use gatehouse_core::types::UnixTime;
 use gatehouse_core::{Config, Context, Engine};
 use http::{HeaderValue, Method, header};
@@ -55,6 +56,7 @@ pub struct Scenario {
     /// Its clock.
     pub clock: FakeClock,
     rng: std::cell::RefCell<ChaCha20Rng>,
+    usage: std::cell::RefCell<UsageBatch>,
     deferred_failures: std::cell::Cell<usize>,
     diagnostics: std::cell::RefCell<Vec<String>>,
 }
@@ -85,6 +87,7 @@ impl Scenario {
             engine: Engine::new(config, MemoryPlatform::default()),
             clock: FakeClock::at(1_700_000_000),
             rng: std::cell::RefCell::new(seeded_rng(1)),
+            usage: std::cell::RefCell::new(UsageBatch::new()),
             deferred_failures: std::cell::Cell::new(0),
             diagnostics: std::cell::RefCell::new(Vec::new()),
         }
@@ -106,10 +109,26 @@ impl Scenario {
         let mut cx = Context::new(self.clock.now(), &mut *rng);
         let response = pollster::block_on(self.engine.handle(request, &mut cx));
         self.diagnostics.borrow_mut().extend(cx.take_diagnostics());
-        // As the worker does after its response.
-        let failed = pollster::block_on(self.engine.run_deferred(cx.take_deferred()));
-        self.deferred_failures.set(self.deferred_failures.get() + failed);
+        // As the worker does after its response: batch the usage, write what is due.
+        let due = {
+            let mut batch = self.usage.borrow_mut();
+            cx.take_deferred().add_to(&mut batch);
+            batch.take_due(self.clock.now())
+        };
+        self.flush(due);
         response
+    }
+
+    /// Writes every usage count the isolate's batch still holds, due or not (as the
+    /// worker's flush timer eventually does).
+    pub fn flush_usage(&self) {
+        let all = self.usage.borrow_mut().take_all();
+        self.flush(all);
+    }
+
+    fn flush(&self, tallies: Vec<gatehouse_core::store::batch::Tally>) {
+        let failed = pollster::block_on(self.engine.flush_usage(tallies));
+        self.deferred_failures.set(self.deferred_failures.get() + failed);
     }
 
     /// `GET path`.

@@ -24,10 +24,12 @@ mod selftest;
 #[allow(missing_docs)]
 pub mod vault;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_core::client_auth::throttle::PenaltyBox;
 use gatehouse_core::http::MAX_BODY_BYTES;
+use gatehouse_core::store::batch::UsageBatch;
 use gatehouse_core::types::UnixTime;
 use gatehouse_core::{Config, Context, Engine, OAuthError, Platform};
 use worker::{Env, Headers, Request, Response, event};
@@ -125,6 +127,11 @@ pub(crate) fn now() -> UnixTime {
     })
 }
 
+thread_local! {
+    /// This isolate's unflushed usage counts (see [`gatehouse_core::store::batch`]).
+    static USAGE: RefCell<UsageBatch> = RefCell::new(UsageBatch::new());
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<Response> {
     let config = match Config::from_vars(|name| env_value(&env, name)) {
@@ -146,8 +153,9 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
         Ok(request) => request,
         Err(response) => return to_worker(response),
     };
-    let engine =
-        Engine::new(config, WorkerPlatform::new(&env)?).with_penalty_box(PENALTIES.with(Rc::clone));
+    let engine = Rc::new(
+        Engine::new(config, WorkerPlatform::new(&env)?).with_penalty_box(PENALTIES.with(Rc::clone)),
+    );
     let mut rng = rand_core::OsRng;
     let mut cx = Context::new(now(), &mut rng);
     let response = engine.handle(request, &mut cx).await;
@@ -156,19 +164,44 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
     }
     let deferred = cx.take_deferred();
     if !deferred.is_empty() {
-        // Usage statistics are written after the response, never delaying it.
-        ctx.wait_until(async move {
-            let failed = engine.run_deferred(deferred).await;
-            if failed > 0 {
-                worker::console_warn!("{failed} usage writes failed");
-            }
+        // Usage is batched per isolate and written after the response, never
+        // delaying it: what is due now, and a timer for what waits.
+        let (due, timer) = USAGE.with(|batch| {
+            let mut batch = batch.borrow_mut();
+            deferred.add_to(&mut batch);
+            let at = now();
+            (batch.take_due(at), batch.timer(at))
         });
+        if !due.is_empty() {
+            let engine = Rc::clone(&engine);
+            ctx.wait_until(async move { log_usage_failures(engine.flush_usage(due).await) });
+        }
+        if let Some(secs) = timer {
+            let engine = Rc::clone(&engine);
+            ctx.wait_until(async move {
+                worker::Delay::from(std::time::Duration::from_secs(secs)).await;
+                let due = USAGE.with(|batch| batch.borrow_mut().take_due(now()));
+                log_usage_failures(engine.flush_usage(due).await);
+            });
+        }
     }
     to_worker(response)
 }
 
-/// Converts a Workers request, reading at most [`MAX_BODY_BYTES`] + 1 body bytes so
+fn log_usage_failures(failed: usize) {
+    if failed > 0 {
+        worker::console_warn!("{failed} usage writes failed");
+    }
+}
+
+/// Converts a Workers request, keeping at most [`MAX_BODY_BYTES`] + 1 body bytes so
 /// the engine can refuse an oversized body without the worker buffering all of it.
+///
+/// The rest of an oversized body is read and dropped, to the end: workerd reuses a
+/// kept-alive connection only once the request body was consumed, and under
+/// `wrangler dev` a body left unread (the worker used to stop at 1 MiB) made the
+/// next request on the same client connection fail with a 503. Memory stays at
+/// one chunk; the platform's own request size limit bounds the reading.
 async fn to_http(
     mut req: Request,
 ) -> Result<gatehouse_core::http::Request, gatehouse_core::http::Response> {
@@ -185,26 +218,18 @@ async fn to_http(
         builder = builder.header(name, value);
     }
     let mut body = Vec::new();
-    let mut seen = 0usize;
     if let Ok(mut stream) = req.stream() {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| bad("request body could not be read"))?;
-            seen = seen.saturating_add(chunk.len());
             if body.len() <= MAX_BODY_BYTES {
                 body.extend_from_slice(&chunk);
             }
             // Past the limit the rest is read and dropped, so the client gets its 413
-            // instead of a reset connection; a body far past it is cut off.
-            if seen > DRAIN_LIMIT_BYTES {
-                break;
-            }
+            // and can go on using its connection.
         }
     }
     builder.body(body).map_err(|_| bad("request is malformed"))
 }
-
-/// How much of an oversized body is read (and dropped) before giving up on it.
-const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<Response> {
     let (parts, body) = response.into_parts();

@@ -6,19 +6,32 @@
 //! Every change is a pure transition from [`gatehouse_core::store::records`]; the
 //! object only loads the record, applies the transition and writes the result, and
 //! runs no other I/O in between, so the object's input gate makes each call atomic.
+//!
+//! The `registry` and `keyring` instances are the only writers of their Workers KV
+//! keys. A change and what it must publish (`pub:<KV key>`, an outbox entry) are
+//! written in one storage transaction; the instance then publishes pending entries
+//! in commit order, one publisher at a time, and, if KV refuses (about one write per
+//! second per key), retries from its alarm until KV holds the newest state. The
+//! caller's answer reflects the commit, not the publication.
+//!
+//! The alarm also sweeps expired records, one page of storage at a time, resuming
+//! in the next alarm.
 
+use std::cell::Cell;
+
+use futures_util::lock::Mutex;
 use gatehouse_core::keys::{KEYRING_KEY, Kek, Keyring};
-use gatehouse_core::store::records::{self, Expiry, Write};
+use gatehouse_core::store::records::{self, OUTBOX_PREFIX, Publication, Retry, Write};
 use gatehouse_core::store::{
     Commit, CommitError, Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry,
-    Rotation, Sessions, StoreError, Taken, UsageBucket, UsageEvent, Versioned, check_key,
+    Rotation, Sessions, StoreError, Taken, UsageBucket, UsageCounts, Versioned, check_key,
 };
 use gatehouse_core::types::UnixTime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{
-    DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, State, Storage,
-    durable_object,
+    DurableObject, Env, ListOptions, Method, ObjectNamespace, Request, RequestInit, Response,
+    State, Storage, durable_object,
 };
 
 use crate::crypto::WebCrypto;
@@ -29,8 +42,25 @@ const SHARDS: u32 = 64;
 const SWEEP_EVERY_MS: i64 = 3600 * 1000;
 /// The keyring's storage key inside its instance.
 const RING: &str = "ring";
+/// How soon the alarm comes back while a sweep has more pages.
+const SWEEP_NEXT_PAGE_MS: i64 = 1000;
 /// The registry's single instance: administered records and their unique names.
 const REGISTRY: &str = "registry";
+/// The writer's next outbox sequence number.
+const OUTBOX_SEQ: &str = "~outbox-seq";
+/// Where the paged sweep stands ([`SweepState`]).
+const SWEEP_STATE: &str = "~sweep";
+/// How many outbox entries one publication round reads.
+const OUTBOX_PAGE: usize = 128;
+
+/// Where an instance's expiry sweep stands, kept across alarms.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SweepState {
+    /// When the next page is due (milliseconds since the epoch).
+    due_ms: i64,
+    /// The last key the previous page read, if the sweep is under way.
+    resume_after: Option<String>,
+}
 
 /// One call to the vault.
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,12 +77,13 @@ enum Call {
     CounterAdd { key: String, delta: u64, window_end: UnixTime, now: UnixTime },
     CounterGet { key: String, now: UnixTime },
     CounterReset { key: String },
-    UsageTally { key: String, event: UsageEvent, now: UnixTime },
+    UsageTally { key: String, counts: UsageCounts, at: UnixTime },
     UsageRead { key: String, now: UnixTime },
     KeysEnsure { now: UnixTime },
     RegistryCommit { commit: Commit },
     RegistryRead { key: String },
     KeysRotate { now: UnixTime },
+    KeysRevoke { kid: String, now: UnixTime },
 }
 
 /// The vault's answer.
@@ -67,6 +98,7 @@ enum Reply {
     Usage(Vec<UsageBucket>),
     Data(Option<Vec<u8>>),
     Keyring(Keyring),
+    MaybeKeyring(Option<Keyring>),
     Version(u64),
     Record(Option<Versioned>),
     CommitRefused(CommitError),
@@ -281,11 +313,11 @@ impl Counters for VaultClient {
     async fn tally(
         &self,
         series: &str,
-        event: UsageEvent,
-        now: UnixTime,
+        counts: UsageCounts,
+        at: UnixTime,
     ) -> Result<(), StoreError> {
         check_key(series)?;
-        let call = Call::UsageTally { key: series.to_owned(), event, now };
+        let call = Call::UsageTally { key: series.to_owned(), counts, at };
         match self.call(&instance("usage", series), &call).await? {
             Reply::Done => Ok(()),
             other => Err(unexpected(&other)),
@@ -313,6 +345,13 @@ impl KeyVault for VaultClient {
     async fn rotate(&self, now: UnixTime) -> Result<Keyring, StoreError> {
         match self.call("keyring", &Call::KeysRotate { now }).await? {
             Reply::Keyring(ring) => Ok(ring),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn revoke(&self, kid: &str, now: UnixTime) -> Result<Option<Keyring>, StoreError> {
+        match self.call("keyring", &Call::KeysRevoke { kid: kid.to_owned(), now }).await? {
+            Reply::MaybeKeyring(ring) => Ok(ring),
             other => Err(unexpected(&other)),
         }
     }
@@ -346,11 +385,15 @@ impl Registry for VaultClient {
 pub struct Vault {
     state: State,
     env: Env,
+    /// One publisher at a time, so publications reach KV in commit order.
+    publishing: Mutex<()>,
+    /// Failed publication attempts in a row.
+    failures: Cell<u32>,
 }
 
 impl DurableObject for Vault {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self { state, env, publishing: Mutex::new(()), failures: Cell::new(0) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -370,26 +413,35 @@ impl DurableObject for Vault {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        // Remove records whose expiry passed; the keyring has none and is kept.
-        let now = crate::now();
-        let entries = self.state.storage().list().await?;
-        let mut expired = Vec::new();
-        for entry in entries.entries() {
-            let Ok(pair) = entry else { continue };
-            let pair = js_sys::Array::from(&pair);
-            let (Some(key), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string())
-            else {
-                continue;
-            };
-            if serde_json::from_str::<Expiry>(&value).is_ok_and(|e| e.expires_at <= now) {
-                expired.push(key);
-            }
+        let now_ms = now_ms();
+        let retry = self.publish_pending().await;
+        let mut sweep: SweepState = self.load(SWEEP_STATE).await.ok().flatten().unwrap_or_default();
+        if sweep.due_ms <= now_ms {
+            sweep = self.sweep_page(sweep.resume_after.as_deref(), now_ms).await?;
+            self.store(SWEEP_STATE, Write::Put(&sweep)).await.map_err(store_failure)?;
         }
-        if !expired.is_empty() {
-            self.state.storage().delete_multiple(expired).await?;
-        }
+        let next = retry.map_or(sweep.due_ms, |secs| sweep.due_ms.min(now_ms + secs_ms(secs)));
+        self.storage().set_alarm(at_ms(next.max(now_ms + 1))).await?;
         Response::ok("swept")
     }
+}
+
+fn now_ms() -> i64 {
+    let ms = js_sys::Date::now();
+    if ms.is_finite() && ms > 0.0 { ms as i64 } else { 0 }
+}
+
+/// An absolute alarm time (an `i64` alone would be an offset from now).
+fn at_ms(ms: i64) -> worker::ScheduledTime {
+    worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64)))
+}
+
+fn secs_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2)
+}
+
+fn store_failure(err: StoreError) -> worker::Error {
+    worker::Error::RustError(err.to_string())
 }
 
 impl Vault {
@@ -420,6 +472,164 @@ impl Vault {
         if let Ok(None) = self.storage().get_alarm().await {
             let _ = self.storage().set_alarm(SWEEP_EVERY_MS).await;
         }
+    }
+
+    /// Brings the alarm forward to `at_ms` (never later than it already is).
+    async fn arm(&self, at_ms: i64) {
+        match self.storage().get_alarm().await {
+            Ok(Some(current)) if current <= at_ms => {}
+            _ => {
+                let _ = self.storage().set_alarm(self::at_ms(at_ms)).await;
+            }
+        }
+    }
+
+    /// Deletes the expired records of one page of storage after `resume_after`;
+    /// returns where the sweep stands afterwards.
+    async fn sweep_page(
+        &self,
+        resume_after: Option<&str>,
+        now_ms: i64,
+    ) -> worker::Result<SweepState> {
+        let start = resume_after.map(|key| format!("{key}\u{0}"));
+        let mut options = ListOptions::new().limit(records::SWEEP_PAGE);
+        if let Some(start) = start.as_deref() {
+            options = options.start(start);
+        }
+        let listed = self.storage().list_with_options(options).await?;
+        let mut entries = Vec::new();
+        for entry in listed.entries() {
+            let Ok(pair) = entry else { continue };
+            let pair = js_sys::Array::from(&pair);
+            let Some(key) = pair.get(0).as_string() else { continue };
+            // Values that are not JSON text (counters of the outbox) are never expired.
+            let value = pair.get(1).as_string().unwrap_or_default();
+            entries.push((key, value));
+        }
+        let now = UnixTime::from_secs(u64::try_from(now_ms / 1000).unwrap_or(0));
+        let page = records::sweep_page(&entries, now, records::SWEEP_PAGE);
+        if !page.expired.is_empty() {
+            self.storage().delete_multiple(page.expired).await?;
+        }
+        Ok(match page.resume_after {
+            Some(key) => {
+                SweepState { due_ms: now_ms + SWEEP_NEXT_PAGE_MS, resume_after: Some(key) }
+            }
+            None => SweepState { due_ms: now_ms + SWEEP_EVERY_MS, resume_after: None },
+        })
+    }
+
+    /// The pending outbox entries, at most [`OUTBOX_PAGE`].
+    async fn pending_publications(&self) -> Result<Vec<Publication>, StoreError> {
+        let listed = self
+            .storage()
+            .list_with_options(ListOptions::new().prefix(OUTBOX_PREFIX).limit(OUTBOX_PAGE))
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        let mut pending = Vec::new();
+        for value in listed.values() {
+            let Ok(value) = value else { continue };
+            let Some(text) = value.as_string() else { continue };
+            match serde_json::from_str::<Publication>(&text) {
+                Ok(publication) => pending.push(publication),
+                Err(_) => worker::console_error!("vault: a malformed outbox entry is kept"),
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Publishes every pending outbox entry to KV in commit order, one publisher at
+    /// a time. Returns `None` when nothing is left, or the seconds until the retry
+    /// the alarm was armed for.
+    async fn publish_pending(&self) -> Option<u64> {
+        let _publishing = self.publishing.lock().await;
+        let retry = |this: &Self, err: &StoreError| {
+            let failures = this.failures.get().saturating_add(1);
+            this.failures.set(failures);
+            records::retry_publication(err, failures)
+        };
+        loop {
+            let pending = match self.pending_publications().await {
+                Ok(pending) => pending,
+                Err(err) => return self.retry_later(retry(self, &err)).await,
+            };
+            if pending.is_empty() {
+                self.failures.set(0);
+                return None;
+            }
+            let full = pending.len() >= OUTBOX_PAGE;
+            let directory = match self.env.kv("DIRECTORY") {
+                Ok(kv) => crate::kv::KvDirectory::new(kv),
+                Err(_) => return self.retry_later(retry(self, &StoreError::Unavailable)).await,
+            };
+            for publication in records::publish_order(pending) {
+                let written = match &publication.value {
+                    Some(value) => directory.put(&publication.key, value.as_bytes()).await,
+                    None => directory.delete(&publication.key).await,
+                };
+                let outbox_key = publication.outbox_key();
+                match written {
+                    Ok(()) => {
+                        let current = self.load::<Publication>(&outbox_key).await.ok().flatten();
+                        let settle = records::settle_publication(current.as_ref(), &publication);
+                        if self.store::<Publication>(&outbox_key, settle).await.is_err() {
+                            return self.retry_later(Retry::After(1)).await;
+                        }
+                    }
+                    Err(err) => match retry(self, &err) {
+                        Retry::Drop => {
+                            worker::console_error!(
+                                "vault: KV refused {} for good: {err}",
+                                publication.key
+                            );
+                            let _ = self.store::<Publication>(&outbox_key, Write::Delete).await;
+                        }
+                        later => return self.retry_later(later).await,
+                    },
+                }
+            }
+            if !full {
+                self.failures.set(0);
+                return None;
+            }
+        }
+    }
+
+    async fn retry_later(&self, retry: Retry) -> Option<u64> {
+        let Retry::After(secs) = retry else { return None };
+        worker::console_warn!("vault: publication to KV pending, retrying in {secs} s");
+        self.arm(now_ms() + secs_ms(secs)).await;
+        Some(secs)
+    }
+
+    /// Writes `puts` and `deletes` in one storage transaction.
+    async fn commit_storage(
+        &self,
+        puts: Vec<(String, String)>,
+        deletes: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.storage()
+            .transaction(move |txn| async move {
+                for key in deletes {
+                    txn.delete(&key).await?;
+                }
+                for (key, value) in puts {
+                    txn.put(&key, value).await?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|err| {
+                worker::console_error!("vault: transaction failed: {err}");
+                StoreError::Unavailable
+            })
+    }
+
+    /// The next outbox sequence number.
+    async fn outbox_seq(&self) -> Result<u64, StoreError> {
+        let seq: Option<String> =
+            self.storage().get(OUTBOX_SEQ).await.map_err(|_| StoreError::Unavailable)?;
+        Ok(seq.and_then(|s| s.parse().ok()).unwrap_or(1))
     }
 
     async fn apply(&self, call: Call) -> Result<Reply, StoreError> {
@@ -478,9 +688,9 @@ impl Vault {
                 self.store::<records::CounterRecord>(&key, Write::Delete).await?;
                 Reply::Done
             }
-            Call::UsageTally { key, event, now } => {
-                let day = records::usage_day_key(&key, now);
-                let record = records::usage_tally(self.load(&day).await?, event, now);
+            Call::UsageTally { key, counts, at } => {
+                let day = records::usage_day_key(&key, at);
+                let record = records::usage_tally(self.load(&day).await?, counts, at);
                 self.store(&day, Write::Put(record)).await?;
                 Reply::Done
             }
@@ -503,15 +713,26 @@ impl Vault {
                     .rotate(&WebCrypto, &self.kek()?, now, &mut rand_core::OsRng)
                     .await
                     .map_err(|_| StoreError::Unavailable)?;
-                self.store(RING, Write::Put(rotated.clone())).await?;
-                self.publish(&rotated).await?;
+                self.store_keyring(&rotated).await?;
                 Reply::Keyring(rotated)
+            }
+            Call::KeysRevoke { kid, now } => {
+                let current = self.ensure_keyring(now).await?;
+                let withdrawn = current
+                    .withdraw(&kid, &WebCrypto, &self.kek()?, now, &mut rand_core::OsRng)
+                    .await
+                    .map_err(|_| StoreError::Unavailable)?;
+                if let Some(ring) = &withdrawn {
+                    self.store_keyring(ring).await?;
+                }
+                Reply::MaybeKeyring(withdrawn)
             }
         })
     }
 
     /// One registry commit: loads the record and the holders of the claimed names,
-    /// applies [`records::registry_commit`], writes everything, then publishes to KV.
+    /// applies [`records::registry_commit`], writes the change and its outbox entries
+    /// ([`records::commit_publications`]) in one transaction, then publishes.
     async fn registry_commit(
         &self,
         commit: &Commit,
@@ -531,42 +752,62 @@ impl Vault {
             Ok(change) => change,
             Err(refused) => return Ok(Err(refused)),
         };
+        let seq = self.outbox_seq().await?;
+        let (publications, next_seq) = match records::commit_publications(&commit.key, &change, seq)
+        {
+            Ok(out) => out,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let mut puts = Vec::new();
+        let mut deletes = Vec::new();
         for name in &change.release {
             let key = format!("name:{name}");
             let holder: Option<String> =
                 self.storage().get(&key).await.map_err(|_| StoreError::Unavailable)?;
             if holder.as_deref() == Some(commit.key.as_str()) {
-                self.storage().delete(&key).await.map_err(|_| StoreError::Unavailable)?;
+                deletes.push(key);
             }
         }
         for name in &change.claim {
-            self.storage()
-                .put(&format!("name:{name}"), commit.key.clone())
-                .await
-                .map_err(|_| StoreError::Unavailable)?;
+            puts.push((format!("name:{name}"), commit.key.clone()));
         }
         for key in &change.cascade {
-            self.store::<Versioned>(&format!("rec:{key}"), Write::Delete).await?;
+            deletes.push(format!("rec:{key}"));
         }
         let version = change.record.as_ref().map_or(0, |r| r.version);
-        let directory = crate::kv::KvDirectory::new(
-            self.env.kv("DIRECTORY").map_err(|_| StoreError::Unavailable)?,
-        );
-        match change.record {
-            Some(record) => {
-                let bytes = serde_json::to_vec(&record).map_err(|_| StoreError::Corrupt)?;
-                self.store(&record_key, Write::Put(record)).await?;
-                directory.put(&commit.key, &bytes).await?;
-            }
-            None => {
-                self.store::<Versioned>(&record_key, Write::Delete).await?;
-                directory.delete(&commit.key).await?;
-            }
+        match &change.record {
+            Some(record) => puts.push((
+                record_key,
+                serde_json::to_string(record).map_err(|_| StoreError::Corrupt)?,
+            )),
+            None => deletes.push(record_key),
         }
-        for key in &change.cascade {
-            directory.delete(key).await?;
+        for publication in &publications {
+            let text = serde_json::to_string(publication).map_err(|_| StoreError::Corrupt)?;
+            puts.push((publication.outbox_key(), text));
         }
+        puts.push((OUTBOX_SEQ.to_owned(), next_seq.to_string()));
+        self.commit_storage(puts, deletes).await?;
+        // The commit stands; a publication KV refuses now is retried from the alarm.
+        let _ = self.publish_pending().await;
         Ok(Ok(version))
+    }
+
+    /// Stores the keyring and its outbox entry in one transaction, then publishes.
+    async fn store_keyring(&self, ring: &Keyring) -> Result<(), StoreError> {
+        let value = serde_json::to_string(ring).map_err(|_| StoreError::Corrupt)?;
+        let seq = self.outbox_seq().await?;
+        let publication =
+            Publication { seq, key: KEYRING_KEY.to_owned(), value: Some(value.clone()) };
+        let entry = serde_json::to_string(&publication).map_err(|_| StoreError::Corrupt)?;
+        let puts = vec![
+            (RING.to_owned(), value),
+            (publication.outbox_key(), entry),
+            (OUTBOX_SEQ.to_owned(), (seq + 1).to_string()),
+        ];
+        self.commit_storage(puts, Vec::new()).await?;
+        let _ = self.publish_pending().await;
+        Ok(())
     }
 
     fn kek(&self) -> Result<Kek, StoreError> {
@@ -578,8 +819,10 @@ impl Vault {
     /// Returns the keyring, generating it on the first call ever. Generation awaits
     /// WebCrypto, during which other calls may run; the storage is checked again
     /// afterwards (with no I/O but storage in between), so exactly one keyring wins.
+    /// A publication that failed earlier is retried here too.
     async fn ensure_keyring(&self, now: UnixTime) -> Result<Keyring, StoreError> {
         if let Some(ring) = self.load::<Keyring>(RING).await? {
+            let _ = self.publish_pending().await;
             return Ok(ring);
         }
         let generated = Keyring::generate(&WebCrypto, &self.kek()?, now, &mut rand_core::OsRng)
@@ -588,16 +831,7 @@ impl Vault {
         if let Some(ring) = self.load::<Keyring>(RING).await? {
             return Ok(ring);
         }
-        self.store(RING, Write::Put(generated.clone())).await?;
-        self.publish(&generated).await?;
+        self.store_keyring(&generated).await?;
         Ok(generated)
-    }
-
-    /// Writes the keyring to KV for the read path.
-    async fn publish(&self, ring: &Keyring) -> Result<(), StoreError> {
-        let kv = self.env.kv("DIRECTORY").map_err(|_| StoreError::Unavailable)?;
-        let directory = crate::kv::KvDirectory::new(kv);
-        let bytes = serde_json::to_vec(ring).map_err(|_| StoreError::Corrupt)?;
-        directory.put(KEYRING_KEY, &bytes).await
     }
 }

@@ -1,4 +1,5 @@
-//! `/admin/v1/keys`: the signing keys' public parts, and rotation.
+//! `/admin/v1/keys`: the signing keys' public parts, rotation, and the emergency
+//! withdrawal of one key (`keys/{kid}/revoke`).
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -56,5 +57,23 @@ pub(super) async fn rotate<P: Platform>(
 ) -> Result<Response, Problem> {
     let ring =
         call.engine.platform().keys().rotate(cx.now()).await.map_err(|_| Problem::unavailable())?;
+    Ok(json_response(StatusCode::OK, &describe(&ring, cx.now())))
+}
+
+/// `POST /admin/v1/keys/{kid}/revoke`: withdraws the key at once (see
+/// [`Keyring::withdraw`]) and answers the new key list; an unknown `kid` is 404.
+pub(super) async fn revoke<P: Platform>(
+    call: &Call<'_, P>,
+    kid: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let ring = call
+        .engine
+        .platform()
+        .keys()
+        .revoke(kid, cx.now())
+        .await
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(|| Problem::not_found("no such key"))?;
     Ok(json_response(StatusCode::OK, &describe(&ring, cx.now())))
 }

@@ -102,6 +102,7 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
     Some(match segments {
         ["keys"] => (Resource::Keys, "GET"),
         ["keys", "rotate"] => (Resource::Keys, "POST"),
+        ["keys", k, "revoke"] if id(k) => (Resource::Keys, "POST"),
         ["apps"] => (Resource::Apps, COLLECTION),
         ["apps", a] if id(a) => (Resource::Apps, ITEM),
         ["apps", a, "secret" | "enable" | "disable"] if id(a) => (Resource::Apps, "POST"),
@@ -157,6 +158,7 @@ pub(crate) async fn handle<P: Platform>(
     let result = match segments.as_slice() {
         ["keys"] => keys::list(&call, cx).await,
         ["keys", "rotate"] => keys::rotate(&call, cx).await,
+        ["keys", kid, "revoke"] => keys::revoke(&call, kid, cx).await,
         ["apps"] if m == Method::GET => apps_routes::list(&call).await,
         ["apps"] => apps_routes::create(call, cx).await,
         ["apps", id] if m == Method::GET => apps_routes::get(&call, id).await,
@@ -437,37 +439,17 @@ pub(crate) fn no_content() -> Response {
     response
 }
 
-/// Commits a record (or its deletion, with `record: None`) through the registry and
-/// publishes it at this location, so the issuer's own endpoints here see the change
-/// at once. `name_pointer` names the field whose uniqueness a claim protects.
+/// Commits a record (or its deletion, with `record: None`) through the registry, the
+/// only writer of the directory: the registry publishes the change itself (at once
+/// where it runs, retried until the directory takes it), so a commit that succeeded
+/// is a success even while its publication is pending. `name_pointer` names the field
+/// whose uniqueness a claim protects.
 pub(crate) async fn commit_record<P: Platform>(
     engine: &Engine<P>,
     commit: Commit,
     name_pointer: &str,
 ) -> Result<u64, Problem> {
-    let key = commit.key.clone();
-    let record = commit.record.clone();
-    let cascade = commit.cascade.clone();
-    let version = engine
-        .platform()
-        .registry()
-        .commit(commit)
-        .await
-        .map_err(|e| commit_problem(e, name_pointer))?;
-    let directory = engine.platform().directory();
-    // The registry has published already; this write makes the change visible at
-    // this location too. A failure here only delays visibility, so it is not fatal.
-    let _ = match record {
-        Some(record) => {
-            let bytes = serde_json::to_vec(&Versioned { version, record }).unwrap_or_default();
-            directory.put(&key, &bytes).await
-        }
-        None => directory.delete(&key).await,
-    };
-    for key in &cascade {
-        let _ = directory.delete(key).await;
-    }
-    Ok(version)
+    engine.platform().registry().commit(commit).await.map_err(|e| commit_problem(e, name_pointer))
 }
 
 /// One page of a collection: `built_in` items first (the system scopes), then the

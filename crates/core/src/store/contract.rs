@@ -9,7 +9,7 @@
 use super::{
     Commit, CommitError, Counters, Directory, Expect, KeyVault, OnceStore, RefreshFamilies,
     Registry, Rotation, Sessions, StoreError, Taken, USAGE_BUCKET_SECS, USAGE_RETENTION_SECS,
-    UsageBucket, UsageEvent, Versioned,
+    UsageBucket, UsageCounts, UsageEvent, Versioned,
 };
 use crate::keys::{KEYRING_KEY, Keyring};
 use crate::types::UnixTime;
@@ -250,7 +250,7 @@ pub async fn counters<S: Counters>(store: &S, ns: &str, now: UnixTime) -> Outcom
     for tally in join_all(
         [UsageEvent::Login, UsageEvent::Login, UsageEvent::Failure]
             .into_iter()
-            .map(|event| store.tally(&series, event, hour))
+            .map(|event| store.tally(&series, UsageCounts::of(event), hour))
             .collect(),
     )
     .await
@@ -258,12 +258,14 @@ pub async fn counters<S: Counters>(store: &S, ns: &str, now: UnixTime) -> Outcom
         found("tally", tally)?;
     }
     let later = hour.plus(2 * USAGE_BUCKET_SECS + 5);
-    found("tally", store.tally(&series, UsageEvent::Registration, later).await)?;
+    found("tally", store.tally(&series, UsageCounts::of(UsageEvent::Registration), later).await)?;
+    let batch = UsageCounts { logins: 3, registrations: 0, failures: 2 };
+    found("tally", store.tally(&series, batch, hour.plus(59)).await)?;
     let buckets = found("usage", store.usage(&series, later).await)?;
     expect!(
         buckets
             == vec![
-                UsageBucket { start: hour, logins: 2, registrations: 0, failures: 1 },
+                UsageBucket { start: hour, logins: 5, registrations: 0, failures: 3 },
                 UsageBucket {
                     start: hour.plus(2 * USAGE_BUCKET_SECS),
                     logins: 0,
@@ -282,7 +284,8 @@ pub async fn counters<S: Counters>(store: &S, ns: &str, now: UnixTime) -> Outcom
 }
 
 /// [`KeyVault`]: one keyring however often `ensure` runs, published to `directory`;
-/// rotation publishes the next keys and keeps the previous ones.
+/// rotation publishes the next keys and keeps every previous key that signed; a
+/// withdrawal removes one key at once and another signs in its place.
 ///
 /// # Errors
 ///
@@ -306,8 +309,13 @@ pub async fn key_vault<V: KeyVault, D: Directory>(
     let before = first.jwks(now.plus(10));
     let rotated = found("rotate", vault.rotate(now.plus(10)).await)?;
     let jwks = rotated.jwks(now.plus(10));
-    for key in &before.keys {
-        let kid = key.kid.as_ref().ok_or("keys have ids")?;
+    // Every key that signed stays published (a next key that never signed may be
+    // replaced by the new one).
+    for key in first.keys.iter().filter(|k| k.activates_at <= now.plus(10)) {
+        let kid = key.kid().ok_or("keys have ids")?;
+        if before.find(kid.as_str()).is_none() {
+            continue;
+        }
         expect!(
             jwks.find(kid.as_str()).is_some(),
             "the previous key {} stays published",
@@ -323,6 +331,37 @@ pub async fn key_vault<V: KeyVault, D: Directory>(
         added == crate::keys::ALGORITHMS.len(),
         "rotation publishes one next key per algorithm, got {added}"
     );
+
+    // Withdrawal: an unknown id changes nothing; the signing key leaves at once and
+    // another key of its algorithm signs from then on.
+    let at = now.plus(20);
+    expect!(
+        found("revoke", vault.revoke("no-such-kid", at).await)?.is_none(),
+        "revoking an unknown kid finds nothing"
+    );
+    let signing = |ring: &Keyring| {
+        ring.keys
+            .iter()
+            .filter(|k| {
+                k.public.alg == Some(crate::jose::Algorithm::ES256)
+                    && k.activates_at <= at
+                    && k.retires_at.is_none_or(|r| at < r)
+            })
+            .filter_map(|k| k.kid().map(|kid| kid.as_str().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let active = signing(&rotated).pop().ok_or("an ES256 key signs")?;
+    let withdrawn = found("revoke", vault.revoke(&active, at).await)?.ok_or("the key is known")?;
+    expect!(withdrawn.jwks(at).find(&active).is_none(), "a withdrawn key leaves the JWKS");
+    expect!(
+        signing(&withdrawn).iter().any(|kid| *kid != active),
+        "another ES256 key signs at once"
+    );
+    let published =
+        found("get", directory.get(KEYRING_KEY).await)?.ok_or("the keyring is in the directory")?;
+    let published: Keyring =
+        serde_json::from_slice(&published).map_err(|e| format!("published keyring: {e}"))?;
+    expect!(published == withdrawn, "the directory holds the keyring without the withdrawn key");
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! In-memory stores for tests, as strict as production: they refuse what Workers KV
 //! refuses, expire records on the caller's (fake) clock, and can be switched into an
-//! outage to exercise failure paths. Single-threaded, like a JS isolate.
+//! outage to exercise failure paths (the directory can refuse writes alone, as
+//! Workers KV does past one write per second per key, so tests can watch the
+//! registry's outbox converge). Single-threaded, like a JS isolate.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -9,12 +11,13 @@ use std::rc::Rc;
 use rand_core::CryptoRngCore;
 
 use super::records::{
-    self, CounterRecord, FamilyRecord, OnceRecord, SessionRecord, UsageRecord, Write,
+    self, CounterRecord, FamilyRecord, OnceRecord, Publication, Retry, SessionRecord, UsageRecord,
+    Write,
 };
 use super::{
     Commit, CommitError, Counters, Directory, KeyVault, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES,
     OnceStore, RefreshFamilies, Registry, Rotation, Sessions, StoreError, Taken, UsageBucket,
-    UsageEvent, Versioned, check_key,
+    UsageCounts, Versioned, check_key,
 };
 use crate::keys::{KEYRING_KEY, Kek, Keyring};
 use crate::platform::Crypto;
@@ -41,6 +44,11 @@ pub struct MemoryDirectory {
     entries: RefCell<BTreeMap<String, Vec<u8>>>,
     /// Makes every call fail while set.
     pub outage: Outage,
+    /// Makes writes (put and delete) fail while set; reads still work, as when
+    /// Workers KV refuses a write past its rate limit.
+    pub write_outage: Outage,
+    /// How many writes succeeded.
+    pub writes: Cell<u32>,
 }
 
 impl Directory for MemoryDirectory {
@@ -56,14 +64,18 @@ impl Directory for MemoryDirectory {
         if value.len() > MAX_VALUE_BYTES {
             return Err(StoreError::Refused("value must be at most 25 MiB"));
         }
+        self.write_outage.check()?;
         self.entries.borrow_mut().insert(key.to_owned(), value.to_vec());
+        self.writes.set(self.writes.get() + 1);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(key)?;
+        self.write_outage.check()?;
         self.entries.borrow_mut().remove(key);
+        self.writes.set(self.writes.get() + 1);
         Ok(())
     }
 
@@ -248,6 +260,8 @@ pub struct MemoryCounters {
     usage: RecordMap<UsageRecord>,
     /// Makes every call fail while set.
     pub outage: Outage,
+    /// How many usage writes ([`Counters::tally`] calls) succeeded.
+    pub tallies: Cell<u32>,
 }
 
 impl Counters for MemoryCounters {
@@ -281,14 +295,15 @@ impl Counters for MemoryCounters {
     async fn tally(
         &self,
         series: &str,
-        event: UsageEvent,
-        now: UnixTime,
+        counts: UsageCounts,
+        at: UnixTime,
     ) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(series)?;
-        let key = records::usage_day_key(series, now);
-        let record = records::usage_tally(self.usage.get(&key), event, now);
+        let key = records::usage_day_key(series, at);
+        let record = records::usage_tally(self.usage.get(&key), counts, at);
         self.usage.write(&key, Write::Put(record));
+        self.tallies.set(self.tallies.get() + 1);
         Ok(())
     }
 
@@ -300,11 +315,86 @@ impl Counters for MemoryCounters {
     }
 }
 
+/// The outbox of a single writer in memory: pending publications by directory key,
+/// written to the [`MemoryDirectory`] with the same rules ([`records`]) as the
+/// worker's Durable Object writes them to KV.
+#[derive(Debug)]
+struct MemoryOutbox {
+    pending: RefCell<BTreeMap<String, Publication>>,
+    seq: Cell<u64>,
+    failures: Cell<u32>,
+    retry_in: Cell<Option<u64>>,
+    directory: Rc<MemoryDirectory>,
+}
+
+impl MemoryOutbox {
+    fn new(directory: Rc<MemoryDirectory>) -> Self {
+        Self {
+            pending: RefCell::new(BTreeMap::new()),
+            seq: Cell::new(1),
+            failures: Cell::new(0),
+            retry_in: Cell::new(None),
+            directory,
+        }
+    }
+
+    fn record(&self, publications: Vec<Publication>) {
+        let mut pending = self.pending.borrow_mut();
+        for publication in publications {
+            pending.insert(publication.key.clone(), publication);
+        }
+    }
+
+    fn next_seq(&self) -> u64 {
+        let seq = self.seq.get();
+        self.seq.set(seq + 1);
+        seq
+    }
+
+    /// Publishes what is pending, in order; stops at the first failure and notes
+    /// when to retry.
+    async fn publish(&self) -> Result<(), StoreError> {
+        let pending: Vec<Publication> = self.pending.borrow().values().cloned().collect();
+        for publication in records::publish_order(pending) {
+            let written = match &publication.value {
+                Some(value) => self.directory.put(&publication.key, value.as_bytes()).await,
+                None => self.directory.delete(&publication.key).await,
+            };
+            match written {
+                Ok(()) => {
+                    let current = self.pending.borrow().get(&publication.key).cloned();
+                    if records::settle_publication(current.as_ref(), &publication) == Write::Delete
+                    {
+                        self.pending.borrow_mut().remove(&publication.key);
+                    }
+                }
+                Err(err) => {
+                    let failures = self.failures.get().saturating_add(1);
+                    self.failures.set(failures);
+                    match records::retry_publication(&err, failures) {
+                        Retry::After(secs) => {
+                            self.retry_in.set(Some(secs));
+                            return Err(err);
+                        }
+                        Retry::Drop => {
+                            self.pending.borrow_mut().remove(&publication.key);
+                        }
+                    }
+                }
+            }
+        }
+        self.failures.set(0);
+        self.retry_in.set(None);
+        Ok(())
+    }
+}
+
 /// A [`KeyVault`] in memory: generates with `crypto`, seals with `kek`, and publishes
-/// to a shared [`MemoryDirectory`], as the worker's Durable Object publishes to KV.
+/// to a shared [`MemoryDirectory`] through an outbox, as the worker's Durable Object
+/// publishes to KV.
 pub struct MemoryKeyVault<C: Crypto> {
     ring: RefCell<Option<Keyring>>,
-    directory: Rc<MemoryDirectory>,
+    outbox: MemoryOutbox,
     crypto: C,
     kek: Kek,
     rng: RefCell<Option<Box<dyn CryptoRngCore>>>,
@@ -330,7 +420,7 @@ impl<C: Crypto> MemoryKeyVault<C> {
     ) -> Self {
         Self {
             ring: RefCell::new(None),
-            directory,
+            outbox: MemoryOutbox::new(directory),
             crypto,
             kek,
             rng: RefCell::new(Some(rng)),
@@ -339,9 +429,34 @@ impl<C: Crypto> MemoryKeyVault<C> {
         }
     }
 
-    async fn publish(&self, ring: &Keyring) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(ring).map_err(|_| StoreError::Corrupt)?;
-        self.directory.put(KEYRING_KEY, &bytes).await
+    /// Stores `ring` and records its publication in one step, then publishes; a
+    /// failed publication stays pending (see [`MemoryKeyVault::publish_pending`]).
+    async fn store(&self, ring: Keyring) -> Result<(), StoreError> {
+        let value = serde_json::to_string(&ring).map_err(|_| StoreError::Corrupt)?;
+        *self.ring.borrow_mut() = Some(ring);
+        let seq = self.outbox.next_seq();
+        self.outbox.record(vec![Publication {
+            seq,
+            key: KEYRING_KEY.to_owned(),
+            value: Some(value),
+        }]);
+        let _ = self.outbox.publish().await;
+        Ok(())
+    }
+
+    /// Publishes what is pending, as the Durable Object's alarm does: `Err` if the
+    /// directory still refuses.
+    ///
+    /// # Errors
+    ///
+    /// The directory's error.
+    pub async fn publish_pending(&self) -> Result<(), StoreError> {
+        self.outbox.publish().await
+    }
+
+    /// How many publications wait.
+    pub fn pending(&self) -> usize {
+        self.outbox.pending.borrow().len()
     }
 }
 
@@ -362,7 +477,10 @@ impl<C: Crypto> MemoryKeyVault<C> {
 impl<C: Crypto> KeyVault for MemoryKeyVault<C> {
     async fn ensure(&self, now: UnixTime) -> Result<Keyring, StoreError> {
         self.outage.check()?;
-        if let Some(ring) = self.ring.borrow().clone() {
+        let existing = self.ring.borrow().clone();
+        if let Some(ring) = existing {
+            // A publication that failed earlier is repaired on the next call.
+            let _ = self.outbox.publish().await;
             return Ok(ring);
         }
         let mut rng = self.borrow_rng().await;
@@ -375,8 +493,7 @@ impl<C: Crypto> KeyVault for MemoryKeyVault<C> {
         *self.rng.borrow_mut() = Some(rng);
         let generated = generated.map_err(|_| StoreError::Unavailable)?;
         self.generated.set(self.generated.get() + 1);
-        *self.ring.borrow_mut() = Some(generated.clone());
-        self.publish(&generated).await?;
+        self.store(generated.clone()).await?;
         Ok(generated)
     }
 
@@ -386,9 +503,20 @@ impl<C: Crypto> KeyVault for MemoryKeyVault<C> {
         let rotated = current.rotate(&self.crypto, &self.kek, now, rng.as_mut()).await;
         *self.rng.borrow_mut() = Some(rng);
         let rotated = rotated.map_err(|_| StoreError::Unavailable)?;
-        *self.ring.borrow_mut() = Some(rotated.clone());
-        self.publish(&rotated).await?;
+        self.store(rotated.clone()).await?;
         Ok(rotated)
+    }
+
+    async fn revoke(&self, kid: &str, now: UnixTime) -> Result<Option<Keyring>, StoreError> {
+        let current = self.ensure(now).await?;
+        let mut rng = self.borrow_rng().await;
+        let withdrawn = current.withdraw(kid, &self.crypto, &self.kek, now, rng.as_mut()).await;
+        *self.rng.borrow_mut() = Some(rng);
+        let Some(next) = withdrawn.map_err(|_| StoreError::Unavailable)? else {
+            return Ok(None);
+        };
+        self.store(next.clone()).await?;
+        Ok(Some(next))
     }
 }
 
@@ -410,13 +538,13 @@ impl std::future::Future for YieldNow {
     }
 }
 
-/// A [`Registry`] in memory, publishing to a shared [`MemoryDirectory`] as the
-/// worker's Durable Object publishes to KV.
+/// A [`Registry`] in memory, publishing to a shared [`MemoryDirectory`] through an
+/// outbox as the worker's Durable Object publishes to KV.
 #[derive(Debug)]
 pub struct MemoryRegistry {
     records: RecordMap<Versioned>,
     names: RefCell<BTreeMap<String, String>>,
-    directory: Rc<MemoryDirectory>,
+    outbox: MemoryOutbox,
     /// Makes every call fail while set.
     pub outage: Outage,
 }
@@ -428,9 +556,29 @@ impl MemoryRegistry {
         Self {
             records: RecordMap::default(),
             names: RefCell::new(BTreeMap::new()),
-            directory,
+            outbox: MemoryOutbox::new(directory),
             outage: Outage::default(),
         }
+    }
+
+    /// Publishes what is pending, as the Durable Object's alarm does: `Err` if the
+    /// directory still refuses.
+    ///
+    /// # Errors
+    ///
+    /// The directory's error.
+    pub async fn publish_pending(&self) -> Result<(), StoreError> {
+        self.outbox.publish().await
+    }
+
+    /// How many publications wait.
+    pub fn pending(&self) -> usize {
+        self.outbox.pending.borrow().len()
+    }
+
+    /// When the next retry is due (seconds from the last failure), while one is.
+    pub fn retry_in(&self) -> Option<u64> {
+        self.outbox.retry_in.get()
     }
 }
 
@@ -444,6 +592,9 @@ impl Registry for MemoryRegistry {
         };
         let change =
             records::registry_commit(self.records.get(&commit.key).as_ref(), &holders, &commit)?;
+        let (publications, next_seq) =
+            records::commit_publications(&commit.key, &change, self.outbox.seq.get())?;
+        // One step: names, records and the outbox change together.
         {
             let mut names = self.names.borrow_mut();
             for name in &change.release {
@@ -457,23 +608,16 @@ impl Registry for MemoryRegistry {
         }
         for key in &change.cascade {
             self.records.write(key, Write::Delete);
-            self.directory.delete(key).await.map_err(|_| CommitError::Unavailable)?;
         }
         let version = change.record.as_ref().map_or(0, |r| r.version);
         match change.record {
-            Some(record) => {
-                let bytes = serde_json::to_vec(&record).map_err(|_| CommitError::Unavailable)?;
-                self.records.write(&commit.key, Write::Put(record));
-                self.directory
-                    .put(&commit.key, &bytes)
-                    .await
-                    .map_err(|_| CommitError::Unavailable)?;
-            }
-            None => {
-                self.records.write(&commit.key, Write::Delete);
-                self.directory.delete(&commit.key).await.map_err(|_| CommitError::Unavailable)?;
-            }
+            Some(record) => self.records.write(&commit.key, Write::Put(record)),
+            None => self.records.write(&commit.key, Write::Delete),
         }
+        self.outbox.seq.set(next_seq);
+        self.outbox.record(publications);
+        // The commit stands whatever happens to its publication: a failure is retried.
+        let _ = self.outbox.publish().await;
         Ok(version)
     }
 

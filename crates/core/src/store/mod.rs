@@ -18,6 +18,7 @@
 //! Every method takes the request's `now` where expiry matters, so expiry follows the
 //! engine's clock (a fake one in tests) rather than the store's.
 
+pub mod batch;
 #[cfg(any(test, feature = "test-util"))]
 pub mod contract;
 #[cfg(any(test, feature = "test-util"))]
@@ -253,6 +254,50 @@ pub struct UsageBucket {
     pub failures: u64,
 }
 
+/// Counts of each [`UsageEvent`], as one [`Counters::tally`] call writes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UsageCounts {
+    /// Successful sign-ins.
+    pub logins: u64,
+    /// Registrations.
+    pub registrations: u64,
+    /// Failures.
+    pub failures: u64,
+}
+
+impl UsageCounts {
+    /// One `event`.
+    #[must_use]
+    pub fn of(event: UsageEvent) -> Self {
+        let mut counts = Self::default();
+        counts.add(event, 1);
+        counts
+    }
+
+    /// Adds `n` of `event`.
+    pub fn add(&mut self, event: UsageEvent, n: u64) {
+        let count = match event {
+            UsageEvent::Login => &mut self.logins,
+            UsageEvent::Registration => &mut self.registrations,
+            UsageEvent::Failure => &mut self.failures,
+        };
+        *count = count.saturating_add(n);
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: Self) {
+        self.add(UsageEvent::Login, other.logins);
+        self.add(UsageEvent::Registration, other.registrations);
+        self.add(UsageEvent::Failure, other.failures);
+    }
+
+    /// How many events in all.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.logins.saturating_add(self.registrations).saturating_add(self.failures)
+    }
+}
+
 /// Counters for rate limits, lockout and usage.
 ///
 /// # Contract
@@ -262,9 +307,10 @@ pub struct UsageBucket {
 ///   after the end of the stored window starts from zero (the new `window_end` is
 ///   taken from that `add`).
 /// - `reset` sets the counter to zero.
-/// - `tally` counts one event in the hourly bucket of a usage series that holds
-///   `now`, atomically (concurrent tallies are never lost); `usage` returns the
-///   series' buckets of the last [`USAGE_RETENTION_SECS`], oldest first.
+/// - `tally` adds `counts` (several events, e.g. a batch an isolate aggregated) to
+///   the hourly bucket of a usage series that holds `at`, atomically (concurrent
+///   tallies are never lost); `usage` returns the series' buckets of the last
+///   [`USAGE_RETENTION_SECS`], oldest first.
 #[allow(async_fn_in_trait)]
 pub trait Counters {
     /// Adds `delta` and returns the new total.
@@ -279,9 +325,13 @@ pub trait Counters {
     async fn get(&self, key: &str, now: UnixTime) -> Result<u64, StoreError>;
     /// Sets the counter to zero.
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
-    /// Counts one `event` in the usage series `series` at `now`.
-    async fn tally(&self, series: &str, event: UsageEvent, now: UnixTime)
-    -> Result<(), StoreError>;
+    /// Adds `counts` to the usage series `series`, in the hour holding `at`.
+    async fn tally(
+        &self,
+        series: &str,
+        counts: UsageCounts,
+        at: UnixTime,
+    ) -> Result<(), StoreError>;
     /// The retained buckets of the usage series `series`, oldest first.
     async fn usage(&self, series: &str, now: UnixTime) -> Result<Vec<UsageBucket>, StoreError>;
 }
@@ -294,14 +344,20 @@ pub trait Counters {
 ///   callers race at first start, exactly one keyring is created and all of them get it.
 /// - `rotate` adds a new key per algorithm, published before it signs (see
 ///   [`Keyring::rotate`]), and returns the new keyring.
-/// - After either, the keyring is also in the [`Directory`] under
-///   [`crate::keys::KEYRING_KEY`] for the read path.
+/// - `revoke` withdraws the key `kid` at once (see [`Keyring::withdraw`]); `None`
+///   when the keyring holds no such key.
+/// - Every change is published to the [`Directory`] under
+///   [`crate::keys::KEYRING_KEY`] for the read path through an outbox, like the
+///   [`Registry`]'s: recorded with the change, written at once when the directory
+///   accepts it, retried until it does. `ensure` repairs a missed publication.
 #[allow(async_fn_in_trait)]
 pub trait KeyVault {
     /// The keyring, created if none exists.
     async fn ensure(&self, now: UnixTime) -> Result<Keyring, StoreError>;
     /// Rotates every algorithm's key.
     async fn rotate(&self, now: UnixTime) -> Result<Keyring, StoreError>;
+    /// Withdraws the key `kid`.
+    async fn revoke(&self, kid: &str, now: UnixTime) -> Result<Option<Keyring>, StoreError>;
 }
 
 /// What a [`Registry`] commit expects of the record's current version.
@@ -369,8 +425,14 @@ pub enum CommitError {
 ///   exactly one succeeds.
 /// - A name is held by one record key at a time; claiming a name a record already
 ///   holds succeeds.
-/// - After a successful commit the record (as [`Versioned`] JSON) is in the
-///   [`Directory`] under its key, or removed from it on delete.
+/// - The registry is the only writer of its keys in the [`Directory`]. A commit
+///   records what must be published (the record as [`Versioned`] JSON, or its
+///   removal, and the cascaded removals) in the same storage step as the change
+///   (an outbox), then publishes. A commit that succeeded is reported as success
+///   even if publication is still pending: the registry retries, in commit order,
+///   until the directory holds the newest state of every key, and a publication
+///   never overwrites a newer one ([`records::publish_order`],
+///   [`records::settle_publication`], [`records::retry_delay_secs`]).
 /// - `read` returns the authoritative version, never a stale one.
 #[allow(async_fn_in_trait)]
 pub trait Registry {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Commit, CommitError, Expect, Rotation, StoreError, Taken, USAGE_BUCKET_SECS,
-    USAGE_RETENTION_SECS, UsageBucket, UsageEvent, Versioned,
+    USAGE_RETENTION_SECS, UsageBucket, UsageCounts, Versioned,
 };
 use crate::types::UnixTime;
 
@@ -229,25 +229,26 @@ pub fn usage_day_keys(series: &str, now: UnixTime) -> Vec<String> {
     (first..=last).map(|day| format!("{series}/{day}")).collect()
 }
 
-/// [`super::Counters::tally`]: counts `event` in the bucket holding `now`, in the
-/// record of `now`'s day (see [`usage_day_key`]).
+/// [`super::Counters::tally`]: adds `counts` to the bucket holding `at`, in the
+/// record of `at`'s day (see [`usage_day_key`]).
 #[must_use]
-pub fn usage_tally(existing: Option<UsageRecord>, event: UsageEvent, now: UnixTime) -> UsageRecord {
-    let start = UnixTime::from_secs(now.as_secs() - now.as_secs() % USAGE_BUCKET_SECS);
+pub fn usage_tally(
+    existing: Option<UsageRecord>,
+    counts: UsageCounts,
+    at: UnixTime,
+) -> UsageRecord {
+    let start = UnixTime::from_secs(at.as_secs() - at.as_secs() % USAGE_BUCKET_SECS);
     let mut buckets = existing.map(|r| r.buckets).unwrap_or_default();
     let i = buckets.partition_point(|b| b.start < start);
     if buckets.get(i).is_none_or(|b| b.start != start) {
         buckets.insert(i, UsageBucket { start, logins: 0, registrations: 0, failures: 0 });
     }
     if let Some(bucket) = buckets.get_mut(i) {
-        let count = match event {
-            UsageEvent::Login => &mut bucket.logins,
-            UsageEvent::Registration => &mut bucket.registrations,
-            UsageEvent::Failure => &mut bucket.failures,
-        };
-        *count = count.saturating_add(1);
+        bucket.logins = bucket.logins.saturating_add(counts.logins);
+        bucket.registrations = bucket.registrations.saturating_add(counts.registrations);
+        bucket.failures = bucket.failures.saturating_add(counts.failures);
     }
-    let day_end = (now.as_secs() / DAY_SECS + 1) * DAY_SECS;
+    let day_end = (at.as_secs() / DAY_SECS + 1) * DAY_SECS;
     UsageRecord { buckets, expires_at: UnixTime::from_secs(day_end).plus(USAGE_RETENTION_SECS) }
 }
 
@@ -311,18 +312,231 @@ pub fn registry_commit(
     Ok(RegistryChange { record, claim: commit.claim.clone(), release: released, cascade })
 }
 
+/// The storage key prefix of pending publications: `pub:<directory key>`.
+pub const OUTBOX_PREFIX: &str = "pub:";
+
+/// One pending publication of the outbox: what the [`super::Directory`] must hold
+/// under `key`. The single writer (the registry, the keyring) records it in the same
+/// storage step as the change it publishes, one per directory key (a newer change of
+/// the key replaces an older pending one), and deletes it once written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The writer's commit sequence number: publications go out in this order.
+    pub seq: u64,
+    /// The directory key.
+    pub key: String,
+    /// The JSON to store, or `None` to remove the key.
+    pub value: Option<String>,
+}
+
+impl Publication {
+    /// The outbox storage key of this publication.
+    #[must_use]
+    pub fn outbox_key(&self) -> String {
+        format!("{OUTBOX_PREFIX}{}", self.key)
+    }
+}
+
+/// What a registry commit must publish, numbered from `seq`: the cascaded removals,
+/// then the record (or its removal). Returns the publications and the next `seq`.
+///
+/// # Errors
+///
+/// [`CommitError::Unavailable`] if the record does not serialize.
+pub fn commit_publications(
+    key: &str,
+    change: &RegistryChange,
+    seq: u64,
+) -> Result<(Vec<Publication>, u64), CommitError> {
+    let mut out = Vec::with_capacity(change.cascade.len() + 1);
+    let mut next = seq;
+    for removed in &change.cascade {
+        out.push(Publication { seq: next, key: removed.clone(), value: None });
+        next += 1;
+    }
+    let value = change
+        .record
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|_| CommitError::Unavailable)?;
+    out.push(Publication { seq: next, key: key.to_owned(), value });
+    Ok((out, next + 1))
+}
+
+/// The pending publications in the order they must go out: commit order.
+#[must_use]
+pub fn publish_order(mut pending: Vec<Publication>) -> Vec<Publication> {
+    pending.sort_by_key(|p| p.seq);
+    pending
+}
+
+/// After `published` was written to the directory: remove it from the outbox only if
+/// the outbox still holds that very publication. A newer change recorded meanwhile
+/// stays, so it goes out next and the directory never keeps the older one.
+#[must_use]
+pub fn settle_publication(
+    current: Option<&Publication>,
+    published: &Publication,
+) -> Write<Publication> {
+    match current {
+        Some(c) if c.seq == published.seq => Write::Delete,
+        _ => Write::Keep,
+    }
+}
+
+/// What to do with a publication the directory did not accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Keep it and try again after this many seconds (publication stops here, so
+    /// later publications keep their order).
+    After(u64),
+    /// Drop it: the directory refuses it for good (a malformed key or an oversized
+    /// value), and retrying would block every later publication.
+    Drop,
+}
+
+/// The longest wait between two publication attempts.
+pub const PUBLISH_RETRY_MAX_SECS: u64 = 10;
+
+/// The retry decision after the `failures`-th failed attempt in a row (1 for the
+/// first): 1 s, 2 s, 4 s, 8 s, then every [`PUBLISH_RETRY_MAX_SECS`]. Workers KV
+/// takes about one write per second per key, so a retry a second later usually
+/// succeeds.
+#[must_use]
+pub fn retry_publication(error: &StoreError, failures: u32) -> Retry {
+    match error {
+        StoreError::Refused(_) => Retry::Drop,
+        _ => Retry::After(retry_delay_secs(failures)),
+    }
+}
+
+/// The wait after `failures` failed attempts in a row.
+#[must_use]
+pub fn retry_delay_secs(failures: u32) -> u64 {
+    let exp = failures.saturating_sub(1).min(8);
+    (1u64 << exp).min(PUBLISH_RETRY_MAX_SECS)
+}
+
+/// How many stored records an expiry sweep reads at once (a Durable Object deletes
+/// at most 128 keys per call).
+pub const SWEEP_PAGE: usize = 128;
+
+/// One page of an expiry sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepPage {
+    /// Keys whose records expired.
+    pub expired: Vec<String>,
+    /// Where the next page starts (exclusive), or `None` when the sweep is done.
+    pub resume_after: Option<String>,
+}
+
+/// Sweeps one page of `(key, stored JSON)` entries, read with at most `limit` entries:
+/// records whose [`Expiry`] passed at `now` are expired; entries without one (names,
+/// the keyring, pending publications) are kept. A full page means there may be more.
+#[must_use]
+pub fn sweep_page(entries: &[(String, String)], now: UnixTime, limit: usize) -> SweepPage {
+    let expired = entries
+        .iter()
+        .filter(|(_, value)| {
+            serde_json::from_str::<Expiry>(value).is_ok_and(|e| e.expires_at <= now)
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    let resume_after =
+        if entries.len() >= limit { entries.last().map(|(key, _)| key.clone()) } else { None };
+    SweepPage { expired, resume_after }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::UsageEvent;
+
+    #[test]
+    fn a_tally_adds_several_events_at_once() {
+        let at = UnixTime::from_secs(20_000 * 86_400 + 7200 + 30);
+        let counts = UsageCounts { logins: 5, registrations: 1, failures: 2 };
+        let record = usage_tally(None, counts, at);
+        let record = usage_tally(Some(record), UsageCounts::of(UsageEvent::Login), at.plus(60));
+        let buckets = usage_read([Some(record)], at);
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].start, UnixTime::from_secs(20_000 * 86_400 + 7200));
+        assert_eq!((buckets[0].logins, buckets[0].registrations, buckets[0].failures), (6, 1, 2));
+    }
+
+    fn change(record: Option<serde_json::Value>, cascade: &[&str]) -> RegistryChange {
+        RegistryChange {
+            record: record.map(|record| Versioned { version: 3, record }),
+            claim: Vec::new(),
+            release: Vec::new(),
+            cascade: cascade.iter().map(|k| (*k).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_commit_publishes_its_cascade_then_its_record_in_sequence() {
+        let (out, next) =
+            commit_publications("apps/a", &change(Some(serde_json::json!({"x": 1})), &[]), 7)
+                .unwrap();
+        assert_eq!(next, 8);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].key, "apps/a");
+        assert_eq!(out[0].value.as_deref(), Some(r#"{"version":3,"record":{"x":1}}"#));
+        assert_eq!(out[0].outbox_key(), "pub:apps/a");
+        let (out, next) =
+            commit_publications("apps/a", &change(None, &["permissions/a"]), next).unwrap();
+        assert_eq!(next, 10);
+        let keys: Vec<(&str, u64, bool)> =
+            out.iter().map(|p| (p.key.as_str(), p.seq, p.value.is_some())).collect();
+        assert_eq!(keys, vec![("permissions/a", 8, false), ("apps/a", 9, false)]);
+    }
+
+    #[test]
+    fn publications_go_out_in_commit_order_and_never_replace_a_newer_one() {
+        let p = |seq: u64, key: &str| Publication { seq, key: key.to_owned(), value: None };
+        let order: Vec<u64> =
+            publish_order(vec![p(9, "b"), p(2, "c"), p(5, "a")]).iter().map(|p| p.seq).collect();
+        assert_eq!(order, vec![2, 5, 9]);
+        // Published version 5 while version 6 was committed: 6 stays pending.
+        assert_eq!(settle_publication(Some(&p(6, "a")), &p(5, "a")), Write::Keep);
+        assert_eq!(settle_publication(Some(&p(5, "a")), &p(5, "a")), Write::Delete);
+        assert_eq!(settle_publication(None, &p(5, "a")), Write::Keep);
+    }
+
+    #[test]
+    fn failed_publications_are_retried_with_a_bounded_backoff() {
+        let delays: Vec<u64> = (1..=7).map(retry_delay_secs).collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 10, 10, 10]);
+        assert_eq!(retry_delay_secs(u32::MAX), PUBLISH_RETRY_MAX_SECS);
+        assert_eq!(retry_publication(&StoreError::Unavailable, 1), Retry::After(1));
+        assert_eq!(retry_publication(&StoreError::Refused("too big"), 1), Retry::Drop);
+    }
+
+    #[test]
+    fn a_sweep_pages_through_expired_records_and_keeps_the_rest() {
+        let now = UnixTime::from_secs(1000);
+        let entries = vec![
+            ("a".to_owned(), r#"{"expires_at":999}"#.to_owned()),
+            ("b".to_owned(), r#"{"expires_at":1001}"#.to_owned()),
+            ("name:x".to_owned(), "apps/x".to_owned()),
+            ("pub:apps/x".to_owned(), r#"{"seq":1,"key":"apps/x","value":null}"#.to_owned()),
+        ];
+        let page = sweep_page(&entries, now, 4);
+        assert_eq!(page.expired, vec!["a".to_owned()]);
+        assert_eq!(page.resume_after.as_deref(), Some("pub:apps/x"), "a full page goes on");
+        let last = sweep_page(entries.get(..2).unwrap(), now, 4);
+        assert_eq!(last.resume_after, None, "a short page ends the sweep");
+    }
 
     #[test]
     fn usage_days_split_at_utc_midnight_and_read_back_in_order() {
         let midnight = UnixTime::from_secs(20_000 * 86_400);
         let before = midnight.minus(1);
         assert_ne!(usage_day_key("s", before), usage_day_key("s", midnight));
-        let first = usage_tally(None, UsageEvent::Login, before);
-        let first = usage_tally(Some(first), UsageEvent::Failure, before);
-        let second = usage_tally(None, UsageEvent::Registration, midnight);
+        let first = usage_tally(None, UsageCounts::of(UsageEvent::Login), before);
+        let first = usage_tally(Some(first), UsageCounts::of(UsageEvent::Failure), before);
+        let second = usage_tally(None, UsageCounts::of(UsageEvent::Registration), midnight);
         assert_eq!(first.expires_at, midnight.plus(USAGE_RETENTION_SECS));
         let keys = usage_day_keys("s", midnight);
         assert_eq!(keys.last(), Some(&usage_day_key("s", midnight)));
@@ -333,7 +547,7 @@ mod tests {
         assert_eq!(counts, vec![(1, 0, 1), (0, 1, 0)]);
         assert!(read.first().is_some_and(|b| b.start < midnight));
         let much_later = midnight.plus(USAGE_RETENTION_SECS + USAGE_BUCKET_SECS);
-        let second = usage_tally(None, UsageEvent::Registration, midnight);
+        let second = usage_tally(None, UsageCounts::of(UsageEvent::Registration), midnight);
         assert_eq!(usage_read([Some(second)], much_later).len(), 0);
     }
 }

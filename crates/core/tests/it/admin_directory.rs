@@ -508,3 +508,97 @@ fn deleting_an_app_takes_its_permissions_with_it() {
     .unwrap();
     assert!(record.is_none());
 }
+
+fn s2s(s: &Scenario, t: &str, name: &str) -> (String, String) {
+    let created = call(
+        s,
+        t,
+        Method::POST,
+        "/admin/v1/apps",
+        Some(json!({"client_name": name, "type": "s2s"})),
+    );
+    assert_eq!(created.status(), 201, "{:?}", body_json(&created));
+    let app = body_json(&created);
+    (
+        app["client_id"].as_str().unwrap().to_owned(),
+        app["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn token_status(s: &Scenario, id: &str, secret: &str) -> u16 {
+    s.post_form("/token", "grant_type=client_credentials", Some((id, secret))).status().as_u16()
+}
+
+fn published_version(s: &Scenario, key: &str) -> Option<u64> {
+    use gatehouse_core::store::Directory;
+    let bytes = pollster::block_on(s.engine.platform().directory.origin().get(key)).unwrap()?;
+    serde_json::from_slice::<gatehouse_core::store::Versioned>(&bytes).ok().map(|v| v.version)
+}
+
+#[test]
+fn a_commit_the_directory_refuses_is_a_success_and_converges_after_a_retry() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let (id, secret) = s2s(&s, &t, "outbox_job");
+    assert_eq!(token_status(&s, &id, &secret), 200);
+    let directory = s.engine.platform().directory.origin();
+    let registry = &s.engine.platform().registry;
+    let writes_before = directory.writes.get();
+
+    // KV refuses writes (its per-key rate limit, an outage): the commit stands and
+    // says so; the directory keeps the old record until a retry publishes.
+    directory.write_outage.set(true);
+    let disabled = call(&s, &t, Method::POST, &format!("/admin/v1/apps/{id}/disable"), None);
+    assert_eq!(disabled.status(), 200, "{:?}", body_json(&disabled));
+    assert_eq!(body_json(&disabled)["enabled"], false);
+    let read = call(&s, &t, Method::GET, &format!("/admin/v1/apps/{id}"), None);
+    assert_eq!(body_json(&read)["enabled"], false, "the registry holds the change");
+    assert_eq!(registry.pending(), 1);
+    assert_eq!(registry.retry_in(), Some(1));
+    assert_eq!(published_version(&s, &format!("apps/{id}")), Some(1));
+    assert_eq!(token_status(&s, &id, &secret), 200, "not yet published");
+    // A secret reset while the retry waits replaces the pending publication.
+    let reset = call(&s, &t, Method::POST, &format!("/admin/v1/apps/{id}/secret"), None);
+    assert_eq!(reset.status(), 200);
+    let new_secret = body_json(&reset)["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(registry.pending(), 1, "one pending publication per key: the newest");
+    assert!(pollster::block_on(registry.publish_pending()).is_err(), "still refused");
+    assert_eq!(registry.retry_in(), Some(4), "the retry backs off (third failure in a row)");
+
+    directory.write_outage.set(false);
+    pollster::block_on(registry.publish_pending()).unwrap();
+    assert_eq!(registry.pending(), 0);
+    assert_eq!(published_version(&s, &format!("apps/{id}")), Some(3), "the newest version");
+    assert_eq!(token_status(&s, &id, &secret), 401, "disabled, old secret gone");
+    assert_eq!(token_status(&s, &id, &new_secret), 401, "disabled");
+    // Only the registry wrote the directory: one write per publication.
+    assert_eq!(directory.writes.get() - writes_before, 1);
+    let enabled = call(&s, &t, Method::POST, &format!("/admin/v1/apps/{id}/enable"), None);
+    assert_eq!(enabled.status(), 200);
+    assert_eq!(token_status(&s, &id, &new_secret), 200);
+    assert_eq!(directory.writes.get() - writes_before, 2);
+}
+
+#[test]
+fn a_new_app_and_a_deletion_published_late_still_reach_the_token_endpoint() {
+    let s = Scenario::default();
+    let t = s.bearer(None);
+    let directory = s.engine.platform().directory.origin();
+    let registry = &s.engine.platform().registry;
+    directory.write_outage.set(true);
+    let (id, secret) = s2s(&s, &t, "late_job");
+    assert_eq!(token_status(&s, &id, &secret), 401, "not yet in the directory");
+    directory.write_outage.set(false);
+    pollster::block_on(registry.publish_pending()).unwrap();
+    assert_eq!(token_status(&s, &id, &secret), 200);
+
+    directory.write_outage.set(true);
+    let deleted = call(&s, &t, Method::DELETE, &format!("/admin/v1/apps/{id}"), None);
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(registry.pending(), 2, "the app and its cascaded permission set");
+    assert_eq!(token_status(&s, &id, &secret), 200, "until published");
+    directory.write_outage.set(false);
+    pollster::block_on(registry.publish_pending()).unwrap();
+    assert_eq!(token_status(&s, &id, &secret), 401);
+    assert_eq!(published_version(&s, &format!("apps/{id}")), None);
+}

@@ -1,6 +1,8 @@
 //! Usage statistics: the token endpoint counts an app's logins and failures after
-//! its response, and `GET /admin/v1/apps/{client_id}/usage` reports them.
+//! its response, each isolate batches the counts and writes an app's series at most
+//! once per flush interval, and `GET /admin/v1/apps/{client_id}/usage` reports them.
 
+use gatehouse_core::store::batch::FLUSH_EVERY_SECS;
 use gatehouse_testkit::{Scenario, body_json};
 use http::Method;
 use serde_json::{Value, json};
@@ -50,6 +52,7 @@ fn tokens_and_refusals_are_counted_per_app_and_hour() {
     assert_eq!(s.post_form("/token", grant, Some((&id, &secret))).status(), 200);
     // Unknown clients and the bootstrap client have no usage series.
     assert_eq!(s.post_form("/token", grant, Some(("nobody", "x"))).status(), 401);
+    s.flush_usage();
 
     let response = usage(&s, &admin, &id, "");
     assert_eq!(response.status(), 200);
@@ -106,4 +109,28 @@ fn a_counter_outage_never_fails_a_token_request() {
     assert_eq!(report.status(), 503);
     s.engine.platform().counters.outage.set(false);
     assert_eq!(totals(&body_json(&usage(&s, &admin, &id, ""))), (0, 0, 0));
+}
+
+#[test]
+fn a_busy_app_writes_its_usage_at_most_once_per_flush_interval() {
+    let s = Scenario::default();
+    let admin = s.bearer(None);
+    let (id, secret) = create_s2s(&s, &admin, "busy_job");
+    let grant = "grant_type=client_credentials";
+    let before = s.engine.platform().counters.tallies.get();
+    // 60 token requests over 6 seconds, from one isolate.
+    for i in 0..60 {
+        assert_eq!(s.post_form("/token", grant, Some((&id, &secret))).status(), 200);
+        if i % 10 == 9 {
+            s.clock.advance(1);
+        }
+    }
+    let writes = s.engine.platform().counters.tallies.get() - before;
+    assert!(writes <= 2, "{writes} usage writes for 60 requests in one interval and a bit");
+    assert_eq!(FLUSH_EVERY_SECS, 5);
+    // What the batch still holds goes out with the next due flush; nothing is lost.
+    s.clock.advance(FLUSH_EVERY_SECS);
+    assert_eq!(s.post_form("/token", grant, Some((&id, "wrong"))).status(), 401);
+    assert_eq!(totals(&body_json(&usage(&s, &admin, &id, ""))), (60, 0, 1));
+    assert_eq!(s.deferred_failures(), 0);
 }
