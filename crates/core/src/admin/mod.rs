@@ -275,13 +275,12 @@ async fn current_scopes<P: Platform>(
     {
         return Ok(Some(bootstrap.scopes.clone()));
     }
-    let app = match engine.platform().directory().get(&apps::app_key(client_id)).await {
-        Ok(bytes) => bytes
-            .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
-            .and_then(|v| serde_json::from_value::<apps::AppRecord>(v.record).ok()),
-        Err(StoreError::Refused(_)) => None,
-        Err(_) => return Err(Problem::unavailable()),
-    };
+    let app = crate::store::read_record::<apps::AppRecord, _>(
+        engine.platform().directory(),
+        &apps::app_key(client_id),
+    )
+    .await
+    .map_err(|_| Problem::unavailable())?;
     Ok(app.filter(|a| a.enabled).map(|a| a.scope))
 }
 

@@ -345,12 +345,5 @@ pub async fn lookup<D: Directory>(
     directory: &D,
     identifier: &str,
 ) -> Result<Option<ResourceRecord>, StoreError> {
-    let key = resource_key(identifier);
-    match directory.get(&key).await {
-        Ok(bytes) => Ok(bytes
-            .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
-            .and_then(|v| serde_json::from_value(v.record).ok())),
-        Err(StoreError::Refused(_)) => Ok(None),
-        Err(err) => Err(err),
-    }
+    crate::store::read_record(directory, &resource_key(identifier)).await
 }

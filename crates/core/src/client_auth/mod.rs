@@ -22,7 +22,7 @@ use crate::http::Form;
 use crate::jose::{Algorithm, Jwks};
 use crate::platform::Platform;
 use crate::policy::{GrantType, TokenEndpointAuthMethod};
-use crate::store::{Directory, Versioned};
+use crate::store::read_record;
 use crate::store::{OnceStore, StoreError};
 use crate::types::{ClientId, ClientSecret, ScopeSet, UnixTime};
 use assertion::{AssertionAlg, AssertionError, ClientAssertion, JWT_BEARER};
@@ -248,14 +248,10 @@ pub async fn authenticate<P: Platform>(
             registered: false,
         });
     }
-    let app = match engine.platform().directory().get(&app_key(presented.client_id.as_str())).await
-    {
-        Ok(Some(bytes)) => serde_json::from_slice::<Versioned>(&bytes)
-            .ok()
-            .and_then(|v| serde_json::from_value::<AppRecord>(v.record).ok()),
-        Ok(None) => None,
-        Err(err) => return Err(crate::engine::store_error(&err).into()),
-    };
+    let directory = engine.platform().directory();
+    let app = read_record::<AppRecord, _>(directory, &app_key(presented.client_id.as_str()))
+        .await
+        .map_err(|err| Refusal::from(crate::engine::store_error(&err)))?;
     let Some(app) = app else {
         // Spend the same work as a real check before refusing an unknown id.
         if let Credential::Secret(secret) = &presented.credential {

@@ -21,7 +21,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::http::Form;
 use crate::jose::Algorithm;
 use crate::platform::Platform;
-use crate::store::{Directory, StoreError, Versioned};
+use crate::store::{Directory, StoreError, read_record};
 use crate::types::{ResourceIndicator, Scope, ScopeSet};
 
 /// What a token grant is for: its audience, its scopes, and how it is minted.
@@ -187,13 +187,7 @@ async fn scope_facts<D: Directory>(directory: &D, scope: &Scope) -> Result<Scope
     if key.starts_with("gatehouse:") {
         return Ok(ScopeFacts { owner: Owner::Management, public: false });
     }
-    let record = match directory.get(&format!("scopes/{key}")).await {
-        Ok(bytes) => bytes
-            .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
-            .and_then(|v| serde_json::from_value::<ScopeRecord>(v.record).ok()),
-        Err(StoreError::Refused(_)) => None,
-        Err(err) => return Err(err),
-    };
+    let record: Option<ScopeRecord> = read_record(directory, &format!("scopes/{key}")).await?;
     Ok(match record {
         Some(record) => ScopeFacts {
             owner: record

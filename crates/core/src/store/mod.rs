@@ -116,6 +116,27 @@ pub trait Directory {
     ) -> Result<ListPage, StoreError>;
 }
 
+/// The administered record under `key` in `directory` (as the [`Registry`]
+/// publishes it, [`Versioned`] JSON), decoded as `T`: the read path of every
+/// endpoint. A missing key, a key the store refuses (no record can live there) and
+/// a record that does not decode as `T` are all `None`.
+///
+/// # Errors
+///
+/// [`StoreError::Unavailable`] (or another infrastructure failure) from the store.
+pub async fn read_record<T: serde::de::DeserializeOwned, D: Directory>(
+    directory: &D,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    match directory.get(key).await {
+        Ok(bytes) => Ok(bytes
+            .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
+            .and_then(|v| serde_json::from_value(v.record).ok())),
+        Err(StoreError::Refused(_)) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// What [`OnceStore::take`] found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Taken {
