@@ -179,9 +179,17 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
         if let Some(secs) = timer {
             let engine = Rc::clone(&engine);
             ctx.wait_until(async move {
-                worker::Delay::from(std::time::Duration::from_secs(secs)).await;
-                let due = USAGE.with(|batch| batch.borrow_mut().take_due(now()));
-                log_usage_failures(engine.flush_usage(due).await);
+                let mut wait = secs;
+                loop {
+                    worker::Delay::from(std::time::Duration::from_secs(wait)).await;
+                    let (due, again) = USAGE.with(|batch| batch.borrow_mut().fired(now()));
+                    log_usage_failures(engine.flush_usage(due).await);
+                    match again {
+                        // At least a second: the clock counts whole seconds.
+                        Some(next) => wait = next.max(1),
+                        None => break,
+                    }
+                }
             });
         }
     }

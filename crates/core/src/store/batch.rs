@@ -138,11 +138,38 @@ impl UsageBatch {
         self.timer = Some(due);
         Some(due.as_secs().saturating_sub(now.as_secs()))
     }
+
+    /// For the host when its timer fired: takes what is due at `now` and says when to
+    /// wait again, if counts still wait. The fired timer counts as spent even when
+    /// it fired early (host clocks count whole seconds), so waiting counts always get
+    /// another timer and never stay behind until the series' next event.
+    pub fn fired(&mut self, now: UnixTime) -> (Vec<Tally>, Option<u64>) {
+        let due = self.take_due(now);
+        self.timer = None;
+        (due, self.timer(now))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timer_that_fires_early_is_armed_again() {
+        let mut batch = UsageBatch::new();
+        batch.add("a", UsageEvent::Login, T0);
+        assert_eq!(logins(&batch.take_due(T0)), 1);
+        batch.add("a", UsageEvent::Login, T0);
+        let wait = batch.timer(T0).unwrap();
+        assert_eq!(wait, FLUSH_EVERY_SECS);
+        // The timer fires a second early: nothing is due yet, but a new wait is set.
+        let (due, again) = batch.fired(T0.plus(wait - 1));
+        assert!(due.is_empty());
+        assert_eq!(again, Some(1));
+        let (due, again) = batch.fired(T0.plus(wait));
+        assert_eq!(logins(&due), 1);
+        assert_eq!(again, None);
+    }
 
     const T0: UnixTime = UnixTime::from_secs(1_700_000_000);
 
