@@ -1,5 +1,10 @@
 //! Issuer configuration, read from the host's variables and secrets once per isolate.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
 use crate::fetch::FetchPolicy;
 use crate::keys::{Kek, KeyError};
 use crate::types::{ClientId, ClientSecret, IssuerUrl, ScopeSet};
@@ -115,6 +120,63 @@ impl Config {
     }
 }
 
+/// Every variable [`Config::from_vars`] reads.
+pub const VARIABLES: [&str; 5] = [
+    "ISSUER",
+    "KEY_ENCRYPTION_SECRET",
+    "ADMIN_CLIENT_ID",
+    "ADMIN_CLIENT_SECRET",
+    INSECURE_ALLOW_PRIVATE_FETCH,
+];
+
+/// The configuration of an isolate, parsed (and its key-encryption key derived)
+/// once, and again only when a variable changes: each request reads the variables
+/// and compares their SHA-256 fingerprint with the kept one's.
+#[derive(Default)]
+pub struct ConfigCache {
+    kept: RefCell<Option<([u8; 32], Rc<Config>)>>,
+}
+
+impl std::fmt::Debug for ConfigCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigCache").field("kept", &self.kept.borrow().is_some()).finish()
+    }
+}
+
+impl ConfigCache {
+    /// The configuration for the variables `var` reads now.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] as [`Config::from_vars`]; a configuration in error is not kept.
+    pub fn get(&self, var: impl Fn(&str) -> Option<String>) -> Result<Rc<Config>, ConfigError> {
+        let values: Vec<Option<String>> = VARIABLES.iter().map(|name| var(name)).collect();
+        let mut hash = Sha256::new();
+        for value in &values {
+            match value {
+                // Length-prefixed, so no two lists of values hash alike.
+                Some(value) => {
+                    hash.update([1]);
+                    hash.update((value.len() as u64).to_be_bytes());
+                    hash.update(value.as_bytes());
+                }
+                None => hash.update([0]),
+            }
+        }
+        let fingerprint: [u8; 32] = hash.finalize().into();
+        if let Some((kept, config)) = self.kept.borrow().as_ref()
+            && *kept == fingerprint
+        {
+            return Ok(Rc::clone(config));
+        }
+        let config = Rc::new(Config::from_vars(|name| {
+            VARIABLES.iter().position(|n| *n == name).and_then(|i| values.get(i).cloned().flatten())
+        })?);
+        *self.kept.borrow_mut() = Some((fingerprint, Rc::clone(&config)));
+        Ok(config)
+    }
+}
+
 fn bootstrap_client(id: &str, secret: String) -> Result<BootstrapClient, ConfigError> {
     let client_id =
         ClientId::new(id).map_err(|e| ConfigError { variable: "ADMIN_CLIENT_ID", problem: e.0 })?;
@@ -169,6 +231,35 @@ mod tests {
         for wrong in ["1", "yes", "TRUE", "true "] {
             assert_eq!(policy(wrong).unwrap_err().variable, INSECURE_ALLOW_PRIVATE_FETCH);
         }
+    }
+
+    #[test]
+    fn a_cached_configuration_is_parsed_again_only_when_a_variable_changes() {
+        let cache = ConfigCache::default();
+        let first = cache.get(vars(&[("ISSUER", "https://x.com"), ("KEY_ENCRYPTION_SECRET", KEK)]));
+        let first = first.unwrap();
+        let again = cache
+            .get(vars(&[("ISSUER", "https://x.com"), ("KEY_ENCRYPTION_SECRET", KEK)]))
+            .unwrap();
+        assert!(Rc::ptr_eq(&first, &again));
+        let other = KEK.replace('0', "1");
+        let changed = cache
+            .get(vars(&[("ISSUER", "https://x.com"), ("KEY_ENCRYPTION_SECRET", &other)]))
+            .unwrap();
+        assert!(!Rc::ptr_eq(&first, &changed));
+        // A variable that appears counts as a change too.
+        let with_admin = cache
+            .get(vars(&[
+                ("ISSUER", "https://x.com"),
+                ("KEY_ENCRYPTION_SECRET", &other),
+                ("ADMIN_CLIENT_ID", "admin"),
+                ("ADMIN_CLIENT_SECRET", "0123456789abcdef"),
+            ]))
+            .unwrap();
+        assert!(with_admin.bootstrap.is_some());
+        // A broken configuration is refused each time, never kept.
+        assert!(cache.get(vars(&[("ISSUER", "https://x.com")])).is_err());
+        assert!(cache.get(vars(&[("ISSUER", "https://x.com")])).is_err());
     }
 
     #[test]

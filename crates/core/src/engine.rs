@@ -5,6 +5,7 @@ use std::rc::Rc;
 use http::{HeaderValue, Method, StatusCode, header};
 use rand_core::CryptoRngCore;
 
+use crate::cache::{CachedDirectory, ReadCache};
 use crate::client_auth::throttle::PenaltyBox;
 use crate::config::Config;
 use crate::discovery::{
@@ -104,15 +105,39 @@ impl std::fmt::Debug for Context<'_> {
 
 /// The protocol engine over a host [`Platform`].
 pub struct Engine<P: Platform> {
-    config: Config,
+    config: Rc<Config>,
     platform: P,
     penalties: Rc<PenaltyBox>,
+    cache: Rc<ReadCache>,
 }
 
 impl<P: Platform> Engine<P> {
-    /// An engine with `config` on `platform`, with a penalty box of its own.
-    pub fn new(config: Config, platform: P) -> Self {
-        Self { config, platform, penalties: Rc::default() }
+    /// An engine with `config` on `platform`, with a penalty box and a read cache of
+    /// its own. A host that keeps its configuration per isolate passes an
+    /// `Rc<Config>`.
+    pub fn new(config: impl Into<Rc<Config>>, platform: P) -> Self {
+        Self { config: config.into(), platform, penalties: Rc::default(), cache: Rc::default() }
+    }
+
+    /// Uses `cache`, the host's per-isolate [`ReadCache`], so the token endpoint's
+    /// directory reads and the parsed keyring outlive the request (see
+    /// [`crate::cache`] for what is kept and for how long). A host that builds an
+    /// engine per request must pass the same cache to each.
+    #[must_use]
+    pub fn with_cache(mut self, cache: Rc<ReadCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The isolate's read cache.
+    pub fn cache(&self) -> &ReadCache {
+        &self.cache
+    }
+
+    /// The directory as the token endpoint's hot path reads it: through the read
+    /// cache, at `now`.
+    pub fn cached_directory(&self, now: UnixTime) -> CachedDirectory<'_, P::Directory> {
+        CachedDirectory::new(self.platform.directory(), &self.cache, now)
     }
 
     /// Uses `penalties`, the host's per-isolate [`PenaltyBox`], so that a penalty for
@@ -224,19 +249,23 @@ impl<P: Platform> Engine<P> {
         Ok(response)
     }
 
-    /// The keyring: from the directory (the fast path), or from the single writer,
-    /// which creates it on first start.
-    pub(crate) async fn keyring(&self, now: UnixTime) -> Result<Keyring, OAuthError> {
+    /// The keyring: from the isolate's cache, from the directory (the fast path), or
+    /// from the single writer, which creates it on first start.
+    pub(crate) async fn keyring(&self, now: UnixTime) -> Result<Rc<Keyring>, OAuthError> {
+        if let Some(ring) = self.cache.keyring(now) {
+            return Ok(ring);
+        }
         match self.platform.directory().get(KEYRING_KEY).await {
             Ok(Some(bytes)) => {
-                if let Ok(ring) = serde_json::from_slice::<Keyring>(&bytes) {
+                if let Some(ring) = self.cache.keep_keyring_bytes(bytes, now) {
                     return Ok(ring);
                 }
             }
             Ok(None) => {}
             Err(err) => return Err(store_error(&err)),
         }
-        self.platform.keys().ensure(now).await.map_err(|e| store_error(&e))
+        let ring = self.platform.keys().ensure(now).await.map_err(|e| store_error(&e))?;
+        Ok(self.cache.keep_keyring(ring, now))
     }
 }
 

@@ -178,15 +178,47 @@ impl StoredKey {
     }
 }
 
-/// A key ready to sign: id, algorithm and the opened private JWK.
+/// A key ready to sign: id, algorithm, and the private key, sealed until the
+/// signer needs it. A signer that keeps imported keys by `kid` (WebCrypto in the
+/// worker) opens it only to import it, once per key and isolate, so the private
+/// key is in the clear in wasm memory only while the import runs.
 #[derive(Debug)]
-pub struct SigningKey {
+pub struct SigningKey<'a> {
     /// The key id, for the JWS `kid` header.
     pub kid: KeyId,
     /// The algorithm.
     pub alg: Algorithm,
-    /// The private key.
-    pub private: PrivateJwk,
+    private: Private<'a>,
+}
+
+#[derive(Debug)]
+enum Private<'a> {
+    Sealed { sealed: &'a str, kek: &'a Kek },
+    Open(PrivateJwk),
+}
+
+impl<'a> SigningKey<'a> {
+    /// A key whose private half is held in the clear: for tools and tests that
+    /// sign without a keyring.
+    #[must_use]
+    pub fn from_private(kid: KeyId, alg: Algorithm, private: PrivateJwk) -> Self {
+        Self { kid, alg, private: Private::Open(private) }
+    }
+
+    /// The private JWK, opened for the duration of `use_key` and wiped after it.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::Unseal`] if the sealed key does not open with the KEK.
+    pub fn with_private<R>(&self, use_key: impl FnOnce(&PrivateJwk) -> R) -> Result<R, KeyError> {
+        match &self.private {
+            Private::Open(private) => Ok(use_key(private)),
+            Private::Sealed { sealed, kek } => {
+                let opened = PrivateJwk(kek.open(&self.kid, sealed)?);
+                Ok(use_key(&opened))
+            }
+        }
+    }
 }
 
 /// The set of signing keys, current, next and previous, for every algorithm.
@@ -317,18 +349,19 @@ impl Keyring {
         }
     }
 
-    /// The key that signs `alg` tokens at `now`, opened with `kek`. When several
-    /// qualify (a rotation in progress), the newest wins.
+    /// The key that signs `alg` tokens at `now`, to be opened with `kek` when the
+    /// signer needs it. When several qualify (a rotation in progress), the newest
+    /// wins.
     ///
     /// # Errors
     ///
-    /// [`KeyError::NoActiveKey`] or [`KeyError::Unseal`].
-    pub fn signing_key(
-        &self,
+    /// [`KeyError::NoActiveKey`].
+    pub fn signing_key<'a>(
+        &'a self,
         alg: Algorithm,
         now: UnixTime,
-        kek: &Kek,
-    ) -> Result<SigningKey, KeyError> {
+        kek: &'a Kek,
+    ) -> Result<SigningKey<'a>, KeyError> {
         let key = self
             .keys
             .iter()
@@ -336,8 +369,7 @@ impl Keyring {
             .find(|k| k.public.alg == Some(alg) && k.signs_at(now))
             .ok_or(KeyError::NoActiveKey)?;
         let kid = key.kid().cloned().ok_or(KeyError::NoActiveKey)?;
-        let private = PrivateJwk(kek.open(&kid, &key.sealed)?);
-        Ok(SigningKey { kid, alg, private })
+        Ok(SigningKey { kid, alg, private: Private::Sealed { sealed: &key.sealed, kek } })
     }
 }
 

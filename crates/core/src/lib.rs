@@ -68,6 +68,7 @@
 //! ```
 
 pub mod admin;
+pub mod cache;
 pub mod client_auth;
 pub mod config;
 pub mod discovery;

@@ -6,7 +6,8 @@
 //! JavaScript futures are `!Send`.
 
 pub use crate::fetch::Fetch;
-use crate::jose::{Algorithm, Jwk, KeyId};
+use crate::jose::{Algorithm, Jwk};
+use crate::keys::SigningKey;
 use crate::store::{Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry, Sessions};
 use crate::types::SecretBytes;
 
@@ -51,20 +52,16 @@ pub trait Crypto {
     /// [`CryptoError`] if the platform cannot generate the key.
     async fn generate(&self, alg: Algorithm) -> Result<GeneratedKey, CryptoError>;
 
-    /// Signs `input` with the private key `private` (whose id is `kid`, so that an
-    /// implementation may cache the imported key). Returns the JWS signature bytes:
-    /// `r || s` for ES256, the PKCS#1 v1.5 signature for RS256.
+    /// Signs `input` with `key`. Returns the JWS signature bytes: `r || s` for
+    /// ES256, the PKCS#1 v1.5 signature for RS256. An implementation may keep the
+    /// imported key by [`SigningKey::kid`] (a `kid` is the key's thumbprint, so it
+    /// names one key) and open the private key ([`SigningKey::with_private`]) only
+    /// when it imports it.
     ///
     /// # Errors
     ///
-    /// [`CryptoError`] if the key cannot be imported or signing fails.
-    async fn sign(
-        &self,
-        kid: &KeyId,
-        alg: Algorithm,
-        private: &PrivateJwk,
-        input: &[u8],
-    ) -> Result<Vec<u8>, CryptoError>;
+    /// [`CryptoError`] if the key cannot be opened or imported, or signing fails.
+    async fn sign(&self, key: &SigningKey<'_>, input: &[u8]) -> Result<Vec<u8>, CryptoError>;
 
     /// Whether `signature` is a valid `alg` signature over `input` by `key`.
     /// The caller has already checked that `key` fits `alg` ([`Jwk::check_for`]).

@@ -1,7 +1,8 @@
 use std::cell::RefCell;
 
 use base64::Engine as _;
-use gatehouse_core::jose::{Algorithm, Jwk, KeyId};
+use gatehouse_core::jose::{Algorithm, Jwk};
+use gatehouse_core::keys::SigningKey;
 use gatehouse_core::platform::{Crypto, CryptoError, GeneratedKey, PrivateJwk};
 use gatehouse_core::types::SecretBytes;
 use p256::ecdsa::signature::{Signer, Verifier};
@@ -70,35 +71,8 @@ impl Crypto for NativeCrypto {
         Ok(GeneratedKey { public, private: PrivateJwk(SecretBytes::new(private.into_bytes())) })
     }
 
-    async fn sign(
-        &self,
-        _kid: &KeyId,
-        alg: Algorithm,
-        private: &PrivateJwk,
-        input: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        let text = std::str::from_utf8(private.0.expose()).map_err(|_| CryptoError)?;
-        match alg {
-            Algorithm::ES256 => {
-                let secret = p256::SecretKey::from_jwk_str(text).map_err(|_| CryptoError)?;
-                let signature: p256::ecdsa::Signature =
-                    p256::ecdsa::SigningKey::from(secret).sign(input);
-                Ok(signature.to_bytes().to_vec())
-            }
-            Algorithm::RS256 => {
-                let jwk: serde_json::Value = serde_json::from_str(text).map_err(|_| CryptoError)?;
-                let key = RsaPrivateKey::from_components(
-                    big(jwk.get("n"))?,
-                    big(jwk.get("e"))?,
-                    big(jwk.get("d"))?,
-                    vec![big(jwk.get("p"))?, big(jwk.get("q"))?],
-                )
-                .map_err(|_| CryptoError)?;
-                let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
-                let signature: rsa::pkcs1v15::Signature = signer.sign(input);
-                Ok(rsa::signature::SignatureEncoding::to_vec(&signature))
-            }
-        }
+    async fn sign(&self, key: &SigningKey<'_>, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        key.with_private(|private| sign_jwk(key.alg, private, input)).map_err(|_| CryptoError)?
     }
 
     async fn verify(
@@ -129,6 +103,33 @@ impl Crypto for NativeCrypto {
                 let verifier = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public);
                 Ok(verifier.verify(input, &signature).is_ok())
             }
+        }
+    }
+}
+
+/// Signs `input` with the private JWK `private` (ES256 with RustCrypto's `p256`, RS256
+/// with the `rsa` crate: fine for tests, never for shipped code).
+fn sign_jwk(alg: Algorithm, private: &PrivateJwk, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let text = std::str::from_utf8(private.0.expose()).map_err(|_| CryptoError)?;
+    match alg {
+        Algorithm::ES256 => {
+            let secret = p256::SecretKey::from_jwk_str(text).map_err(|_| CryptoError)?;
+            let signature: p256::ecdsa::Signature =
+                p256::ecdsa::SigningKey::from(secret).sign(input);
+            Ok(signature.to_bytes().to_vec())
+        }
+        Algorithm::RS256 => {
+            let jwk: serde_json::Value = serde_json::from_str(text).map_err(|_| CryptoError)?;
+            let key = RsaPrivateKey::from_components(
+                big(jwk.get("n"))?,
+                big(jwk.get("e"))?,
+                big(jwk.get("d"))?,
+                vec![big(jwk.get("p"))?, big(jwk.get("q"))?],
+            )
+            .map_err(|_| CryptoError)?;
+            let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
+            let signature: rsa::pkcs1v15::Signature = signer.sign(input);
+            Ok(rsa::signature::SignatureEncoding::to_vec(&signature))
         }
     }
 }

@@ -19,7 +19,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use gatehouse_core::jose::{Algorithm, Jwk, KeyId};
-use gatehouse_core::platform::{Crypto, CryptoError, GeneratedKey, PrivateJwk};
+use gatehouse_core::keys::SigningKey;
+use gatehouse_core::platform::{Crypto, CryptoError, GeneratedKey};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -220,13 +221,7 @@ impl Crypto for WebVerifier {
         Err(CryptoError)
     }
 
-    async fn sign(
-        &self,
-        _kid: &KeyId,
-        _alg: Algorithm,
-        _private: &PrivateJwk,
-        _input: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
+    async fn sign(&self, _key: &SigningKey<'_>, _input: &[u8]) -> Result<Vec<u8>, CryptoError> {
         Err(CryptoError)
     }
 

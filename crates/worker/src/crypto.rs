@@ -1,12 +1,14 @@
 //! [`Crypto`] on WebCrypto (`crypto.subtle`), called from Rust: key generation and
 //! signing here, verification through [`gatehouse_webcrypto`] (shared with the edge
-//! gateway). Imported private keys are cached per isolate by key id, so a hot key
-//! costs one `sign` call, not an import.
+//! gateway). Imported private keys are kept per isolate by key id as
+//! non-extractable `CryptoKey`s, so a hot key costs one `sign` call: the sealed
+//! private key is opened only for its first import in an isolate.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use gatehouse_core::jose::{Algorithm, Jwk, KeyId};
+use gatehouse_core::jose::{Algorithm, Jwk};
+use gatehouse_core::keys::SigningKey;
 use gatehouse_core::platform::{Crypto, CryptoError, GeneratedKey, PrivateJwk};
 use gatehouse_core::types::SecretBytes;
 use gatehouse_webcrypto::{
@@ -25,12 +27,17 @@ thread_local! {
     static SIGNING_KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
 }
 
-/// Imports a private key from its JWK text for signing.
-async fn import_private(jwk_json: &str, alg: Algorithm) -> Result<CryptoKey, CryptoError> {
-    let jwk: Object = js_sys::JSON::parse(jwk_json)
-        .map_err(|_| CryptoError)?
-        .dyn_into()
-        .map_err(|_| CryptoError)?;
+/// Imports the private key of `key` for signing, as a non-extractable `CryptoKey`.
+/// The private JWK is opened only to hand it to JavaScript and wiped right after,
+/// before the import is awaited.
+async fn import_private(key: &SigningKey<'_>) -> Result<CryptoKey, CryptoError> {
+    let parsed = key
+        .with_private(|private| {
+            let text = std::str::from_utf8(private.0.expose()).map_err(|_| CryptoError)?;
+            js_sys::JSON::parse(text).map_err(|_| CryptoError)
+        })
+        .map_err(|_| CryptoError)??;
+    let jwk: Object = parsed.dyn_into().map_err(|_| CryptoError)?;
     // WebCrypto checks `alg`/`use`/`key_ops` members against the usage; drop them and
     // let the algorithm object decide.
     for member in ["alg", "use", "key_ops", "kid", "ext"] {
@@ -39,7 +46,7 @@ async fn import_private(jwk_json: &str, alg: Algorithm) -> Result<CryptoKey, Cry
     let promise = subtle()?.import_key_with_object(
         "jwk",
         &jwk,
-        &key_algorithm(alg)?,
+        &key_algorithm(key.alg)?,
         false,
         &usages(&["sign"]),
     );
@@ -87,32 +94,25 @@ impl Crypto for WebCrypto {
         Ok(GeneratedKey { public, private: PrivateJwk(SecretBytes::new(text.into_bytes())) })
     }
 
-    async fn sign(
-        &self,
-        kid: &KeyId,
-        alg: Algorithm,
-        private: &PrivateJwk,
-        input: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        let cached = SIGNING_KEYS.with(|k| k.borrow().get(kid.as_str()).cloned());
-        let key = match cached {
-            Some(key) => key,
+    async fn sign(&self, key: &SigningKey<'_>, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let cached = SIGNING_KEYS.with(|k| k.borrow().get(key.kid.as_str()).cloned());
+        let imported = match cached {
+            Some(imported) => imported,
             None => {
-                let text = std::str::from_utf8(private.0.expose()).map_err(|_| CryptoError)?;
-                let key = import_private(text, alg).await?;
+                let imported = import_private(key).await?;
                 SIGNING_KEYS.with(|k| {
                     let mut k = k.borrow_mut();
                     if k.len() >= MAX_CACHED_KEYS {
                         k.clear();
                     }
-                    k.insert(kid.as_str().to_owned(), key.clone());
+                    k.insert(key.kid.as_str().to_owned(), imported.clone());
                 });
-                key
+                imported
             }
         };
         let signature = await_promise(subtle()?.sign_with_object_and_u8_array(
-            &signature_algorithm(alg)?,
-            &key,
+            &signature_algorithm(key.alg)?,
+            &imported,
             input,
         ))
         .await?;

@@ -27,11 +27,13 @@ pub mod vault;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gatehouse_core::cache::ReadCache;
 use gatehouse_core::client_auth::throttle::PenaltyBox;
+use gatehouse_core::config::ConfigCache;
 use gatehouse_core::http::MAX_BODY_BYTES;
 use gatehouse_core::store::batch::UsageBatch;
 use gatehouse_core::types::UnixTime;
-use gatehouse_core::{Config, Context, Engine, OAuthError, Platform};
+use gatehouse_core::{Context, Engine, OAuthError, Platform};
 use worker::{Env, Headers, Request, Response, event};
 
 use crate::crypto::WebCrypto;
@@ -105,6 +107,11 @@ thread_local! {
     /// Pairs of client and address penalized for failed authentications, as this
     /// isolate learned them: kept across requests, handed to every engine.
     static PENALTIES: Rc<PenaltyBox> = Rc::default();
+    /// The configuration, parsed and its key-encryption key derived once per isolate.
+    static CONFIG: ConfigCache = ConfigCache::default();
+    /// Directory records and the parsed keyring, kept a few seconds (see
+    /// [`gatehouse_core::cache`]).
+    static READS: Rc<ReadCache> = Rc::default();
 }
 
 /// A variable or secret by name: secrets win over plain variables.
@@ -134,7 +141,7 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<Response> {
-    let config = match Config::from_vars(|name| env_value(&env, name)) {
+    let config = match CONFIG.with(|cache| cache.get(|name| env_value(&env, name))) {
         Ok(config) => config,
         Err(err) => {
             worker::console_error!("gatehouse is misconfigured: {err}");
@@ -154,7 +161,9 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
         Err(response) => return to_worker(response),
     };
     let engine = Rc::new(
-        Engine::new(config, WorkerPlatform::new(&env)?).with_penalty_box(PENALTIES.with(Rc::clone)),
+        Engine::new(config, WorkerPlatform::new(&env)?)
+            .with_penalty_box(PENALTIES.with(Rc::clone))
+            .with_cache(READS.with(Rc::clone)),
     );
     let mut rng = rand_core::OsRng;
     let mut cx = Context::new(now(), &mut rng);

@@ -213,6 +213,11 @@ pub(crate) async fn handle<P: Platform>(
         ["users", id, "disable"] => users::set_enabled(&call, id, false, cx).await,
         _ => Err(Problem::not_found("no such management resource")),
     };
+    if access != Access::Read {
+        // This isolate's token endpoint sees its own changes at once: a disabled
+        // app is refused here without waiting for the cache to expire.
+        engine.cache().forget();
+    }
     result.unwrap_or_else(Problem::into_response)
 }
 

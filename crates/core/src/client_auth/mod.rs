@@ -248,8 +248,10 @@ pub async fn authenticate<P: Platform>(
             registered: false,
         });
     }
-    let directory = engine.platform().directory();
-    let app = read_record::<AppRecord, _>(directory, &app_key(presented.client_id.as_str()))
+    // Through the isolate's read cache: a change reaches this check within the
+    // bound of `crate::cache`.
+    let directory = engine.cached_directory(now);
+    let app = read_record::<AppRecord, _>(&directory, &app_key(presented.client_id.as_str()))
         .await
         .map_err(|err| Refusal::from(crate::engine::store_error(&err)))?;
     let Some(app) = app else {

@@ -22,7 +22,7 @@ use crate::http::Form;
 use crate::jose::Algorithm;
 use crate::platform::Platform;
 use crate::store::{Directory, StoreError, read_record};
-use crate::types::{ResourceIndicator, Scope, ScopeSet};
+use crate::types::{ResourceIndicator, Scope, ScopeSet, UnixTime};
 
 /// What a token grant is for: its audience, its scopes, and how it is minted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,7 @@ pub(crate) async fn decide<P: Platform>(
     engine: &Engine<P>,
     client: &AuthenticatedClient,
     form: &Form,
+    now: UnixTime,
 ) -> Result<Grant, OAuthError> {
     let requested = match form.get("scope") {
         None => None,
@@ -84,7 +85,7 @@ pub(crate) async fn decide<P: Platform>(
         })?),
     };
     let management = management_identifier(engine.config());
-    let directory = engine.platform().directory();
+    let directory = &engine.cached_directory(now);
 
     // The scopes in play: those requested, or every scope the client holds.
     let candidates: Vec<Scope> = match &requested {

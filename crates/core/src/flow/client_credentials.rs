@@ -82,9 +82,9 @@ async fn issue<P: Platform>(
     }
     // RFC 6749 section 3.3: an omitted scope gets the client's default, which for
     // a server-to-server client is everything it holds (of one audience).
-    let grant = super::audience::decide(engine, client, form).await?;
-    let config = engine.config();
     let now = cx.now();
+    let grant = super::audience::decide(engine, client, form, now).await?;
+    let config = engine.config();
     let ring = engine.keyring(now).await?;
     let key =
         ring.signing_key(grant.alg, now, &config.kek).map_err(|_| OAuthError::server_error())?;

@@ -49,12 +49,15 @@ pub struct MemoryDirectory {
     pub write_outage: Outage,
     /// How many writes succeeded.
     pub writes: Cell<u32>,
+    /// How many reads succeeded.
+    pub reads: Cell<u32>,
 }
 
 impl Directory for MemoryDirectory {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.outage.check()?;
         check_key(key)?;
+        self.reads.set(self.reads.get() + 1);
         Ok(self.entries.borrow().get(key).cloned())
     }
 

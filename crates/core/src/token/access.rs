@@ -81,7 +81,7 @@ impl From<Audience> for OneOrMany {
 /// [`CryptoError`] if signing fails.
 pub async fn mint_access_token<C: Crypto>(
     crypto: &C,
-    key: &SigningKey,
+    key: &SigningKey<'_>,
     claims: &AccessTokenClaims,
 ) -> Result<String, CryptoError> {
     let header = JwsHeader {
@@ -90,6 +90,6 @@ pub async fn mint_access_token<C: Crypto>(
         kid: Some(key.kid.as_str().to_owned()),
     };
     let input = signing_input(&header, claims).map_err(|_| CryptoError)?;
-    let signature = crypto.sign(&key.kid, key.alg, &key.private, input.as_bytes()).await?;
+    let signature = crypto.sign(key, input.as_bytes()).await?;
     Ok(encode_compact(&input, &signature))
 }

@@ -3,6 +3,7 @@
 
 use gatehouse_core::Crypto as _;
 use gatehouse_core::jose::{Algorithm, Jwk, KeyId, b64url};
+use gatehouse_core::keys::SigningKey;
 use gatehouse_core::platform::PrivateJwk;
 use gatehouse_testkit::{NativeCrypto, Scenario, body_json};
 use hmac::Mac as _;
@@ -76,13 +77,13 @@ fn es256_as(key: &ClientKey, claims: &Value, kid: Option<&str>) -> String {
         b64url(&serde_json::to_vec(&header).unwrap()),
         b64url(&serde_json::to_vec(claims).unwrap())
     );
-    let signature = pollster::block_on(NativeCrypto::default().sign(
-        &KeyId::new(key.kid),
+    let signing = SigningKey::from_private(
+        KeyId::new(key.kid),
         Algorithm::ES256,
-        &key.private,
-        input.as_bytes(),
-    ))
-    .unwrap();
+        PrivateJwk(key.private.0.duplicate()),
+    );
+    let signature =
+        pollster::block_on(NativeCrypto::default().sign(&signing, input.as_bytes())).unwrap();
     format!("{input}.{}", b64url(&signature))
 }
 
@@ -412,13 +413,13 @@ fn rs256(key: &ClientKey, claims: &Value) -> String {
         b64url(&serde_json::to_vec(&header).unwrap()),
         b64url(&serde_json::to_vec(claims).unwrap())
     );
-    let signature = pollster::block_on(NativeCrypto::default().sign(
-        &KeyId::new(key.kid),
+    let signing = SigningKey::from_private(
+        KeyId::new(key.kid),
         Algorithm::RS256,
-        &key.private,
-        input.as_bytes(),
-    ))
-    .unwrap();
+        PrivateJwk(key.private.0.duplicate()),
+    );
+    let signature =
+        pollster::block_on(NativeCrypto::default().sign(&signing, input.as_bytes())).unwrap();
     format!("{input}.{}", b64url(&signature))
 }
 

@@ -130,7 +130,8 @@ impl Issuer {
 
     /// A signed token with `claims` merged over sensible defaults.
     fn token_with(&self, header: Option<JwsHeader>, claims: Value, now: UnixTime) -> String {
-        let key = self.ring.borrow().signing_key(Algorithm::ES256, now, &self.kek).unwrap();
+        let ring = self.ring.borrow();
+        let key = ring.signing_key(Algorithm::ES256, now, &self.kek).unwrap();
         let header = header.unwrap_or(JwsHeader {
             alg: Algorithm::ES256,
             typ: Some("at+jwt".into()),
@@ -145,9 +146,7 @@ impl Issuer {
             body[k] = v.clone();
         }
         let input = signing_input(&header, &body).unwrap();
-        let sig =
-            pollster::block_on(self.crypto.sign(&key.kid, key.alg, &key.private, input.as_bytes()))
-                .unwrap();
+        let sig = pollster::block_on(self.crypto.sign(&key, input.as_bytes())).unwrap();
         encode_compact(&input, &sig)
     }
 

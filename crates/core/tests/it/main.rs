@@ -8,6 +8,7 @@ mod admin_apps;
 mod admin_auth;
 mod admin_directory;
 mod admin_privilege;
+mod cache;
 mod client_assertion;
 mod client_credentials;
 mod discovery;

@@ -1,0 +1,241 @@
+//! What an isolate keeps between requests, and how stale it may get.
+//!
+//! A host that builds an [`Engine`](crate::Engine) per request hands each one the
+//! same [`ReadCache`] ([`Engine::with_cache`](crate::Engine::with_cache)), so the
+//! token endpoint's hot path reads the directory and parses the keyring once per
+//! few seconds per isolate instead of on every request:
+//!
+//! | what | keyed by | kept for |
+//! | --- | --- | --- |
+//! | directory records the token endpoint reads: apps, scopes, resources ([`CachedDirectory`]) | directory key | [`RECORD_TTL_SECS`] |
+//! | the keyring, parsed | its bytes: parsed again only when they change | [`KEYRING_TTL_SECS`] |
+//!
+//! Only what the directory *holds* is kept: an unknown key is asked again each time,
+//! so a new app works as soon as the directory has it. A write through the
+//! management API in the same isolate forgets everything ([`ReadCache::forget`]),
+//! so the isolate that disabled an app refuses it at once; other isolates refuse it
+//! within the directory's own propagation bound (`docs/storage.md`) plus these few
+//! seconds. The management API authenticates its callers without this cache.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::keys::Keyring;
+use crate::store::{Directory, ListPage, StoreError};
+use crate::types::UnixTime;
+
+/// How long a directory record stays in an isolate's cache, in seconds.
+pub const RECORD_TTL_SECS: u64 = 5;
+/// How long the parsed keyring stays in an isolate's cache, in seconds. Far below
+/// [`crate::keys::PUBLISH_AHEAD_SECS`], so a rotated keyring is known long before
+/// its new key signs.
+pub const KEYRING_TTL_SECS: u64 = 10;
+/// The most records kept; past it, expired ones go first, then all.
+pub const MAX_RECORDS: usize = 1024;
+
+/// One value and when it was read.
+struct Kept<T> {
+    value: T,
+    read_at: UnixTime,
+}
+
+impl<T> Kept<T> {
+    /// Fresh for `ttl` seconds after it was read; a clock that went backwards
+    /// makes it stale.
+    fn fresh(&self, now: UnixTime, ttl: u64) -> bool {
+        self.read_at <= now && now < self.read_at.plus(ttl)
+    }
+}
+
+/// The parsed keyring and the bytes it was parsed from.
+struct KeptRing {
+    bytes: Option<Vec<u8>>,
+    ring: Rc<Keyring>,
+}
+
+/// An isolate's cache of directory reads and of the parsed keyring.
+#[derive(Default)]
+pub struct ReadCache {
+    records: RefCell<HashMap<String, Kept<Rc<[u8]>>>>,
+    keyring: RefCell<Option<Kept<KeptRing>>>,
+}
+
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadCache")
+            .field("records", &self.records.borrow().len())
+            .field("keyring", &self.keyring.borrow().is_some())
+            .finish()
+    }
+}
+
+impl ReadCache {
+    /// The bytes under `key`, if read less than [`RECORD_TTL_SECS`] ago.
+    #[must_use]
+    pub fn record(&self, key: &str, now: UnixTime) -> Option<Rc<[u8]>> {
+        let records = self.records.borrow();
+        let kept = records.get(key)?;
+        kept.fresh(now, RECORD_TTL_SECS).then(|| Rc::clone(&kept.value))
+    }
+
+    /// Keeps `bytes`, read under `key` at `now`.
+    pub fn keep_record(&self, key: &str, bytes: Rc<[u8]>, now: UnixTime) {
+        let mut records = self.records.borrow_mut();
+        if records.len() >= MAX_RECORDS && !records.contains_key(key) {
+            records.retain(|_, kept| kept.fresh(now, RECORD_TTL_SECS));
+            if records.len() >= MAX_RECORDS {
+                records.clear();
+            }
+        }
+        records.insert(key.to_owned(), Kept { value: bytes, read_at: now });
+    }
+
+    /// The parsed keyring, if read less than [`KEYRING_TTL_SECS`] ago.
+    #[must_use]
+    pub fn keyring(&self, now: UnixTime) -> Option<Rc<Keyring>> {
+        let keyring = self.keyring.borrow();
+        let kept = keyring.as_ref()?;
+        kept.fresh(now, KEYRING_TTL_SECS).then(|| Rc::clone(&kept.value.ring))
+    }
+
+    /// Keeps the keyring read as `bytes` at `now`, parsing them only when they
+    /// differ from the bytes of the kept keyring. `None` if they do not parse.
+    pub fn keep_keyring_bytes(&self, bytes: Vec<u8>, now: UnixTime) -> Option<Rc<Keyring>> {
+        let mut keyring = self.keyring.borrow_mut();
+        let unchanged = keyring
+            .as_ref()
+            .filter(|kept| kept.value.bytes.as_deref() == Some(bytes.as_slice()))
+            .map(|kept| Rc::clone(&kept.value.ring));
+        let ring = match unchanged {
+            Some(ring) => ring,
+            None => Rc::new(serde_json::from_slice::<Keyring>(&bytes).ok()?),
+        };
+        *keyring = Some(Kept {
+            value: KeptRing { bytes: Some(bytes), ring: Rc::clone(&ring) },
+            read_at: now,
+        });
+        Some(ring)
+    }
+
+    /// Keeps `ring`, read from the keyring's writer at `now`.
+    pub fn keep_keyring(&self, ring: Keyring, now: UnixTime) -> Rc<Keyring> {
+        let ring = Rc::new(ring);
+        *self.keyring.borrow_mut() =
+            Some(Kept { value: KeptRing { bytes: None, ring: Rc::clone(&ring) }, read_at: now });
+        ring
+    }
+
+    /// Forgets everything: after a write this isolate made.
+    pub fn forget(&self) {
+        self.records.borrow_mut().clear();
+        *self.keyring.borrow_mut() = None;
+    }
+}
+
+/// A [`Directory`] that answers reads from a [`ReadCache`] while they are fresh.
+/// Writes go straight through and forget the cache. For the token endpoint's hot
+/// path only: what must be current (the management API) reads the directory or
+/// the registry itself.
+pub struct CachedDirectory<'a, D> {
+    directory: &'a D,
+    cache: &'a ReadCache,
+    now: UnixTime,
+}
+
+impl<'a, D: Directory> CachedDirectory<'a, D> {
+    /// Reads of `directory` through `cache`, at `now`.
+    pub fn new(directory: &'a D, cache: &'a ReadCache, now: UnixTime) -> Self {
+        Self { directory, cache, now }
+    }
+}
+
+impl<D: Directory> Directory for CachedDirectory<'_, D> {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(bytes) = self.cache.record(key, self.now) {
+            return Ok(Some(bytes.to_vec()));
+        }
+        let read = self.directory.get(key).await?;
+        if let Some(bytes) = &read {
+            self.cache.keep_record(key, Rc::from(bytes.as_slice()), self.now);
+        }
+        Ok(read)
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.cache.forget();
+        self.directory.put(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.cache.forget();
+        self.directory.delete(key).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        self.directory.list(prefix, cursor, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> UnixTime {
+        UnixTime::from_secs(secs)
+    }
+
+    #[test]
+    fn records_are_fresh_for_their_ttl_only() {
+        let cache = ReadCache::default();
+        cache.keep_record("apps/a", Rc::from(&b"1"[..]), at(100));
+        assert_eq!(cache.record("apps/a", at(100)).as_deref(), Some(&b"1"[..]));
+        assert!(cache.record("apps/a", at(100 + RECORD_TTL_SECS - 1)).is_some());
+        assert!(cache.record("apps/a", at(100 + RECORD_TTL_SECS)).is_none());
+        // A clock that went backwards does not extend a record's life.
+        assert!(cache.record("apps/a", at(99)).is_none());
+        assert!(cache.record("apps/b", at(100)).is_none());
+    }
+
+    #[test]
+    fn the_record_count_is_bounded() {
+        let cache = ReadCache::default();
+        for i in 0..MAX_RECORDS {
+            cache.keep_record(&format!("apps/{i}"), Rc::from(&b"x"[..]), at(1));
+        }
+        // Past the bound with every record still fresh: all go, the new one stays.
+        cache.keep_record("apps/new", Rc::from(&b"y"[..]), at(2));
+        assert_eq!(cache.records.borrow().len(), 1);
+        assert!(cache.record("apps/new", at(2)).is_some());
+    }
+
+    #[test]
+    fn the_keyring_is_parsed_again_only_when_its_bytes_change() {
+        let cache = ReadCache::default();
+        let bytes = serde_json::to_vec(&Keyring::default()).unwrap();
+        let first = cache.keep_keyring_bytes(bytes.clone(), at(10)).unwrap();
+        let again = cache.keep_keyring_bytes(bytes, at(30)).unwrap();
+        assert!(Rc::ptr_eq(&first, &again), "same bytes, same parsed keyring");
+        assert!(cache.keyring(at(30 + KEYRING_TTL_SECS - 1)).is_some());
+        assert!(cache.keyring(at(30 + KEYRING_TTL_SECS)).is_none());
+        let changed = br#"{"keys":[]} "#.to_vec();
+        let other = cache.keep_keyring_bytes(changed, at(50)).unwrap();
+        assert!(!Rc::ptr_eq(&first, &other));
+        assert!(cache.keep_keyring_bytes(b"not json".to_vec(), at(60)).is_none());
+    }
+
+    #[test]
+    fn forget_drops_records_and_keyring() {
+        let cache = ReadCache::default();
+        cache.keep_record("apps/a", Rc::from(&b"1"[..]), at(1));
+        cache.keep_keyring(Keyring::default(), at(1));
+        cache.forget();
+        assert!(cache.record("apps/a", at(1)).is_none());
+        assert!(cache.keyring(at(1)).is_none());
+    }
+}
