@@ -155,6 +155,7 @@ export async function startWorker(opts = {}) {
       durableObjects: { VAULT: { className: "Vault", useSQLite: true } },
       bindings: workerVars(url, opts.vars),
       ...(opts.outboundService ? { outboundService: opts.outboundService } : {}),
+      ...(opts.inspectorPort ? { inspectorPort: opts.inspectorPort } : {}),
       ...(persist
         ? {
             defaultPersistRoot: persist,
