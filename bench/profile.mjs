@@ -3,11 +3,10 @@
 // Not a test; run it with `scripts/bench profile` (see docs/performance.md).
 //
 //   node bench/profile.mjs [--seconds 8] [--concurrency 16] [--client bootstrap|app]
-//                          [--script crates/worker/build/index.js] [--top 25]
+//                          [--script crates/worker/build-names/index.js] [--top 25]
 //
-// The worker must be built with its wasm function names kept
-// (GATEHOUSE_KEEP_WASM_NAMES=1 scripts/build --force), or every wasm frame is
-// anonymous. The load comes from this process with keep-alive connections; the
+// The worker must be built with its wasm function names kept (`scripts/build
+// --names`, which `scripts/bench profile` runs), or every wasm frame is anonymous. The load comes from this process with keep-alive connections; the
 // profile covers only the worker's isolate.
 
 import http from "node:http";
@@ -170,9 +169,9 @@ function summarize(profile) {
   return { functions, stages, idle, total };
 }
 
-const script = opts.script ? path.resolve(opts.script) : path.join(ROOT, "crates/worker/build/index.js");
+const script = opts.script ? path.resolve(opts.script) : path.join(ROOT, "crates/worker/build-names/index.js");
 const inspectorPort = await freePort();
-const worker = await startWorker({ scriptPath: script, inspectorPort });
+const worker = await startWorker({ scriptPath: script, inspectorPort, direct: true });
 const agent = new http.Agent({ keepAlive: true, maxSockets: C });
 try {
   let request;
@@ -185,7 +184,7 @@ try {
       body: { identifier: api, name: "Bench API" },
     });
     await adminFetch(worker.url, token, "POST", "/admin/v1/scopes", {
-      body: { key: "orders:read", description: "Read orders", resource: api },
+      body: { key: "orders:read", description: { en: "Read orders" }, resource: api },
     });
     const app = await adminFetch(worker.url, token, "POST", "/admin/v1/apps", {
       body: { client_name: "bench_job", type: "s2s", scope: "orders:read" },

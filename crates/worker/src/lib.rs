@@ -34,7 +34,8 @@ use gatehouse_core::http::MAX_BODY_BYTES;
 use gatehouse_core::store::batch::UsageBatch;
 use gatehouse_core::types::UnixTime;
 use gatehouse_core::{Context, Engine, OAuthError, Platform};
-use worker::{Env, Headers, Request, Response, event};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Env, event};
 
 use crate::crypto::WebCrypto;
 use crate::fetch::WorkerFetch;
@@ -139,8 +140,14 @@ thread_local! {
     static USAGE: RefCell<UsageBatch> = RefCell::new(UsageBatch::new());
 }
 
+// The raw `web_sys` request and response: `worker::Request` would read the `cf`
+// object and the URL twice on every request, for nothing the engine uses.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<Response> {
+async fn fetch(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::Context,
+) -> worker::Result<web_sys::Response> {
     let config = match CONFIG.with(|cache| cache.get(|name| env_value(&env, name))) {
         Ok(config) => config,
         Err(err) => {
@@ -149,12 +156,15 @@ async fn fetch(req: Request, env: Env, ctx: worker::Context) -> worker::Result<R
         }
     };
     #[cfg(feature = "selftest")]
-    if req.path() == "/__selftest/contract" && req.method() == worker::Method::Post {
-        return selftest::contract(&env).await;
-    }
-    #[cfg(feature = "selftest")]
-    if req.path() == "/__selftest/argon2" && req.method() == worker::Method::Post {
-        return selftest::argon2(&req);
+    {
+        // The same JS object (not `Request.clone()`, which would tee the body).
+        let test = worker::Request::from(<web_sys::Request as Clone>::clone(&req));
+        if test.path() == "/__selftest/contract" && test.method() == worker::Method::Post {
+            return selftest::contract(&env).await.map(Into::into);
+        }
+        if test.path() == "/__selftest/argon2" && test.method() == worker::Method::Post {
+            return selftest::argon2(&test).map(Into::into);
+        }
     }
     let request = match to_http(req).await {
         Ok(request) => request,
@@ -214,30 +224,57 @@ fn log_usage_failures(failed: usize) {
 /// Converts a Workers request, keeping at most [`MAX_BODY_BYTES`] + 1 body bytes so
 /// the engine can refuse an oversized body without the worker buffering all of it.
 ///
-/// The rest of an oversized body is read and dropped, to the end: workerd reuses a
-/// kept-alive connection only once the request body was consumed, and under
-/// `wrangler dev` a body left unread (the worker used to stop at 1 MiB) made the
-/// next request on the same client connection fail with a 503. Memory stays at
-/// one chunk; the platform's own request size limit bounds the reading.
+/// A body whose `Content-Length` is within the limit (every OAuth request) is read
+/// in one `arrayBuffer()`. Any other body is streamed, and the rest of an oversized
+/// body is read and dropped, to the end: workerd reuses a kept-alive connection only
+/// once the request body was consumed, and under `wrangler dev` a body left unread
+/// (the worker used to stop at 1 MiB) made the next request on the same client
+/// connection fail with a 503. Memory stays at one chunk; the platform's own request
+/// size limit bounds the reading.
 async fn to_http(
-    mut req: Request,
+    req: web_sys::Request,
 ) -> Result<gatehouse_core::http::Request, gatehouse_core::http::Response> {
-    use futures_util::StreamExt;
-
     let bad = |why: &'static str| OAuthError::invalid_request(why).into_response();
-    let url = req.url().map_err(|_| bad("request url is malformed"))?;
-    let path_and_query = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let mut builder = http::Request::builder().method(req.method().as_ref()).uri(path_and_query);
-    for (name, value) in req.headers().entries() {
+    let url = req.url();
+    let path_and_query = path_and_query(&url).ok_or_else(|| bad("request url is malformed"))?;
+    let mut builder = http::Request::builder().method(req.method().as_str()).uri(path_and_query);
+    let headers = worker::Headers(req.headers());
+    let mut length = None;
+    for (name, value) in headers.entries() {
+        if name == "content-length" {
+            length = value.parse::<usize>().ok();
+        }
         builder = builder.header(name, value);
     }
+    let body = match (req.body(), length) {
+        (None, _) => Vec::new(),
+        (Some(_), Some(length)) if length <= MAX_BODY_BYTES => {
+            let promise = req.array_buffer().map_err(|_| bad("request body could not be read"))?;
+            let buffer =
+                JsFuture::from(promise).await.map_err(|_| bad("request body could not be read"))?;
+            js_sys::Uint8Array::new(&buffer).to_vec()
+        }
+        (Some(_), _) => streamed_body(worker::Request::from(req)).await.map_err(bad)?,
+    };
+    builder.body(body).map_err(|_| bad("request is malformed"))
+}
+
+/// The path and query of an absolute URL (`https://host/p?q#f` gives `/p?q`).
+fn path_and_query(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    Some(rest.find('/').and_then(|at| rest.get(at..)).unwrap_or("/"))
+}
+
+/// Reads a body of unknown or excessive length chunk by chunk, keeping at most
+/// [`MAX_BODY_BYTES`] + 1 bytes and dropping the rest.
+async fn streamed_body(mut req: worker::Request) -> Result<Vec<u8>, &'static str> {
+    use futures_util::StreamExt;
+
     let mut body = Vec::new();
     if let Ok(mut stream) = req.stream() {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| bad("request body could not be read"))?;
+            let chunk = chunk.map_err(|_| "request body could not be read")?;
             if body.len() <= MAX_BODY_BYTES {
                 body.extend_from_slice(&chunk);
             }
@@ -245,17 +282,38 @@ async fn to_http(
             // and can go on using its connection.
         }
     }
-    builder.body(body).map_err(|_| bad("request is malformed"))
+    Ok(body)
 }
 
-fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<Response> {
+fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new()?;
     for (name, value) in &parts.headers {
         if let Ok(value) = value.to_str() {
             headers.append(name.as_str(), value)?;
         }
     }
-    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
-    Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
+    let init = web_sys::ResponseInit::new();
+    init.set_status(parts.status.as_u16());
+    init.set_headers(&headers);
+    let response = if body.is_empty() {
+        web_sys::Response::new_with_opt_str_and_init(None, &init)?
+    } else {
+        let bytes = js_sys::Uint8Array::from(body.as_slice());
+        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)?
+    };
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_and_query;
+
+    #[test]
+    fn path_and_query_keeps_everything_after_the_authority() {
+        assert_eq!(path_and_query("https://id.example/token?x=1#f"), Some("/token?x=1"));
+        assert_eq!(path_and_query("http://127.0.0.1:8787/"), Some("/"));
+        assert_eq!(path_and_query("http://127.0.0.1:8787"), Some("/"));
+        assert_eq!(path_and_query("no-scheme"), None);
+    }
 }

@@ -1,14 +1,18 @@
 // Gateway benchmark: the Gatehouse gateway against jose (jwtVerify +
-// createRemoteJWKSet) in the same workerd, on tokens from the real issuer worker.
-// Not a timed test; run it with scripts/bench (see docs/gateway.md).
+// createRemoteJWKSet) in the same workerd, on tokens from the real issuer worker,
+// and against the limits of what any gateway can do. Not a timed test; run it with
+// `scripts/bench gateway` (see docs/gateway.md).
 //
 //   in-worker  each gateway's handler called N times inside workerd (origin answered
 //              in-process), timed from outside around one request: the finest ratio
-//   http       requests per second through Miniflare's HTTP server, C at a time,
-//              to an origin worker on 127.0.0.1
+//   http       requests per second, C at a time, each worker on its own workerd
+//              socket (no Miniflare entry worker in front, as in production), to an
+//              origin worker on 127.0.0.1
 //
 // "fresh": every request carries a token that gateway has never seen (a signature
-// check each time). "hot": the same token every time.
+// check each time). "hot": the same token every time. The limits: for hot, a
+// pass-through worker that forwards without checking (bench/pass-through.mjs); for
+// fresh, a bare crypto.subtle.verify loop over the same tokens (bench/bare-verify.mjs).
 
 import { Miniflare, Log, LogLevel, supportedCompatibilityDate } from "miniflare";
 import { build } from "esbuild";
@@ -26,6 +30,7 @@ import {
   ADMIN_CLIENT_SECRET,
   readWranglerConfig,
 } from "../tests/harness.mjs";
+import { load } from "./load.mjs";
 
 const { values: opts } = parseArgs({
   options: {
@@ -49,10 +54,12 @@ const compatibilityDate =
 
 async function serve(name, options) {
   const port = await freePort();
+  const direct = await freePort();
   const mf = new Miniflare({
     name,
     host: "127.0.0.1",
     port,
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: direct }],
     cf: false,
     log: new Log(LogLevel.WARN),
     modules: true,
@@ -61,7 +68,7 @@ async function serve(name, options) {
     ...options,
   });
   await mf.ready;
-  return { url: `http://127.0.0.1:${port}`, stop: () => mf.dispose() };
+  return { url: `http://127.0.0.1:${direct}`, stop: () => mf.dispose() };
 }
 
 async function mintTokens(issuer, count) {
@@ -93,28 +100,20 @@ async function inWorker(base, tokens, expect = 200) {
 
 async function overHttp(base, tokens) {
   let next = 0;
-  let failures = 0;
-  const started = performance.now();
-  const deadline = Date.now() + 60_000;
-  await Promise.all(
-    Array.from({ length: C }, async () => {
-      while (next < tokens.length && Date.now() < deadline) {
-        const token = tokens[next++];
-        const res = await fetch(`${base}${PATH}`, { headers: { authorization: `Bearer ${token}` } });
-        await res.arrayBuffer();
-        if (res.status !== 200) failures++;
-      }
-    }),
-  );
-  const secs = (performance.now() - started) / 1000;
-  if (failures) throw new Error(`${base}: ${failures} requests refused`);
-  return next / secs;
+  const r = await load({
+    base,
+    concurrency: C,
+    seconds: 60,
+    next: () => (next < tokens.length ? { path: PATH, method: "GET", headers: { authorization: `Bearer ${tokens[next++]}` } } : null),
+  });
+  if (r.failed) throw new Error(`${base}: ${r.failed} requests refused ${JSON.stringify(r.statuses)}`);
+  return r.rps;
 }
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "gatehouse-bench-"));
 const stops = [];
 try {
-  const issuer = await startWorker();
+  const issuer = await startWorker({ direct: true });
   stops.push(() => issuer.stop());
   const origin = await serve("origin", {
     script: 'export default { fetch() { return new Response("ok") } }',
@@ -153,6 +152,20 @@ try {
     bindings: { ISSUER: issuer.url, AUDIENCE: audience, ORIGIN: origin.url, SCOPE },
   });
   stops.push(jose.stop);
+  const passThrough = await serve("pass-through", {
+    scriptPath: path.join(ROOT, "bench", "pass-through.mjs"),
+    modulesRoot: ROOT,
+    modulesRules: wasmRules,
+    bindings: { ORIGIN: origin.url },
+  });
+  stops.push(passThrough.stop);
+  const bareVerify = await serve("bare-verify", {
+    scriptPath: path.join(ROOT, "bench", "bare-verify.mjs"),
+    modulesRoot: ROOT,
+    modulesRules: wasmRules,
+    bindings: { ISSUER: issuer.url },
+  });
+  stops.push(bareVerify.stop);
 
   const perRound = 2 * N + 2 * M;
   console.error(`minting ${ROUNDS * perRound + 2} tokens from the issuer...`);
@@ -173,10 +186,13 @@ try {
     for (let i = 0; i < WARMUP; i += 500) await inWorker(gw.url, Array(500).fill(hot));
     await overHttp(gw.url, Array(200).fill(hot));
   }
+  for (let i = 0; i < WARMUP; i += 500) await inWorker(passThrough.url, Array(500).fill(hot));
+  await overHttp(passThrough.url, Array(200).fill(hot));
+  for (let i = 0; i < WARMUP; i += 500) await inWorker(bareVerify.url, all.slice(0, 500));
 
   // Rounds interleave the two gateways (alternating who goes first); each figure is
   // the best round, which filters out pauses caused by other work on the machine.
-  const samples = { gatehouse: {}, jose: {} };
+  const samples = { gatehouse: {}, jose: {}, limit: {} };
   const record = (name, key, value) => (samples[name][key] ??= []).push(value);
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 ? [["jose", jose], ["gatehouse", gatehouse]] : [["gatehouse", gatehouse], ["jose", jose]];
@@ -186,28 +202,46 @@ try {
       record(name, "http fresh", await overHttp(gw.url, all.splice(0, M)));
       record(name, "http hot", await overHttp(gw.url, Array(M).fill(hot)));
     }
+    // The limits, on tokens no gateway has to have seen (the bare loop caches nothing).
+    record("limit", "in-worker fresh", await inWorker(bareVerify.url, all.slice(0, N)));
+    record("limit", "in-worker hot", await inWorker(passThrough.url, Array(N).fill(hot)));
+    record("limit", "http hot", await overHttp(passThrough.url, Array(M).fill(hot)));
     console.error(`round ${round + 1}/${ROUNDS} done`);
   }
 
   const best = (xs) => Math.max(...xs);
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  // Each round runs everything back to back: the median of the per-round ratios is
+  // the figure least moved by other load on the machine.
+  const paired = (a, b) => median(a.map((x, i) => x / b[i]));
+  const limitName = { "in-worker fresh": "bare verify", "in-worker hot": "pass-through", "http hot": "pass-through" };
   console.log(
     `gateway benchmark, ${ROUNDS} rounds; in-worker: batches of ${N} requests; http: ${M} requests, ${C} at a time`,
   );
   console.log(
-    `${"per second".padEnd(16)} ${"gatehouse".padStart(10)} ${"jose".padStart(10)} ${"ratio".padStart(8)}   ${"paired median".padStart(13)}`,
+    `${"per second".padEnd(16)} ${"gatehouse".padStart(10)} ${"jose".padStart(10)} ${"ratio".padStart(8)} ${"paired".padStart(8)}   ` +
+      `${"limit".padStart(10)} ${"".padEnd(12)} ${"gatehouse/limit".padStart(15)}`,
   );
+  const ratios = {};
   for (const key of Object.keys(samples.gatehouse)) {
     const g = samples.gatehouse[key];
     const j = samples.jose[key];
-    // Each round runs both gateways back to back: the median of the per-round ratios
-    // is the figure least moved by other load on the machine.
-    const paired = median(g.map((x, i) => x / j[i]));
+    const l = samples.limit[key];
+    ratios[key] = { jose: paired(g, j), limit: l ? paired(g, l) : undefined };
     if (process.env.BENCH_VERBOSE) console.log(key, g.map((x) => x.toFixed(0)).join(" "), "|", j.map((x) => x.toFixed(0)).join(" "));
     console.log(
-      `${key.padEnd(16)} ${best(g).toFixed(0).padStart(10)} ${best(j).toFixed(0).padStart(10)} ${(best(g) / best(j)).toFixed(2).padStart(7)}x   ${paired.toFixed(2).padStart(12)}x`,
+      `${key.padEnd(16)} ${best(g).toFixed(0).padStart(10)} ${best(j).toFixed(0).padStart(10)} ${(best(g) / best(j)).toFixed(2).padStart(7)}x ` +
+        `${ratios[key].jose.toFixed(2).padStart(7)}x   ` +
+        (l ? `${best(l).toFixed(0).padStart(10)} ${limitName[key].padEnd(12)} ${ratios[key].limit.toFixed(2).padStart(14)}x` : ""),
     );
   }
+  const verdict = (ok) => (ok ? "met" : "not met");
+  console.log("\ntargets (paired medians; printed, not asserted):");
+  const hotRatio = ratios["in-worker hot"];
+  const freshRatio = ratios["in-worker fresh"];
+  console.log(`  in-worker hot ≥ 5× jose: ${verdict(hotRatio.jose >= 5)} (${hotRatio.jose.toFixed(2)}×)`);
+  console.log(`  in-worker hot ≥ 0.8× pass-through: ${verdict(hotRatio.limit >= 0.8)} (${hotRatio.limit.toFixed(2)}×)`);
+  console.log(`  in-worker fresh ≥ 0.9× bare verify: ${verdict(freshRatio.limit >= 0.9)} (${freshRatio.limit.toFixed(2)}×)`);
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => {});
   await fs.rm(tmp, { recursive: true, force: true });

@@ -1,0 +1,96 @@
+// Closed-loop HTTP load shared by the benchmarks: C requests in flight over
+// keep-alive connections (node:http, no client library in the way), a warm-up
+// that is not counted, then a measured window. Each request is built by a
+// function, so a request can carry something single-use (a client assertion).
+
+import http from "node:http";
+
+/**
+ * One request: `{ path, method?, headers?, body? }`, or null when the caller has
+ * nothing left to send (the run then ends early and says so).
+ * @typedef {{path: string, method?: string, headers?: Record<string,string>, body?: string}} LoadRequest
+ */
+
+function send(base, agent, { path, method = "POST", headers = {}, body }) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const req = http.request(`${base}${path}`, { method, agent, headers }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode, ms: performance.now() - started }));
+      res.on("error", () => resolve({ status: 0, ms: performance.now() - started }));
+    });
+    req.on("error", () => resolve({ status: 0, ms: performance.now() - started }));
+    req.end(body);
+  });
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+}
+
+/**
+ * Runs `next()`-built requests against `base`, `concurrency` at a time, for
+ * `warmupSeconds` (not counted) and then `seconds`.
+ * @param {object} o
+ * @param {string} o.base
+ * @param {() => LoadRequest | null} o.next
+ * @param {number} o.concurrency
+ * @param {number} o.seconds
+ * @param {number} [o.warmupSeconds]
+ * @param {number} [o.expect] the status every request should get (200)
+ * @param {boolean} [o.timeline] also return `[start ms, latency ms]` of each measured request
+ * @returns {Promise<{rps: number, p50: number, p99: number, max: number, count: number, failed: number, statuses: Record<string, number>, exhausted: boolean}>}
+ */
+export async function load({ base, next, concurrency, seconds, warmupSeconds = 0, expect = 200, timeline = false }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  try {
+    const warmUntil = performance.now() + warmupSeconds * 1000;
+    const until = warmUntil + seconds * 1000;
+    const latencies = [];
+    const events = timeline ? [] : undefined;
+    const statuses = {};
+    let exhausted = false;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (;;) {
+          const now = performance.now();
+          if (now >= until) return;
+          const request = next();
+          if (!request) {
+            exhausted = true;
+            return;
+          }
+          const { status, ms } = await send(base, agent, request);
+          if (now < warmUntil) continue;
+          latencies.push(ms);
+          events?.push([now - warmUntil, ms]);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        }
+      }),
+    );
+    // From the end of the warm-up to the answer of the last request sent in the window.
+    const elapsed = (performance.now() - warmUntil) / 1000;
+    latencies.sort((a, b) => a - b);
+    const count = latencies.length;
+    return {
+      rps: count / elapsed,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: latencies[count - 1] ?? NaN,
+      count,
+      failed: count - (statuses[expect] ?? 0),
+      statuses,
+      exhausted,
+      ...(events ? { timeline: events } : {}),
+    };
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** The median of some numbers (the lower middle one for an even count). */
+export function median(xs) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
