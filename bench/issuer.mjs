@@ -27,7 +27,6 @@
 // allow at each C (its p99 includes the stalls of the serving path itself).
 
 import { spawn } from "node:child_process";
-import { generateKeyPairSync, sign as cryptoSign, randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -44,6 +43,7 @@ import {
   ADMIN_CLIENT_SECRET,
 } from "../tests/harness.mjs";
 import { load, median } from "./load.mjs";
+import { assertions, clientKey } from "./assertions.mjs";
 
 const { values: opts } = parseArgs({
   options: {
@@ -71,26 +71,8 @@ const FORM = { "content-type": "application/x-www-form-urlencoded" };
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 // One client key pair, registered with both servers for private_key_jwt.
-const clientKeys = generateKeyPairSync("ec", { namedCurve: "P-256" });
-const clientJwk = { ...clientKeys.publicKey.export({ format: "jwk" }), kid: "bench-client", alg: "ES256", use: "sig" };
-
-function b64url(value) {
-  return Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
-}
-
-/** `count` single-use client assertions for `clientId` at the issuer `aud`. */
-function assertions(clientId, aud, count) {
-  const header = b64url({ alg: "ES256", kid: clientJwk.kid, typ: "JWT" });
-  const now = Math.floor(Date.now() / 1000);
-  const out = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const payload = b64url({ iss: clientId, sub: clientId, aud, jti: randomUUID(), iat: now, exp: now + 600 });
-    const input = `${header}.${payload}`;
-    const sig = cryptoSign("sha256", Buffer.from(input), { key: clientKeys.privateKey, dsaEncoding: "ieee-p1363" });
-    out[i] = `${input}.${sig.toString("base64url")}`;
-  }
-  return out;
-}
+const key = clientKey();
+const clientJwk = key.jwk;
 
 function basicRequests(id, secret, scope) {
   const request = {
@@ -103,7 +85,7 @@ function basicRequests(id, secret, scope) {
 
 function assertionRequests(clientId, aud) {
   return (expected) => {
-    const pool = assertions(clientId, aud, expected);
+    const pool = assertions(key, clientId, aud, expected);
     let next = 0;
     return () =>
       next < pool.length
@@ -161,6 +143,7 @@ async function startFloor() {
   const direct = await freePort();
   const mf = new Miniflare({
     name: "floor",
+    cf: false,
     host: "127.0.0.1",
     port: await freePort(),
     log: new Log(LogLevel.WARN),
@@ -241,7 +224,7 @@ try {
         const line = [];
         for (const [server, base, requests] of order) {
           const key = `${name}/${c}/${server}`;
-          const expected = Math.ceil((seenRps.get(key) ?? 4000) * 1.5 * (WARMUP + SECONDS)) + 4 * c;
+          const expected = Math.ceil(Math.max(2.5 * (seenRps.get(key) ?? 4000), 1500) * (WARMUP + SECONDS)) + 4 * c;
           const r = await load({ base, next: requests(expected), concurrency: c, seconds: SECONDS, warmupSeconds: WARMUP });
           seenRps.set(key, r.rps);
           if (r.failed) throw new Error(`${key}: ${r.failed} of ${r.count} requests failed ${JSON.stringify(r.statuses)}`);

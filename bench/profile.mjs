@@ -2,7 +2,7 @@
 // client_credentials load, taken through workerd's inspector, summed by stage.
 // Not a test; run it with `scripts/bench profile` (see docs/performance.md).
 //
-//   node bench/profile.mjs [--seconds 8] [--concurrency 16] [--client bootstrap|app]
+//   node bench/profile.mjs [--seconds 8] [--concurrency 16] [--client bootstrap|app|private_key_jwt]
 //                          [--script crates/worker/build-names/index.js] [--top 25]
 //
 // The worker must be built with its wasm function names kept (`scripts/build
@@ -23,6 +23,7 @@ import {
   ADMIN_CLIENT_ID,
   ADMIN_CLIENT_SECRET,
 } from "../tests/harness.mjs";
+import { assertions, clientKey } from "./assertions.mjs";
 
 const { values: opts } = parseArgs({
   options: {
@@ -66,6 +67,7 @@ const GENERIC = [
 ];
 
 function loadClient(base, agent, body, headers) {
+  const bodies = typeof body === "function" ? body : () => body;
   return () =>
     new Promise((resolve) => {
       const req = http.request(
@@ -77,7 +79,7 @@ function loadClient(base, agent, body, headers) {
         },
       );
       req.on("error", () => resolve(0));
-      req.end(body);
+      req.end(bodies());
     });
 }
 
@@ -175,7 +177,24 @@ const worker = await startWorker({ scriptPath: script, inspectorPort, direct: tr
 const agent = new http.Agent({ keepAlive: true, maxSockets: C });
 try {
   let request;
-  if (opts.client === "app") {
+  if (opts.client === "private_key_jwt") {
+    // A registered s2s app with private_key_jwt: one single-use assertion per request.
+    const token = await adminToken(worker.url);
+    const key = clientKey();
+    const app = await adminFetch(worker.url, token, "POST", "/admin/v1/apps", {
+      body: { client_name: "bench_pkjwt", type: "s2s", token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [key.jwk] } },
+    });
+    if (app.status !== 201) throw new Error(`creating the app: ${app.status} ${app.text}`);
+    const pool = assertions(key, app.json.client_id, worker.issuer, 3000 * (SECONDS + WARMUP));
+    let next = 0;
+    const form = (a) =>
+      new URLSearchParams({
+        grant_type: "client_credentials",
+        client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        client_assertion: a,
+      }).toString();
+    request = loadClient(worker.url, agent, () => form(pool[next++ % pool.length]), {});
+  } else if (opts.client === "app") {
     // A registered server-to-server app with client_secret_basic and one scope of a
     // registered resource, as the issuer benchmark uses.
     const token = await adminToken(worker.url);

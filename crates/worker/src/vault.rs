@@ -389,11 +389,19 @@ pub struct Vault {
     publishing: Mutex<()>,
     /// Failed publication attempts in a row.
     failures: Cell<u32>,
+    /// An alarm is known to be set: calls skip asking storage until the alarm runs.
+    alarm_known: Cell<bool>,
 }
 
 impl DurableObject for Vault {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, publishing: Mutex::new(()), failures: Cell::new(0) }
+        Self {
+            state,
+            env,
+            publishing: Mutex::new(()),
+            failures: Cell::new(0),
+            alarm_known: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -413,6 +421,8 @@ impl DurableObject for Vault {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        // Until it is set again below; if this run fails, the platform retries it.
+        self.alarm_known.set(false);
         let now_ms = now_ms();
         let retry = self.publish_pending().await;
         let mut sweep: SweepState = self.load(SWEEP_STATE).await.ok().flatten().unwrap_or_default();
@@ -422,6 +432,7 @@ impl DurableObject for Vault {
         }
         let next = retry.map_or(sweep.due_ms, |secs| sweep.due_ms.min(now_ms + secs_ms(secs)));
         self.storage().set_alarm(at_ms(next.max(now_ms + 1))).await?;
+        self.alarm_known.set(true);
         Response::ok("swept")
     }
 }
@@ -469,8 +480,17 @@ impl Vault {
     }
 
     async fn schedule_sweep(&self) {
-        if let Ok(None) = self.storage().get_alarm().await {
-            let _ = self.storage().set_alarm(SWEEP_EVERY_MS).await;
+        if self.alarm_known.get() {
+            return;
+        }
+        match self.storage().get_alarm().await {
+            Ok(Some(_)) => self.alarm_known.set(true),
+            Ok(None) => {
+                if self.storage().set_alarm(SWEEP_EVERY_MS).await.is_ok() {
+                    self.alarm_known.set(true);
+                }
+            }
+            Err(_) => {}
         }
     }
 
