@@ -227,10 +227,16 @@ try {
           const expected = Math.ceil(Math.max(2.5 * (seenRps.get(key) ?? 4000), 1500) * (WARMUP + SECONDS)) + 4 * c;
           const r = await load({ base, next: requests(expected), concurrency: c, seconds: SECONDS, warmupSeconds: WARMUP });
           seenRps.set(key, r.rps);
-          if (r.failed) throw new Error(`${key}: ${r.failed} of ${r.count} requests failed ${JSON.stringify(r.statuses)}`);
+          // A refusal is a broken setup; a few dropped connections (status 0) under
+          // load are counted and reported, not fatal.
+          const refused = r.failed - (r.statuses[0] ?? 0);
+          if (refused || r.failed > r.count / 100) {
+            throw new Error(`${key}: ${r.failed} of ${r.count} requests failed ${JSON.stringify(r.statuses)}`);
+          }
           if (r.exhausted) throw new Error(`${key}: ran out of assertions`);
           results.push({ round: round + 1, case: name, concurrency: c, server, ...r });
-          line.push(`${server} ${fmt(r.rps)}/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms`);
+          const dropped = r.failed ? ` (${r.failed} connections dropped)` : "";
+          line.push(`${server} ${fmt(r.rps)}/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms${dropped}`);
         }
         const g = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "gatehouse");
         const o = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "oidc-provider");

@@ -8,7 +8,8 @@ use std::cell::RefCell;
 use futures_util::StreamExt;
 use gatehouse_core::fetch::{DocumentCache, Fetch, FetchError, Fetched, MAX_DOCUMENT_BYTES};
 use gatehouse_core::types::UnixTime;
-use worker::{Headers, Method, Request, RequestInit, RequestRedirect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 thread_local! {
     static CACHE: RefCell<DocumentCache> = RefCell::new(DocumentCache::default());
@@ -35,12 +36,24 @@ impl Fetch for WorkerFetch {
 
 /// One GET, redirects not followed, reading at most [`MAX_DOCUMENT_BYTES`] + 1 bytes.
 async fn send(url: &str) -> Result<Fetched, FetchError> {
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new().map_err(|_| FetchError)?;
     headers.set("accept", "application/jwk-set+json, application/json").map_err(|_| FetchError)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers).with_redirect(RequestRedirect::Manual);
-    let request = Request::new_with_init(url, &init).map_err(|_| FetchError)?;
-    let mut response = worker::Fetch::Request(request).send().await.map_err(|_| FetchError)?;
+    // The runtime's own `RequestInit`: workers-rs's would serialize its `cf` options.
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let global = js_sys::global();
+    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &JsValue::from_str("fetch"))
+        .and_then(JsCast::dyn_into)
+        .map_err(|_| FetchError)?;
+    let sent: js_sys::Promise = fetch
+        .call2(&global, &JsValue::from_str(url), &init)
+        .and_then(JsCast::dyn_into)
+        .map_err(|_| FetchError)?;
+    let raw: web_sys::Response =
+        JsFuture::from(sent).await.and_then(JsCast::dyn_into).map_err(|_| FetchError)?;
+    let mut response = worker::Response::from(raw);
     let status = response.status_code();
     let cache_control = response.headers().get("cache-control").ok().flatten();
     let mut body = Vec::new();

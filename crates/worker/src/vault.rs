@@ -29,9 +29,11 @@ use gatehouse_core::store::{
 use gatehouse_core::types::UnixTime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::{
-    DurableObject, Env, ListOptions, Method, ObjectNamespace, Request, RequestInit, Response,
-    State, Storage, durable_object,
+    DurableObject, Env, ListOptions, ObjectNamespace, Request, Response, State, Storage,
+    durable_object,
 };
 
 use crate::crypto::WebCrypto;
@@ -135,12 +137,20 @@ impl VaultClient {
         };
         let body = serde_json::to_string(call).map_err(|_| StoreError::Corrupt)?;
         let stub = self.namespace.get_by_name(name).map_err(|e| fail("stub", e))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let request =
-            Request::new_with_init("https://vault/call", &init).map_err(|e| fail("request", e))?;
-        let mut response = stub.fetch_with_request(request).await.map_err(|e| fail("fetch", e))?;
-        let text = response.text().await.map_err(|e| fail("read", e))?;
+        // The runtime's own objects: workers-rs's `RequestInit` would serialize its
+        // `cf` options on every call, and its `text()` reads through a stream reader.
+        let object: worker::worker_sys::DurableObject = stub.into_rpc();
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(&body));
+        let request = web_sys::Request::new_with_str_and_init("https://vault/call", &init)
+            .map_err(|e| fail("request", e.into()))?;
+        let sent = object.fetch_with_request(&request).map_err(|e| fail("fetch", e.into()))?;
+        let response: web_sys::Response = JsFuture::from(sent)
+            .await
+            .and_then(JsCast::dyn_into)
+            .map_err(|e| fail("fetch", e.into()))?;
+        let text = read_text(response.text()).await.map_err(|e| fail("read", e))?;
         match serde_json::from_str(&text).map_err(|_| StoreError::Corrupt)? {
             Reply::Conflict => Err(StoreError::Conflict),
             Reply::Refused(_) => Err(StoreError::Refused("the vault refused the call")),
@@ -148,6 +158,12 @@ impl VaultClient {
             reply => Ok(reply),
         }
     }
+}
+
+/// The text of a body, from the runtime's `text()` promise.
+async fn read_text(text: Result<js_sys::Promise, JsValue>) -> worker::Result<String> {
+    let value = JsFuture::from(text?).await?;
+    value.as_string().ok_or_else(|| worker::Error::RustError("a body that is not text".into()))
 }
 
 fn unexpected(reply: &Reply) -> StoreError {
@@ -404,8 +420,8 @@ impl DurableObject for Vault {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let reply = match serde_json::from_str::<Call>(&req.text().await?) {
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let reply = match serde_json::from_str::<Call>(&read_text(req.inner().text()).await?) {
             Ok(call) => self.apply(call).await.unwrap_or_else(|err| match err {
                 StoreError::Conflict => Reply::Conflict,
                 StoreError::Refused(why) => Reply::Refused(why.to_owned()),

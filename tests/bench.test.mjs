@@ -1,0 +1,58 @@
+// The benchmarks still run: `bench/issuer.mjs` in its shortest form against the
+// built worker and oidc-provider, and `bench/profile.mjs` on the same build. Only
+// that they finish, that every request was answered and that the JSON they write
+// holds what docs/performance.md reads from it; never how fast anything was.
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import { ROOT, tempDir, removeDir } from "./harness.mjs";
+
+const run = promisify(execFile);
+
+test("the issuer benchmark runs every case beside oidc-provider and writes its results", async () => {
+  const dir = await tempDir("gatehouse-bench-");
+  try {
+    const json = path.join(dir, "issuer.json");
+    const { stdout } = await run(
+      process.execPath,
+      ["bench/issuer.mjs", "--rounds", "1", "--seconds", "1", "--warmup", "0", "--concurrency", "4", "--json", json],
+      { cwd: ROOT, timeout: 120_000, maxBuffer: 1 << 22 },
+    );
+    assert.match(stdout, /targets \(printed, not asserted\)/);
+    const results = JSON.parse(await fs.readFile(json, "utf8"));
+    const cases = results.summary.filter((row) => row.case !== "floor").map((row) => row.case);
+    assert.deepEqual(cases, ["bootstrap", "basic", "private_key_jwt"]);
+    for (const r of results.runs) {
+      assert.ok(r.count > 0, `${r.case}/${r.server}: no requests answered`);
+      assert.equal(r.failed, 0, `${r.case}/${r.server}: ${JSON.stringify(r.statuses)}`);
+    }
+    const servers = new Set(results.runs.map((r) => r.server));
+    assert.deepEqual([...servers].sort(), ["floor", "gatehouse", "oidc-provider", "oidc-provider opaque"]);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test("the profile attributes the token endpoint's CPU time to stages", async () => {
+  const dir = await tempDir("gatehouse-profile-");
+  try {
+    const json = path.join(dir, "profile.json");
+    // The deployable build: its frames are anonymous, but the totals hold.
+    await run(
+      process.execPath,
+      ["bench/profile.mjs", "--script", "crates/worker/build/index.js", "--seconds", "1", "--warmup", "0", "--concurrency", "4", "--json", json],
+      { cwd: ROOT, timeout: 120_000, maxBuffer: 1 << 22 },
+    );
+    const profile = JSON.parse(await fs.readFile(json, "utf8"));
+    assert.ok(profile.count > 0, "no tokens issued while profiling");
+    assert.ok(profile.busyMs > 0, "no CPU time sampled");
+    const staged = Object.values(profile.stages).reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(staged - profile.busyMs) < 1, "every sampled millisecond is charged to a stage");
+  } finally {
+    await removeDir(dir);
+  }
+});
