@@ -15,9 +15,10 @@ use crate::error::OAuthError;
 use crate::http::{
     Request, Response, cors_any, json_response, method_not_allowed, not_found, preflight_response,
 };
-use crate::keys::{KEYRING_KEY, Keyring, PUBLISH_AHEAD_SECS};
+use crate::keys::{Keyring, PUBLISH_AHEAD_SECS};
 use crate::platform::Platform;
 use crate::store::batch::{Tally, UsageBatch};
+use crate::store::schema;
 use crate::store::{Counters, Directory, KeyVault, StoreError, UsageEvent};
 use crate::types::UnixTime;
 
@@ -66,7 +67,7 @@ impl<'r> Context<'r> {
 
     /// Counts `event` in the usage series of the app `client_id`, after the response.
     pub(crate) fn count_usage(&mut self, client_id: &str, event: UsageEvent) {
-        self.usage.push((usage_series(client_id), event));
+        self.usage.push((schema::usage_series(client_id), event));
     }
 
     /// Notes why the request was refused, for the operator's log: the answer itself
@@ -255,7 +256,7 @@ impl<P: Platform> Engine<P> {
         if let Some(ring) = self.cache.keyring(now) {
             return Ok(ring);
         }
-        match self.platform.directory().get(KEYRING_KEY).await {
+        match self.platform.directory().get(schema::KEYRING).await {
             Ok(Some(bytes)) => {
                 if let Some(ring) = self.cache.keep_keyring_bytes(bytes, now) {
                     return Ok(ring);
@@ -267,12 +268,6 @@ impl<P: Platform> Engine<P> {
         let ring = self.platform.keys().ensure(now).await.map_err(|e| store_error(&e))?;
         Ok(self.cache.keep_keyring(ring, now))
     }
-}
-
-/// The usage series of the app `client_id` in [`crate::store::Counters`].
-#[must_use]
-pub fn usage_series(client_id: &str) -> String {
-    format!("usage/{client_id}")
 }
 
 /// The opaque OAuth error for a store failure.

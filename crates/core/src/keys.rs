@@ -21,8 +21,6 @@ use crate::jose::{Algorithm, Jwk, Jwks, KeyId, KeyType, KeyUse, b64url, b64url_d
 use crate::platform::{Crypto, CryptoError, PrivateJwk};
 use crate::types::{SecretBytes, UnixTime};
 
-/// Where the keyring lives in the [`crate::store::Directory`].
-pub const KEYRING_KEY: &str = "keys/ring";
 /// The algorithms every keyring holds a key for.
 pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::RS256];
 /// How long a new key is published before it signs: the JWKS `max-age`, so every

@@ -80,6 +80,7 @@ pub mod gateway;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod model;
 pub mod password;
 pub mod platform;
 pub mod policy;

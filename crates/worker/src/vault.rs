@@ -20,7 +20,7 @@
 use std::cell::Cell;
 
 use futures_util::lock::Mutex;
-use gatehouse_core::keys::{KEYRING_KEY, Kek, Keyring};
+use gatehouse_core::keys::{Kek, Keyring};
 use gatehouse_core::store::records::{self, OUTBOX_PREFIX, Publication, Retry, Write};
 use gatehouse_core::store::{
     Commit, CommitError, Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry,
@@ -37,6 +37,7 @@ use worker::{
 };
 
 use crate::crypto::WebCrypto;
+use gatehouse_core::store::schema;
 
 /// How many instances each kind of record is spread over.
 const SHARDS: u32 = 64;
@@ -834,7 +835,7 @@ impl Vault {
         let value = serde_json::to_string(ring).map_err(|_| StoreError::Corrupt)?;
         let seq = self.outbox_seq().await?;
         let publication =
-            Publication { seq, key: KEYRING_KEY.to_owned(), value: Some(value.clone()) };
+            Publication { seq, key: schema::KEYRING.to_owned(), value: Some(value.clone()) };
         let entry = serde_json::to_string(&publication).map_err(|_| StoreError::Corrupt)?;
         let puts = vec![
             (RING.to_owned(), value),

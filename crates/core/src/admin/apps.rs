@@ -1,533 +1,265 @@
-//! `/admin/v1/apps`: applications of every type, with the rules their type brings.
-//!
-//! Field names follow OpenID Connect / RFC 7591 client metadata wherever a name
-//! exists (`client_id`, `client_name`, `redirect_uris`, `grant_types`, ...), with
-//! `type` for the app type. A secret is generated at creation and on reset, shown
-//! once, and stored only as a SHA-256 digest (sealed instead for
-//! `client_secret_jwt`, which needs the secret itself to check HMACs).
+//! The handlers of `/admin/v1/apps`.
 
-use std::collections::BTreeMap;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
-use super::fields::Fields;
-use super::problem::FieldError;
-use crate::fetch::{FetchPolicy, FetchUrl};
-use crate::jose::{Algorithm, Jwks, KeyId, b64url};
-use crate::keys::Kek;
-use crate::policy::{AppType, GrantType, ResponseType, TokenEndpointAuthMethod};
+use super::problem::Problem;
+use super::{
+    Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
+    replacement_body, versioned_response,
+};
+use crate::engine::Context;
+use crate::http::Response;
+use crate::model::app::{AppRecord, validate};
+use crate::platform::Platform;
+use crate::store::schema;
+use crate::store::{Commit, Expect, Versioned};
 use crate::token::random_id;
-use crate::types::{ClientSecret, HttpsUrl, Origin, RedirectUri, ScopeSet, SecretBytes, UnixTime};
 
-/// Where apps live in the directory.
-pub const APPS_PREFIX: &str = "apps/";
-/// Token lifetime bounds: 1 minute to 24 hours, default 1 hour.
-pub const TOKEN_LIFETIME: (u64, u64, u64) = (60, 86_400, 3600);
-/// Refresh lifetime bounds: 1 to 365 days, default 30 days.
-pub const REFRESH_LIFETIME: (u64, u64, u64) = (86_400, 365 * 86_400, 30 * 86_400);
-/// The longest refresh grace window (seconds).
-pub const MAX_REFRESH_GRACE: u64 = 60;
-/// At most this many metadata keys, each value at most 256 characters.
-pub const MAX_METADATA: (usize, usize) = (10, 256);
-/// The longest description.
-pub const MAX_DESCRIPTION: usize = 120;
-/// The most URIs or origins in one list.
-pub const MAX_LIST: usize = 100;
-
-/// The directory key of an app.
-#[must_use]
-pub fn app_key(client_id: &str) -> String {
-    format!("{APPS_PREFIX}{client_id}")
+fn decode(versioned: &Versioned) -> Result<AppRecord, Problem> {
+    decode_record(&versioned.record)
 }
 
-/// The unique-name claim of an app name (case-insensitive).
-#[must_use]
-pub fn name_claim(name: &str) -> String {
-    format!("names/apps/{}", name.to_ascii_lowercase())
+async fn load<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<(u64, AppRecord), Problem> {
+    let versioned = read(call.engine, &schema::app(id))
+        .await?
+        .ok_or_else(|| Problem::not_found("no app with this client_id"))?;
+    Ok((versioned.version, decode(&versioned)?))
 }
 
-/// An application as stored. Its `Debug` shows the public view, never the secret
-/// digest or the sealed secret.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppRecord {
-    /// Generated, unguessable client id.
-    pub client_id: String,
-    /// Unique name: letters, digits and underscore.
-    pub client_name: String,
-    /// The app type.
-    #[serde(rename = "type")]
-    pub app_type: AppType,
-    /// Free text, up to 120 characters.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// Disabled apps cannot authenticate or get tokens.
-    pub enabled: bool,
-    /// Exact redirect URIs.
-    #[serde(default)]
-    pub redirect_uris: Vec<RedirectUri>,
-    /// Where RP-initiated logout may return.
-    #[serde(default)]
-    pub post_logout_redirect_uris: Vec<RedirectUri>,
-    /// Origins allowed to call the token endpoint from a browser (CORS).
-    #[serde(default)]
-    pub allowed_origins: Vec<Origin>,
-    /// Origins allowed to embed silent login (iframe, `web_message`).
-    #[serde(default)]
-    pub web_origins: Vec<Origin>,
-    /// Allowed grants.
-    pub grant_types: Vec<GrantType>,
-    /// Allowed response types.
-    #[serde(default)]
-    pub response_types: Vec<ResponseType>,
-    /// How the app authenticates at the token endpoint.
-    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
-    /// ID token signing algorithm (RS256 unless registered).
-    pub id_token_signed_response_alg: Algorithm,
-    /// Access token signing algorithm (ES256 unless registered).
-    pub access_token_signed_response_alg: Algorithm,
-    /// The app's public keys for `private_key_jwt`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks: Option<Jwks>,
-    /// Where the app publishes its keys for `private_key_jwt`: a public `https` URL
-    /// unless the operator allows private fetches.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<FetchUrl>,
-    /// Logo shown on login and consent pages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logo_uri: Option<HttpsUrl>,
-    /// The app's home page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_uri: Option<HttpsUrl>,
-    /// Privacy policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy_uri: Option<HttpsUrl>,
-    /// Terms of service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tos_uri: Option<HttpsUrl>,
-    /// The company behind the app, shown on consent pages.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub company_name: String,
-    /// Scopes the app may request.
-    #[serde(default)]
-    pub scope: ScopeSet,
-    /// Access token lifetime in seconds.
-    pub access_token_lifetime: u64,
-    /// ID token lifetime in seconds.
-    pub id_token_lifetime: u64,
-    /// Whether refresh tokens are issued.
-    pub refresh_tokens: bool,
-    /// Refresh token lifetime in seconds.
-    pub refresh_token_lifetime: u64,
-    /// Seconds in which a retried refresh gets the same successor (0 to 60).
-    pub refresh_token_grace_period: u64,
-    /// Whether PKCE is required on authorization requests.
-    pub require_pkce: bool,
-    /// First-party apps skip the consent page.
-    pub first_party: bool,
-    /// Whether the user's permissions go into access tokens.
-    pub access_token_permissions: bool,
-    /// Whether the user's roles go into access tokens.
-    pub access_token_roles: bool,
-    /// Up to 10 extra string values.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Creation time.
-    pub created_at: UnixTime,
-    /// Last change.
-    pub updated_at: UnixTime,
-    /// SHA-256 of the secret, base64url (secret methods other than `client_secret_jwt`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_digest: Option<String>,
-    /// The sealed secret (`client_secret_jwt` only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_sealed: Option<String>,
+async fn commit<P: Platform>(
+    call: &Call<'_, P>,
+    key: String,
+    record: Option<&AppRecord>,
+    expect: Expect,
+    claim: Vec<String>,
+    release: Vec<String>,
+) -> Result<u64, Problem> {
+    let record = record.map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
+    commit_record(
+        call.engine,
+        Commit { key, record, expect, claim, release, cascade: Vec::new() },
+        "/client_name",
+    )
+    .await
 }
 
-/// Fields that are never shown.
-const HIDDEN: &[&str] = &["secret_digest", "secret_sealed"];
-/// Fields an administrator cannot set.
-const READ_ONLY: &[&str] = &["client_id", "created_at", "updated_at"];
-
-impl std::fmt::Debug for AppRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppRecord")
-            .field("view", &format_args!("{}", self.view()))
-            .field("has_secret", &self.has_secret())
-            .finish()
+/// Keeps the secret in step with the auth method: removed when the method uses
+/// none, created when it needs one (returned to show once).
+fn settle_secret(
+    record: &mut AppRecord,
+    previous_method: Option<crate::policy::TokenEndpointAuthMethod>,
+    kek: &crate::keys::Kek,
+    rng: &mut dyn rand_core::CryptoRngCore,
+) -> Result<Option<String>, Problem> {
+    let method = record.token_endpoint_auth_method;
+    if !method.uses_secret() {
+        record.secret_digest = None;
+        record.secret_sealed = None;
+        return Ok(None);
     }
+    // `client_secret_jwt` keeps the secret sealed, the others a digest: switching
+    // between the two kinds needs a new secret.
+    let jwt = crate::policy::TokenEndpointAuthMethod::ClientSecretJwt;
+    let kind_changed = previous_method.is_some_and(|p| (p == jwt) != (method == jwt));
+    if record.has_secret() && !kind_changed {
+        return Ok(None);
+    }
+    record.new_secret(kek, rng).map(Some).map_err(|e| Problem::invalid(vec![e]))
 }
 
-impl AppRecord {
-    /// The public view: everything but the secret material.
-    #[must_use]
-    pub fn view(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut value {
-            for hidden in HIDDEN {
-                map.remove(*hidden);
-            }
+/// The management scopes an app holds.
+fn management_scopes(record: &AppRecord) -> Vec<&str> {
+    record.scope.iter().map(|s| s.as_str()).filter(|s| s.starts_with("gatehouse:")).collect()
+}
+
+/// The rules that keep the management API's own power with `gatehouse:admin`: only
+/// an admin gives an app a `gatehouse:*` scope, and only an admin changes how an app
+/// that holds one authenticates or where it sends its users (its secret, method,
+/// keys, redirect URIs), since whoever controls those controls its tokens.
+fn check_privilege(
+    caller: &super::Caller,
+    current: Option<&AppRecord>,
+    next: &AppRecord,
+) -> Result<(), Problem> {
+    let held = current.map(management_scopes).unwrap_or_default();
+    if management_scopes(next).iter().any(|s| !held.contains(s)) {
+        caller.require_admin("only an administrator may give an app gatehouse:* scopes")?;
+    }
+    if let Some(current) = current.filter(|c| !management_scopes(c).is_empty()) {
+        let changed = current.token_endpoint_auth_method != next.token_endpoint_auth_method
+            || current.jwks != next.jwks
+            || current.jwks_uri != next.jwks_uri
+            || current.redirect_uris != next.redirect_uris
+            || current.post_logout_redirect_uris != next.post_logout_redirect_uris;
+        if changed {
+            caller.require_admin(
+                "the app holds gatehouse:* scopes, so only an administrator may change its \
+                 authentication or redirect URIs",
+            )?;
         }
-        value
-    }
-
-    /// Whether `secret` is this app's secret, in constant time.
-    #[must_use]
-    pub fn secret_matches(&self, secret: &ClientSecret, kek: &Kek) -> bool {
-        if let Some(digest) = self.secret_digest.as_deref() {
-            let Ok(bytes) = crate::jose::b64url_decode(digest) else { return false };
-            let Ok(digest) = <[u8; 32]>::try_from(bytes.as_slice()) else { return false };
-            return secret.matches(&digest);
-        }
-        if let Some(opened) = self.opened_secret(kek) {
-            return secret.matches(
-                &ClientSecret::new(String::from_utf8_lossy(opened.expose()).into_owned()).digest(),
-            );
-        }
-        false
-    }
-
-    /// The secret itself, for a `client_secret_jwt` app (whose secret is sealed, not
-    /// digested): the key of its HS256 assertions.
-    #[must_use]
-    pub fn opened_secret(&self, kek: &Kek) -> Option<SecretBytes> {
-        let sealed = self.secret_sealed.as_deref()?;
-        kek.open(&KeyId::new(self.client_id.as_str()), sealed).ok()
-    }
-
-    /// Sets a new secret and returns it (shown once).
-    ///
-    /// # Errors
-    ///
-    /// A field error on `/client_secret` when sealing fails.
-    pub fn new_secret(
-        &mut self,
-        kek: &Kek,
-        rng: &mut dyn rand_core::CryptoRngCore,
-    ) -> Result<String, FieldError> {
-        let secret = random_id(rng, 32);
-        self.secret_digest = None;
-        self.secret_sealed = None;
-        if self.token_endpoint_auth_method == TokenEndpointAuthMethod::ClientSecretJwt {
-            let sealed = kek
-                .seal(&KeyId::new(self.client_id.as_str()), secret.as_bytes(), rng)
-                .map_err(|_| FieldError::new("/client_secret", "could not be sealed"))?;
-            self.secret_sealed = Some(sealed);
-        } else {
-            self.secret_digest = Some(b64url(&ClientSecret::new(secret.clone()).digest()));
-        }
-        Ok(secret)
-    }
-
-    /// Whether the app holds a secret.
-    #[must_use]
-    pub fn has_secret(&self) -> bool {
-        self.secret_digest.is_some() || self.secret_sealed.is_some()
-    }
-}
-
-fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("must be 1 to 64 characters");
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err("may contain only letters, digits and underscore");
     }
     Ok(())
 }
 
-fn lifetime(fields: &mut Fields, name: &str, (min, max, default): (u64, u64, u64)) -> u64 {
-    match fields.take::<u64>(name, "an integer number of seconds") {
-        Some(v) if (min..=max).contains(&v) => v,
-        Some(_) => {
-            fields.error(format!("/{name}"), format!("must be between {min} and {max} seconds"));
-            default
-        }
-        None => default,
+fn with_secret(record: &AppRecord, secret: Option<String>) -> Value {
+    let mut view = record.view();
+    if let (Some(secret), Value::Object(map)) = (secret, &mut view) {
+        map.insert("client_secret".to_owned(), Value::String(secret));
     }
+    view
 }
 
-fn uri_list<T>(
-    fields: &mut Fields,
-    name: &str,
-    parse: impl Fn(&str) -> Result<T, crate::types::InvalidValue>,
-) -> Vec<T> {
-    let raw: Vec<String> = fields.take(name, "an array of strings").unwrap_or_default();
-    if raw.len() > MAX_LIST {
-        fields.error(format!("/{name}"), format!("must have at most {MAX_LIST} entries"));
-        return Vec::new();
+pub(super) async fn create<P: Platform>(
+    call: Call<'_, P>,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let body = json_body(&call.request)?;
+    let client_id = random_id(cx.rng(), 16);
+    let mut record = validate(body, None, &client_id, cx.now(), call.engine.config().fetch_policy)
+        .map_err(Problem::invalid)?;
+    check_privilege(&call.caller, None, &record)?;
+    let secret = settle_secret(&mut record, None, &call.engine.config().kek, cx.rng())?;
+    let claim = vec![schema::app_name(&record.client_name)];
+    let version =
+        commit(&call, schema::app(&client_id), Some(&record), Expect::Absent, claim, Vec::new())
+            .await?;
+    let mut response =
+        versioned_response(StatusCode::CREATED, &with_secret(&record, secret), version);
+    let location =
+        call.engine.config().issuer.endpoint(&format!("{}apps/{client_id}", super::PREFIX));
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
     }
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, item) in raw.iter().enumerate() {
-        match parse(item) {
-            Ok(v) => out.push(v),
-            Err(e) => fields.error(format!("/{name}/{i}"), e.0),
-        }
-    }
-    out
+    Ok(response)
 }
 
-fn link(fields: &mut Fields, name: &str) -> Option<HttpsUrl> {
-    let raw: String = fields.take(name, "a string")?;
-    match HttpsUrl::new(&raw) {
-        Ok(url) => Some(url),
-        Err(e) => {
-            fields.error(format!("/{name}"), e.0);
-            None
-        }
-    }
+pub(super) async fn get<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
+    let (version, record) = load(call, id).await?;
+    Ok(versioned_response(StatusCode::OK, &record.view(), version))
 }
 
-/// `jwks_uri`: a URL the issuer will fetch, so it must be a destination `policy`
-/// allows (public `https` hosts only, unless the operator opted out).
-fn jwks_uri(fields: &mut Fields, policy: FetchPolicy) -> Option<FetchUrl> {
-    let raw: String = fields.take("jwks_uri", "a string")?;
-    match FetchUrl::new(&raw, policy) {
-        Ok(url) => Some(url),
-        Err(e) => {
-            fields.error("/jwks_uri", e.0);
-            None
-        }
-    }
+pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
+    let (records, cursor) = list_records(call, schema::APPS_PREFIX, &[]).await?;
+    let items = records
+        .iter()
+        .map(|r| decode_record::<AppRecord>(r).map(|r| r.view()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::http::json_response(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": cursor }),
+    ))
 }
 
-fn no_duplicates<T: PartialEq>(fields: &mut Fields, name: &str, items: &[T]) {
-    for (i, item) in items.iter().enumerate() {
-        if items.iter().take(i).any(|x| x == item) {
-            fields.error(format!("/{name}/{i}"), "is listed twice");
-        }
-    }
+pub(super) async fn update<P: Platform>(
+    call: Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let (version, current) = load(&call, id).await?;
+    check_if_match(&call.request, version)?;
+    let body = replacement_body(&call.request, current.view())?;
+    let mut record =
+        validate(body, Some(&current), id, cx.now(), call.engine.config().fetch_policy)
+            .map_err(Problem::invalid)?;
+    check_privilege(&call.caller, Some(&current), &record)?;
+    let secret = settle_secret(
+        &mut record,
+        Some(current.token_endpoint_auth_method),
+        &call.engine.config().kek,
+        cx.rng(),
+    )?;
+    let (claim, release) = rename(&current, &record);
+    let version =
+        commit(&call, schema::app(id), Some(&record), Expect::Version(version), claim, release)
+            .await?;
+    Ok(versioned_response(StatusCode::OK, &with_secret(&record, secret), version))
 }
 
-/// Validates `body` into a record. `current` is the record being replaced (PUT or
-/// PATCH); without it the body creates a new app with `client_id`. URLs the issuer
-/// will fetch (`jwks_uri`) must be destinations `fetch_policy` allows.
-///
-/// # Errors
-///
-/// Every failing field, each named by its JSON pointer.
-pub fn validate(
-    body: Map<String, Value>,
-    current: Option<&AppRecord>,
-    client_id: &str,
-    now: UnixTime,
-    fetch_policy: FetchPolicy,
-) -> Result<AppRecord, Vec<FieldError>> {
-    let current_view = current.map(AppRecord::view);
-    let mut fields = Fields::new(body);
-    for name in READ_ONLY {
-        fields.read_only(name, current_view.as_ref().and_then(|v| v.get(*name)));
-    }
-    for name in HIDDEN {
-        fields.read_only(name, None);
-    }
-    fields.read_only("client_secret", None);
+fn rename(current: &AppRecord, next: &AppRecord) -> (Vec<String>, Vec<String>) {
+    super::rename_claims(
+        schema::app_name(&current.client_name),
+        schema::app_name(&next.client_name),
+    )
+}
 
-    let client_name: Option<String> = fields.take("client_name", "a string");
-    match client_name.as_deref().map(check_name) {
-        None => fields.error("/client_name", "is required"),
-        Some(Err(why)) => fields.error("/client_name", why),
-        Some(Ok(())) => {}
-    }
-    let app_type: Option<AppType> =
-        fields.take("type", "one of spa, web, native, s2s, device, simplified");
-    let app_type = match (app_type, current) {
-        (Some(t), Some(c)) if t != c.app_type => {
-            fields.error("/type", "cannot change; create a new app instead");
-            c.app_type
-        }
-        (Some(t), _) => t,
-        (None, Some(c)) => c.app_type,
-        (None, None) => {
-            fields.error("/type", "is required");
-            AppType::Web
-        }
+pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
+    let (version, current) = load(call, id).await?;
+    check_if_match(&call.request, version)?;
+    // The app's permission set goes in the same step (roles then no longer show it).
+    let commit = Commit {
+        key: schema::app(id),
+        record: None,
+        expect: Expect::Version(version),
+        claim: Vec::new(),
+        release: vec![schema::app_name(&current.client_name)],
+        cascade: vec![crate::store::schema::permissions(id)],
     };
-    let rules = app_type.rules();
+    commit_record(call.engine, commit, "/client_name").await?;
+    Ok(no_content())
+}
 
-    let description: String = fields.take("description", "a string").unwrap_or_default();
-    if description.chars().count() > MAX_DESCRIPTION {
-        fields.error("/description", format!("must be at most {MAX_DESCRIPTION} characters"));
+pub(super) async fn reset_secret<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let (version, mut record) = load(call, id).await?;
+    check_if_match(&call.request, version)?;
+    if !management_scopes(&record).is_empty() {
+        call.caller.require_admin(
+            "the app holds gatehouse:* scopes, so only an administrator may reset its secret",
+        )?;
     }
-    let enabled = fields.take("enabled", "a boolean").unwrap_or(true);
+    if !record.token_endpoint_auth_method.uses_secret() {
+        return Err(Problem::invalid_field(
+            "/token_endpoint_auth_method",
+            "this app authenticates without a client secret, so it has none to reset",
+        ));
+    }
+    let secret = record
+        .new_secret(&call.engine.config().kek, cx.rng())
+        .map_err(|e| Problem::invalid(vec![e]))?;
+    record.updated_at = cx.now();
+    let version = commit(
+        call,
+        schema::app(id),
+        Some(&record),
+        Expect::Version(version),
+        Vec::new(),
+        Vec::new(),
+    )
+    .await?;
+    Ok(versioned_response(
+        StatusCode::OK,
+        &json!({ "client_id": id, "client_secret": secret }),
+        version,
+    ))
+}
 
-    let native = rules.native_redirects;
-    let redirect_uris = uri_list(&mut fields, "redirect_uris", |u| RedirectUri::new(u, native));
-    let post_logout_redirect_uris =
-        uri_list(&mut fields, "post_logout_redirect_uris", |u| RedirectUri::new(u, native));
-    let allowed_origins = uri_list(&mut fields, "allowed_origins", Origin::new);
-    let web_origins = uri_list(&mut fields, "web_origins", Origin::new);
-    no_duplicates(&mut fields, "redirect_uris", &redirect_uris);
-    no_duplicates(&mut fields, "post_logout_redirect_uris", &post_logout_redirect_uris);
-    if !rules.interactive {
-        for (name, empty) in [
-            ("redirect_uris", redirect_uris.is_empty()),
-            ("post_logout_redirect_uris", post_logout_redirect_uris.is_empty()),
-            ("web_origins", web_origins.is_empty()),
-        ] {
-            if !empty {
-                fields.error(
-                    format!("/{name}"),
-                    format!("is not used by {app_type:?} apps").to_lowercase(),
-                );
-            }
-        }
+pub(super) async fn set_enabled<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    enabled: bool,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let (version, mut record) = load(call, id).await?;
+    check_if_match(&call.request, version)?;
+    if enabled && !record.enabled && !management_scopes(&record).is_empty() {
+        call.caller.require_admin(
+            "the app holds gatehouse:* scopes, so only an administrator may enable it again",
+        )?;
     }
-
-    let grant_types: Vec<GrantType> = fields
-        .take("grant_types", "an array of grant types")
-        .unwrap_or_else(|| rules.default_grants.to_vec());
-    no_duplicates(&mut fields, "grant_types", &grant_types);
-    for (i, grant) in grant_types.iter().enumerate() {
-        if !rules.grants.contains(grant) {
-            fields.error(format!("/grant_types/{i}"), "is not allowed for this app type");
-        }
-    }
-    if grant_types.is_empty() {
-        fields.error("/grant_types", "must not be empty");
-    }
-    let code_flow = grant_types.contains(&GrantType::AuthorizationCode);
-    let implicit = grant_types.contains(&GrantType::Implicit);
-    let response_types: Vec<ResponseType> = fields
-        .take("response_types", "an array of response types")
-        .unwrap_or_else(|| if code_flow { vec![ResponseType::Code] } else { Vec::new() });
-    no_duplicates(&mut fields, "response_types", &response_types);
-    for (i, rt) in response_types.iter().enumerate() {
-        if *rt == ResponseType::Code && !code_flow {
-            fields.error(format!("/response_types/{i}"), "needs the authorization_code grant");
-        }
-        if rt.is_front_channel_token() && !implicit {
-            fields.error(
-                format!("/response_types/{i}"),
-                "implicit and hybrid response types need the implicit grant enabled",
-            );
-        }
-    }
-    let redirect_errors = fields.errors.iter().any(|e| e.pointer.starts_with("/redirect_uris/"));
-    if rules.interactive && (code_flow || implicit) && redirect_uris.is_empty() && !redirect_errors
-    {
-        fields.error("/redirect_uris", "must have at least one entry for this app type");
-    }
-
-    let method: TokenEndpointAuthMethod = fields
-        .take("token_endpoint_auth_method", "a token endpoint auth method")
-        .unwrap_or(rules.default_auth_method);
-    if !rules.auth_methods.contains(&method) {
-        fields.error("/token_endpoint_auth_method", "is not allowed for this app type");
-    }
-    let id_alg =
-        fields.take("id_token_signed_response_alg", "ES256 or RS256").unwrap_or(Algorithm::RS256);
-    let at_alg = fields
-        .take("access_token_signed_response_alg", "ES256 or RS256")
-        .unwrap_or(Algorithm::ES256);
-
-    let jwks: Option<Jwks> = fields.take("jwks", "a JWK set");
-    let jwks_uri = jwks_uri(&mut fields, fetch_policy);
-    if jwks.is_some() && jwks_uri.is_some() {
-        fields.error("/jwks_uri", "cannot be given together with jwks");
-    }
-    if method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() && jwks_uri.is_none() {
-        fields.error("/jwks", "is required for private_key_jwt (or give jwks_uri)");
-    }
-    if jwks.as_ref().is_some_and(|j| j.keys.is_empty()) {
-        fields.error("/jwks/keys", "must hold at least one supported public key");
-    }
-    let logo_uri = link(&mut fields, "logo_uri");
-    let client_uri = link(&mut fields, "client_uri");
-    let policy_uri = link(&mut fields, "policy_uri");
-    let tos_uri = link(&mut fields, "tos_uri");
-    let company_name: String = fields.take("company_name", "a string").unwrap_or_default();
-    if company_name.chars().count() > MAX_DESCRIPTION {
-        fields.error("/company_name", format!("must be at most {MAX_DESCRIPTION} characters"));
-    }
-    let scope = match fields.take::<String>("scope", "a space-delimited string of scopes") {
-        Some(raw) if raw.is_empty() => ScopeSet::default(),
-        Some(raw) => ScopeSet::parse(&raw).unwrap_or_else(|e| {
-            fields.error("/scope", e.0);
-            ScopeSet::default()
-        }),
-        None => ScopeSet::default(),
-    };
-
-    let access_token_lifetime = lifetime(&mut fields, "access_token_lifetime", TOKEN_LIFETIME);
-    let id_token_lifetime = lifetime(&mut fields, "id_token_lifetime", TOKEN_LIFETIME);
-    let refresh_token_lifetime = lifetime(&mut fields, "refresh_token_lifetime", REFRESH_LIFETIME);
-    let refresh_tokens =
-        fields.take("refresh_tokens", "a boolean").unwrap_or(rules.refresh_by_default);
-    if refresh_tokens && !rules.grants.contains(&GrantType::RefreshToken) {
-        fields.error("/refresh_tokens", "this app type cannot use refresh tokens");
-    }
-    let grace = fields
-        .take::<u64>("refresh_token_grace_period", "an integer number of seconds")
-        .unwrap_or(0);
-    if grace > MAX_REFRESH_GRACE {
-        fields.error(
-            "/refresh_token_grace_period",
-            format!("must be between 0 and {MAX_REFRESH_GRACE} seconds"),
-        );
-    }
-    // PKCE is on by default wherever there is an authorization endpoint (RFC 9700
-    // section 2.1.1); it means nothing for the other types.
-    let require_pkce = fields.take("require_pkce", "a boolean").unwrap_or(rules.interactive);
-    if rules.pkce_required && !require_pkce {
-        fields.error("/require_pkce", "cannot be turned off for public clients");
-    }
-    let first_party = fields.take("first_party", "a boolean").unwrap_or(false);
-    let access_token_permissions =
-        fields.take("access_token_permissions", "a boolean").unwrap_or(false);
-    let access_token_roles = fields.take("access_token_roles", "a boolean").unwrap_or(false);
-    let metadata: BTreeMap<String, String> =
-        fields.take("metadata", "an object of string values").unwrap_or_default();
-    if metadata.len() > MAX_METADATA.0 {
-        fields.error("/metadata", format!("must have at most {} keys", MAX_METADATA.0));
-    }
-    for (key, value) in &metadata {
-        let pointer = format!("/metadata/{}", super::fields::escape_pointer(key));
-        if key.is_empty() || key.len() > 64 {
-            fields.error(pointer.clone(), "keys must be 1 to 64 characters");
-        }
-        if value.chars().count() > MAX_METADATA.1 {
-            fields.error(pointer, format!("must be at most {} characters", MAX_METADATA.1));
-        }
-    }
-    fields.finish()?;
-
-    Ok(AppRecord {
-        client_id: client_id.to_owned(),
-        client_name: client_name.unwrap_or_default(),
-        app_type,
-        description,
-        enabled,
-        redirect_uris,
-        post_logout_redirect_uris,
-        allowed_origins,
-        web_origins,
-        grant_types,
-        response_types,
-        token_endpoint_auth_method: method,
-        id_token_signed_response_alg: id_alg,
-        access_token_signed_response_alg: at_alg,
-        jwks,
-        jwks_uri,
-        logo_uri,
-        client_uri,
-        policy_uri,
-        tos_uri,
-        company_name,
-        scope,
-        access_token_lifetime,
-        id_token_lifetime,
-        refresh_tokens,
-        refresh_token_lifetime,
-        refresh_token_grace_period: grace,
-        require_pkce,
-        first_party,
-        access_token_permissions,
-        access_token_roles,
-        metadata,
-        created_at: current.map_or(now, |c| c.created_at),
-        updated_at: now,
-        secret_digest: current.and_then(|c| c.secret_digest.clone()),
-        secret_sealed: current.and_then(|c| c.secret_sealed.clone()),
-    })
+    record.enabled = enabled;
+    record.updated_at = cx.now();
+    let version = commit(
+        call,
+        schema::app(id),
+        Some(&record),
+        Expect::Version(version),
+        Vec::new(),
+        Vec::new(),
+    )
+    .await?;
+    Ok(versioned_response(StatusCode::OK, &record.view(), version))
 }

@@ -6,8 +6,7 @@
 //! worker): version checks for `If-Match`, unique names and the write itself are
 //! one atomic step, so a failed request leaves nothing half-written.
 
-pub mod apps;
-mod fields;
+mod apps;
 mod keys;
 pub mod problem;
 pub mod resources;
@@ -21,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::engine::{Context, Engine};
 use crate::http::{MAX_BODY_BYTES, Request, Response};
 use crate::platform::Platform;
+use crate::store::schema;
 use crate::store::{Commit, CommitError, Directory, Registry, StoreError, Versioned};
 use crate::types::ScopeSet;
 use crate::verify::{AccessTokenPolicy, verify_access_token};
@@ -159,14 +159,14 @@ pub(crate) async fn handle<P: Platform>(
         ["keys"] => keys::list(&call, cx).await,
         ["keys", "rotate"] => keys::rotate(&call, cx).await,
         ["keys", kid, "revoke"] => keys::revoke(&call, kid, cx).await,
-        ["apps"] if m == Method::GET => apps_routes::list(&call).await,
-        ["apps"] => apps_routes::create(call, cx).await,
-        ["apps", id] if m == Method::GET => apps_routes::get(&call, id).await,
-        ["apps", id] if m == Method::DELETE => apps_routes::delete(&call, id).await,
-        ["apps", id] => apps_routes::update(call, id, cx).await,
-        ["apps", id, "secret"] => apps_routes::reset_secret(&call, id, cx).await,
-        ["apps", id, "enable"] => apps_routes::set_enabled(&call, id, true, cx).await,
-        ["apps", id, "disable"] => apps_routes::set_enabled(&call, id, false, cx).await,
+        ["apps"] if m == Method::GET => apps::list(&call).await,
+        ["apps"] => apps::create(call, cx).await,
+        ["apps", id] if m == Method::GET => apps::get(&call, id).await,
+        ["apps", id] if m == Method::DELETE => apps::delete(&call, id).await,
+        ["apps", id] => apps::update(call, id, cx).await,
+        ["apps", id, "secret"] => apps::reset_secret(&call, id, cx).await,
+        ["apps", id, "enable"] => apps::set_enabled(&call, id, true, cx).await,
+        ["apps", id, "disable"] => apps::set_enabled(&call, id, false, cx).await,
         ["apps", id, "usage"] => usage::get(&call, id, cx).await,
         ["apps", id, "permissions"] if m == Method::GET => roles::list_permissions(&call, id).await,
         ["apps", id, "permissions"] => roles::create_permission(call, id, cx).await,
@@ -237,8 +237,10 @@ async fn authorize<P: Platform>(
     let now = cx.now();
     let ring = engine.keyring(now).await.map_err(|_| Problem::unavailable())?;
     let config = engine.config();
-    let policy =
-        AccessTokenPolicy::new(config.issuer.as_str(), resources::management_identifier(config));
+    let policy = AccessTokenPolicy::new(
+        config.issuer.as_str(),
+        crate::model::resource::management_identifier(config),
+    );
     let claims =
         verify_access_token(engine.platform().crypto(), &ring.jwks(now), &policy, token, now)
             .await
@@ -280,9 +282,9 @@ async fn current_scopes<P: Platform>(
     {
         return Ok(Some(bootstrap.scopes.clone()));
     }
-    let app = crate::store::read_record::<apps::AppRecord, _>(
+    let app = crate::store::read_record::<crate::model::app::AppRecord, _>(
         engine.platform().directory(),
-        &apps::app_key(client_id),
+        &schema::app(client_id),
     )
     .await
     .map_err(|_| Problem::unavailable())?;
@@ -331,7 +333,7 @@ pub(crate) fn replacement_body(
         return Ok(body);
     }
     let mut merged = current;
-    fields::merge_patch(&mut merged, &Value::Object(body));
+    crate::model::fields::merge_patch(&mut merged, &Value::Object(body));
     match merged {
         Value::Object(map) => Ok(map),
         _ => Err(Problem::malformed("the patch must be a JSON object")),
@@ -523,7 +525,6 @@ pub(crate) async fn list_records<P: Platform>(
     Ok((items, page.cursor.map(|c| format!("k{c}"))))
 }
 
-mod apps_routes;
 mod usage;
 
 #[cfg(test)]

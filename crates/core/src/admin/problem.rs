@@ -7,26 +7,12 @@
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
+pub use crate::model::FieldError;
+
 use crate::http::{Response, no_store};
 
 /// The media type of a problem document (RFC 9457 section 6.1).
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// One failing field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// A JSON pointer (RFC 6901) to the field, e.g. `/redirect_uris/0`.
-    pub pointer: String,
-    /// What is wrong with it.
-    pub detail: String,
-}
-
-impl FieldError {
-    /// A problem with the field at `pointer`.
-    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), detail: detail.into() }
-    }
-}
 
 /// A problem document on its way to the wire (boxed: it travels in `Err`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,12 +10,9 @@
 //! `gatehouse:*` scopes. It is always listed and cannot be changed or deleted.
 
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::fields::Fields;
-use super::problem::{FieldError, Problem};
-use super::scopes::ScopeRecord;
+use super::problem::Problem;
 use super::{
     Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
     rename_claims, replacement_body, versioned_response,
@@ -23,55 +20,12 @@ use super::{
 use crate::config::Config;
 use crate::engine::Context;
 use crate::http::Response;
-use crate::jose::Algorithm;
+use crate::model::resource::{ResourceRecord, management_identifier, validate, with_scopes};
+use crate::model::scope::ScopeRecord;
 use crate::platform::Platform;
-use crate::store::{Commit, Directory, Expect, StoreError, Versioned};
-use crate::types::{MANAGEMENT_SCOPES, ResourceIndicator, UnixTime};
-
-/// Where resources live in the directory: `resources/<identifier>`.
-pub const RESOURCES_PREFIX: &str = "resources/";
-
-/// The directory key of the resource `identifier`.
-#[must_use]
-pub fn resource_key(identifier: &str) -> String {
-    format!("{RESOURCES_PREFIX}{identifier}")
-}
-
-/// The identifier of the management API, the built-in resource: `{ISSUER}/admin/v1`.
-/// Tokens for the management API carry it as `aud`.
-#[must_use]
-pub fn management_identifier(config: &Config) -> String {
-    config.issuer.endpoint("/admin/v1")
-}
-
-/// A registered API as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourceRecord {
-    /// The identifier: the `aud` of its tokens and the `resource` parameter that
-    /// names it. Cannot change.
-    pub identifier: ResourceIndicator,
-    /// Unique display name.
-    pub name: String,
-    /// Free text, up to 120 characters.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// Lifetime of access tokens for this resource (seconds); the app's when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token_lifetime: Option<u64>,
-    /// Signing algorithm of access tokens for this resource; the app's when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token_signed_response_alg: Option<Algorithm>,
-    /// Always `false` for stored resources; `true` on the listed management API.
-    pub system: bool,
-    /// Creation time.
-    pub created_at: UnixTime,
-    /// Last change.
-    pub updated_at: UnixTime,
-}
-
-fn name_claim(name: &str) -> String {
-    format!("names/resources/{}", name.to_lowercase())
-}
+use crate::store::schema;
+use crate::store::{Commit, Directory, Expect, Versioned};
+use crate::types::{MANAGEMENT_SCOPES, ResourceIndicator};
 
 /// The management API as a listed resource.
 fn management_view(config: &Config) -> Value {
@@ -81,70 +35,6 @@ fn management_view(config: &Config) -> Value {
         "description": "The management API of this issuer",
         "system": true,
         "scopes": MANAGEMENT_SCOPES,
-    })
-}
-
-/// Validates a body into a record; `current` is the record being replaced with the
-/// scopes it owns (read-only, so a body may only send them back unchanged).
-fn validate(
-    body: Map<String, Value>,
-    current: Option<(&ResourceRecord, &[String])>,
-    management: &str,
-    now: UnixTime,
-) -> Result<ResourceRecord, Vec<FieldError>> {
-    let mut fields = Fields::new(body);
-    let current_view = current.map(|(c, scopes)| with_scopes(c, scopes));
-    let current = current.map(|(c, _)| c);
-    fields.read_only_from(&["created_at", "updated_at", "system", "scopes"], current_view.as_ref());
-    let raw: Option<String> = fields.take("identifier", "a string");
-    let identifier = match (raw, current) {
-        (Some(raw), Some(c)) if raw != c.identifier.as_str() => {
-            fields.error("/identifier", "cannot change; create a new resource instead");
-            None
-        }
-        (None, Some(c)) => Some(c.identifier.clone()),
-        (None, None) => {
-            fields.error("/identifier", "is required");
-            None
-        }
-        (Some(raw), _) => match ResourceIndicator::new(&raw) {
-            Ok(id) if id.as_str() == management => {
-                fields.error("/identifier", "is the management API's identifier");
-                None
-            }
-            Ok(id) => Some(id),
-            Err(e) => {
-                fields.error("/identifier", e.0);
-                None
-            }
-        },
-    };
-    let name = fields.required_name("name", 64);
-    let description: String = fields.take("description", "a string").unwrap_or_default();
-    if description.chars().count() > super::apps::MAX_DESCRIPTION {
-        fields.error(
-            "/description",
-            format!("must be at most {} characters", super::apps::MAX_DESCRIPTION),
-        );
-    }
-    let lifetime: Option<u64> =
-        fields.take("access_token_lifetime", "an integer number of seconds");
-    let (min, max, _) = super::apps::TOKEN_LIFETIME;
-    if lifetime.is_some_and(|l| !(min..=max).contains(&l)) {
-        fields.error("/access_token_lifetime", format!("must be between {min} and {max} seconds"));
-    }
-    let alg = fields.take("access_token_signed_response_alg", "ES256 or RS256");
-    fields.finish()?;
-    Ok(ResourceRecord {
-        identifier: identifier
-            .ok_or_else(|| vec![FieldError::new("/identifier", "is required")])?,
-        name: name.unwrap_or_default(),
-        description,
-        access_token_lifetime: lifetime,
-        access_token_signed_response_alg: alg,
-        system: false,
-        created_at: current.map_or(now, |c| c.created_at),
-        updated_at: now,
     })
 }
 
@@ -174,7 +64,7 @@ async fn owned_scopes<P: Platform>(
     let mut cursor: Option<String> = None;
     loop {
         let page = directory
-            .list("scopes/", cursor.as_deref(), crate::store::MAX_LIST_LIMIT)
+            .list(schema::SCOPES_PREFIX, cursor.as_deref(), crate::store::MAX_LIST_LIMIT)
             .await
             .map_err(|_| Problem::unavailable())?;
         for key in &page.keys {
@@ -195,17 +85,9 @@ async fn owned_scopes<P: Platform>(
     }
 }
 
-fn with_scopes(record: &ResourceRecord, scopes: &[String]) -> Value {
-    let mut view = serde_json::to_value(record).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut view {
-        map.insert("scopes".to_owned(), json!(scopes));
-    }
-    view
-}
-
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
     let system = [management_view(call.engine.config())];
-    let (items, cursor) = list_records(call, RESOURCES_PREFIX, &system).await?;
+    let (items, cursor) = list_records(call, schema::RESOURCES_PREFIX, &system).await?;
     Ok(crate::http::json_response(
         StatusCode::OK,
         &json!({ "items": items, "next_cursor": cursor }),
@@ -220,7 +102,8 @@ async fn load<P: Platform>(
     if identifier == management_identifier(call.engine.config()) {
         return Err(system_refusal());
     }
-    let versioned = read(call.engine, &resource_key(&identifier)).await?.ok_or_else(not_found)?;
+    let versioned =
+        read(call.engine, &schema::resource(&identifier)).await?.ok_or_else(not_found)?;
     Ok((decode_record(&versioned.record)?, versioned.version))
 }
 
@@ -243,10 +126,10 @@ pub(super) async fn create<P: Platform>(
     let record = validate(body, None, &management, cx.now()).map_err(Problem::invalid)?;
     let value = serde_json::to_value(&record).map_err(|_| Problem::unavailable())?;
     let commit = Commit {
-        key: resource_key(record.identifier.as_str()),
+        key: schema::resource(record.identifier.as_str()),
         record: Some(value),
         expect: Expect::Absent,
-        claim: vec![name_claim(&record.name)],
+        claim: vec![schema::resource_name(&record.name)],
         release: Vec::new(),
         cascade: Vec::new(),
     };
@@ -274,10 +157,11 @@ pub(super) async fn update<P: Platform>(
     let management = management_identifier(call.engine.config());
     let record = validate(body, Some((&current, &owned)), &management, cx.now())
         .map_err(Problem::invalid)?;
-    let (claim, release) = rename_claims(name_claim(&current.name), name_claim(&record.name));
+    let (claim, release) =
+        rename_claims(schema::resource_name(&current.name), schema::resource_name(&record.name));
     let value = serde_json::to_value(&record).map_err(|_| Problem::unavailable())?;
     let commit = Commit {
-        key: resource_key(record.identifier.as_str()),
+        key: schema::resource(record.identifier.as_str()),
         record: Some(value),
         expect: Expect::Version(version),
         claim,
@@ -306,11 +190,11 @@ pub(super) async fn delete<P: Platform>(
         ));
     }
     let commit = Commit {
-        key: resource_key(current.identifier.as_str()),
+        key: schema::resource(current.identifier.as_str()),
         record: None,
         expect: Expect::Version(version),
         claim: Vec::new(),
-        release: vec![name_claim(&current.name)],
+        release: vec![schema::resource_name(&current.name)],
         cascade: Vec::new(),
     };
     commit_record(call.engine, commit, "/identifier").await?;
@@ -329,21 +213,8 @@ pub(super) async fn check_owner<P: Platform>(
             "the management API owns only the gatehouse:* scopes",
         ));
     }
-    if read(call.engine, &resource_key(resource.as_str())).await?.is_none() {
+    if read(call.engine, &schema::resource(resource.as_str())).await?.is_none() {
         return Err(Problem::invalid_field("/resource", "is not a registered resource identifier"));
     }
     Ok(())
-}
-
-/// A resource as the token endpoint reads it from the directory (possibly stale
-/// within the directory's bound).
-///
-/// # Errors
-///
-/// A store failure.
-pub async fn lookup<D: Directory>(
-    directory: &D,
-    identifier: &str,
-) -> Result<Option<ResourceRecord>, StoreError> {
-    crate::store::read_record(directory, &resource_key(identifier)).await
 }

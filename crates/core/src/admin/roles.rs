@@ -7,11 +7,8 @@
 //! permission of the same name is never mistaken for the deleted one.
 
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::apps::app_key;
-use super::fields::Fields;
 use super::problem::{FieldError, Problem};
 use super::{
     Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
@@ -19,100 +16,24 @@ use super::{
 };
 use crate::engine::{Context, Engine};
 use crate::http::Response;
+use crate::model::fields::Fields;
+use crate::model::role::{
+    MAX_PERMISSIONS, Permission, PermissionRef, PermissionSet, RoleRecord, check_description,
+    check_permission_name, validate_role,
+};
 use crate::platform::Platform;
+use crate::store::schema;
 use crate::store::{Commit, Expect, Versioned};
 use crate::token::random_id;
-use crate::types::UnixTime;
-
-/// At most this many permissions per app.
-pub const MAX_PERMISSIONS: usize = 50;
-/// Where roles live in the directory.
-pub const ROLES_PREFIX: &str = "roles/";
-
-/// One permission of an app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Permission {
-    /// Generated id, which roles reference.
-    pub id: String,
-    /// Letters, digits and underscore, up to 30 characters; unique in the app.
-    pub name: String,
-    /// Up to 120 characters.
-    #[serde(default)]
-    pub description: String,
-}
-
-/// An app's permissions, stored as one record so a change is one atomic write.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PermissionSet {
-    /// The permissions, in creation order.
-    pub items: Vec<Permission>,
-}
-
-/// A role as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoleRecord {
-    /// Generated id.
-    pub id: String,
-    /// Unique name.
-    pub name: String,
-    /// Up to 120 characters.
-    #[serde(default)]
-    pub description: String,
-    /// Permission references.
-    pub permissions: Vec<PermissionRef>,
-    /// Creation time.
-    pub created_at: UnixTime,
-    /// Last change.
-    pub updated_at: UnixTime,
-}
-
-/// A permission a role holds: the app and the permission id (and name, for reading).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PermissionRef {
-    /// The app.
-    pub client_id: String,
-    /// The permission id.
-    #[serde(default)]
-    pub id: String,
-    /// The permission name.
-    pub name: String,
-}
-
-/// The directory key of an app's permission set.
-pub(crate) fn permissions_key(client_id: &str) -> String {
-    format!("permissions/{client_id}")
-}
-
-fn role_claim(name: &str) -> String {
-    format!("names/roles/{}", name.to_lowercase())
-}
-
-fn check_permission_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 30 {
-        return Err("must be 1 to 30 characters");
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err("may contain only letters, digits and underscore");
-    }
-    Ok(())
-}
-
-fn check_description(fields: &mut Fields) -> String {
-    let description: String = fields.take("description", "a string").unwrap_or_default();
-    if description.chars().count() > super::apps::MAX_DESCRIPTION {
-        fields.error("/description", "must be at most 120 characters");
-    }
-    description
-}
 
 async fn permission_set<P: Platform>(
     engine: &Engine<P>,
     client_id: &str,
 ) -> Result<(u64, PermissionSet), Problem> {
-    if read(engine, &app_key(client_id)).await?.is_none() {
+    if read(engine, &schema::app(client_id)).await?.is_none() {
         return Err(Problem::not_found("no app with this client_id"));
     }
-    match read(engine, &permissions_key(client_id)).await? {
+    match read(engine, &schema::permissions(client_id)).await? {
         Some(v) => {
             Ok((v.version, serde_json::from_value(v.record).map_err(|_| Problem::unavailable())?))
         }
@@ -129,7 +50,7 @@ async fn save_permissions<P: Platform>(
     let expect = if version == 0 { Expect::Absent } else { Expect::Version(version) };
     let record = serde_json::to_value(set).map_err(|_| Problem::unavailable())?;
     let commit = Commit {
-        key: permissions_key(client_id),
+        key: schema::permissions(client_id),
         record: Some(record),
         expect,
         claim: Vec::new(),
@@ -280,7 +201,7 @@ async fn role_view<P: Platform>(engine: &Engine<P>, role: &RoleRecord) -> Result
     let mut view = role.clone();
     let mut live = Vec::with_capacity(role.permissions.len());
     for reference in &role.permissions {
-        let set = match read(engine, &permissions_key(&reference.client_id)).await? {
+        let set = match read(engine, &schema::permissions(&reference.client_id)).await? {
             Some(v) => serde_json::from_value::<PermissionSet>(v.record).unwrap_or_default(),
             None => PermissionSet::default(),
         };
@@ -296,50 +217,8 @@ async fn role_view<P: Platform>(engine: &Engine<P>, role: &RoleRecord) -> Result
     serde_json::to_value(view).map_err(|_| Problem::unavailable())
 }
 
-fn validate_role(
-    body: Map<String, Value>,
-    current: Option<&RoleRecord>,
-    id: &str,
-    now: UnixTime,
-) -> Result<(RoleRecord, Vec<PermissionRef>), Vec<FieldError>> {
-    let mut fields = Fields::new(body);
-    let current_view = current.and_then(|c| serde_json::to_value(c).ok());
-    fields.read_only_from(&["id", "created_at", "updated_at"], current_view.as_ref());
-    let name = fields.required_name("name", 64);
-    let description = check_description(&mut fields);
-    let raw: Vec<Value> = fields.take("permissions", "an array of objects").unwrap_or_default();
-    let mut permissions = Vec::with_capacity(raw.len());
-    for (i, item) in raw.into_iter().enumerate() {
-        // `id` is accepted so a role read back can be written again; the reference
-        // is resolved afresh from the name either way.
-        let known = item
-            .as_object()
-            .is_some_and(|o| o.keys().all(|k| matches!(k.as_str(), "client_id" | "name" | "id")));
-        let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_owned);
-        match (known, text("client_id"), text("name")) {
-            (true, Some(client_id), Some(name)) => {
-                permissions.push(PermissionRef { client_id, id: String::new(), name });
-            }
-            _ => fields.error(
-                format!("/permissions/{i}"),
-                "must be an object with client_id and name (and, as read back, id)",
-            ),
-        }
-    }
-    fields.finish()?;
-    let record = RoleRecord {
-        id: id.to_owned(),
-        name: name.unwrap_or_default(),
-        description,
-        permissions: Vec::new(),
-        created_at: current.map_or(now, |c| c.created_at),
-        updated_at: now,
-    };
-    Ok((record, permissions))
-}
-
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
-    let (records, cursor) = list_records(call, ROLES_PREFIX, &[]).await?;
+    let (records, cursor) = list_records(call, schema::ROLES_PREFIX, &[]).await?;
     let mut items = Vec::with_capacity(records.len());
     for record in &records {
         items.push(role_view(call.engine, &decode_record(record)?).await?);
@@ -351,7 +230,7 @@ pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Pr
 }
 
 pub(super) async fn get<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
-    let versioned = read(call.engine, &format!("{ROLES_PREFIX}{id}"))
+    let versioned = read(call.engine, &schema::role(id))
         .await?
         .ok_or_else(|| Problem::not_found("no such role"))?;
     let view = role_view(call.engine, &decode(&versioned)?).await?;
@@ -368,10 +247,10 @@ pub(super) async fn create<P: Platform>(
     role.permissions = resolve_permissions(call.engine, refs).await?;
     let record = serde_json::to_value(&role).map_err(|_| Problem::unavailable())?;
     let commit = Commit {
-        key: format!("{ROLES_PREFIX}{id}"),
+        key: schema::role(&id),
         record: Some(record),
         expect: Expect::Absent,
-        claim: vec![role_claim(&role.name)],
+        claim: vec![schema::role_name(&role.name)],
         release: Vec::new(),
         cascade: Vec::new(),
     };
@@ -384,7 +263,7 @@ pub(super) async fn update<P: Platform>(
     id: &str,
     cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
-    let key = format!("{ROLES_PREFIX}{id}");
+    let key = schema::role(id);
     let current =
         read(call.engine, &key).await?.ok_or_else(|| Problem::not_found("no such role"))?;
     check_if_match(&call.request, current.version)?;
@@ -393,7 +272,8 @@ pub(super) async fn update<P: Platform>(
     let (mut role, refs) =
         validate_role(body, Some(&existing), id, cx.now()).map_err(Problem::invalid)?;
     role.permissions = resolve_permissions(call.engine, refs).await?;
-    let (claim, release) = super::rename_claims(role_claim(&existing.name), role_claim(&role.name));
+    let (claim, release) =
+        super::rename_claims(schema::role_name(&existing.name), schema::role_name(&role.name));
     let record = serde_json::to_value(&role).map_err(|_| Problem::unavailable())?;
     let commit = Commit {
         key,
@@ -408,7 +288,7 @@ pub(super) async fn update<P: Platform>(
 }
 
 pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
-    let key = format!("{ROLES_PREFIX}{id}");
+    let key = schema::role(id);
     let current =
         read(call.engine, &key).await?.ok_or_else(|| Problem::not_found("no such role"))?;
     check_if_match(&call.request, current.version)?;
@@ -418,7 +298,7 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
         record: None,
         expect: Expect::Version(current.version),
         claim: Vec::new(),
-        release: vec![role_claim(&role.name)],
+        release: vec![schema::role_name(&role.name)],
         cascade: Vec::new(),
     };
     commit_record(call.engine, commit, "/name").await?;
@@ -438,7 +318,7 @@ pub(crate) async fn check_role_ids<P: Platform>(
 ) -> Result<(), Problem> {
     let mut errors = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        if read(engine, &format!("{ROLES_PREFIX}{id}")).await?.is_none() {
+        if read(engine, &schema::role(id)).await?.is_none() {
             errors.push(FieldError::new(format!("{pointer}/{i}"), "is not an existing role id"));
         }
     }
@@ -447,17 +327,4 @@ pub(crate) async fn check_role_ids<P: Platform>(
 
 fn decode<T: serde::de::DeserializeOwned>(versioned: &Versioned) -> Result<T, Problem> {
     decode_record(&versioned.record)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn permission_names() {
-        assert!(check_permission_name("read_orders").is_ok());
-        assert!(check_permission_name(&"a".repeat(31)).is_err());
-        assert!(check_permission_name("read-orders").is_err());
-        assert!(check_permission_name("").is_err());
-    }
 }

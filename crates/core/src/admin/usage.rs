@@ -10,11 +10,11 @@ use http::StatusCode;
 use serde::Serialize;
 
 use super::Call;
-use super::apps::app_key;
 use super::problem::Problem;
-use crate::engine::{Context, usage_series};
+use crate::engine::Context;
 use crate::http::{Response, json_response};
 use crate::platform::Platform;
+use crate::store::schema;
 use crate::store::{Counters, USAGE_BUCKET_SECS, USAGE_RETENTION_SECS, UsageBucket};
 use crate::types::UnixTime;
 
@@ -131,14 +131,14 @@ pub(super) async fn get<P: Platform>(
 ) -> Result<Response, Problem> {
     let range = range(call.request.uri().query().unwrap_or(""), cx.now())?;
     // 404 for an app that does not exist (a deleted app's series ages out).
-    super::read(call.engine, &app_key(id))
+    super::read(call.engine, &schema::app(id))
         .await?
         .ok_or_else(|| Problem::not_found("no app with this client_id"))?;
     let stored = call
         .engine
         .platform()
         .counters()
-        .usage(&usage_series(id), cx.now())
+        .usage(&schema::usage_series(id), cx.now())
         .await
         .map_err(|_| Problem::unavailable())?;
     let buckets = report_buckets(range, &stored);

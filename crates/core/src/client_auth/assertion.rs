@@ -21,8 +21,9 @@
 use hmac::Mac as _;
 use serde::Deserialize;
 
-use crate::jose::{Algorithm, DecodedJws, Jwks, b64url};
+use crate::jose::{Algorithm, DecodedJws, Jwks};
 use crate::platform::Crypto;
+use crate::store::schema;
 use crate::types::{ClientId, UnixTime};
 
 /// The `client_assertion_type` of a JWT assertion (RFC 7523 section 2.2).
@@ -251,7 +252,7 @@ impl ClientAssertion {
             return Err(AssertionError::Time);
         }
         let digest = <sha2::Sha256 as sha2::Digest>::digest(claims.jti.as_bytes());
-        let key = format!("assertion/{}/{}", self.client_id.as_str(), b64url(&digest));
+        let key = schema::assertion(self.client_id.as_str(), &digest);
         Ok((key, claims.exp.plus(leeway)))
     }
 }
@@ -259,6 +260,7 @@ impl ClientAssertion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jose::b64url;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789a";
 

@@ -14,15 +14,16 @@ pub mod throttle;
 use base64::Engine as _;
 use http::{HeaderMap, header};
 
-use crate::admin::apps::{AppRecord, app_key};
 use crate::engine::Engine;
 use crate::error::{Challenge, OAuthError};
 use crate::fetch::{Fetch as _, check_destination};
 use crate::http::Form;
 use crate::jose::{Algorithm, Jwks};
+use crate::model::app::AppRecord;
 use crate::platform::Platform;
 use crate::policy::{GrantType, TokenEndpointAuthMethod};
 use crate::store::read_record;
+use crate::store::schema;
 use crate::store::{OnceStore, StoreError};
 use crate::types::{ClientId, ClientSecret, ScopeSet, UnixTime};
 use assertion::{AssertionAlg, AssertionError, ClientAssertion, JWT_BEARER};
@@ -251,7 +252,7 @@ pub async fn authenticate<P: Platform>(
     // Through the isolate's read cache: a change reaches this check within the
     // bound of `crate::cache`.
     let directory = engine.cached_directory(now);
-    let app = read_record::<AppRecord, _>(&directory, &app_key(presented.client_id.as_str()))
+    let app = read_record::<AppRecord, _>(&directory, &schema::app(presented.client_id.as_str()))
         .await
         .map_err(|err| Refusal::from(crate::engine::store_error(&err)))?;
     let Some(app) = app else {

@@ -40,6 +40,7 @@ use crate::http::Response;
 use crate::jose::b64url;
 use crate::platform::Platform;
 use crate::store::Counters as _;
+use crate::store::schema;
 use crate::types::{ClientId, UnixTime};
 
 /// Failures a pair may make within a window before it is penalized.
@@ -54,8 +55,6 @@ pub const MAX_PENALTY_SECS: u64 = 900;
 pub const MAX_PENALTIES: usize = 4096;
 /// The header Cloudflare's edge sets to the client's address.
 pub const SOURCE_HEADER: &str = "cf-connecting-ip";
-/// Where failures are counted in [`crate::store::Counters`].
-pub const COUNTER_PREFIX: &str = "auth-failures/";
 
 /// The penalty for a pair that has failed `failures` times in the window, if any:
 /// none below [`MAX_FAILURES`], then [`FIRST_PENALTY_SECS`] doubling per failure,
@@ -94,7 +93,7 @@ impl Attempt {
     /// The key of the pair's failure counter.
     #[must_use]
     pub fn counter_key(&self) -> String {
-        format!("{COUNTER_PREFIX}{}", b64url(&self.0))
+        schema::auth_failures(&self.0)
     }
 }
 
@@ -273,7 +272,7 @@ mod tests {
         // Without a readable address, every request shares one.
         let unknown = Attempt::new(&id("app"), &HeaderMap::new());
         assert_eq!(unknown, Attempt::new(&id("app"), &from("not an address")));
-        assert!(a.counter_key().starts_with(COUNTER_PREFIX));
+        assert!(a.counter_key().starts_with(schema::AUTH_FAILURES_PREFIX));
         assert!(a.counter_key().len() < 64);
     }
 

@@ -13,14 +13,15 @@
 //! - Without `resource`, the requested scopes (or, without `scope`, every scope
 //!   the client holds) must share one audience; scopes of two are `invalid_scope`.
 
-use crate::admin::resources::{ResourceRecord, lookup, management_identifier};
-use crate::admin::scopes::{ScopeRecord, SecurityLevel};
 use crate::client_auth::AuthenticatedClient;
 use crate::engine::{Engine, store_error};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::Form;
 use crate::jose::Algorithm;
+use crate::model::resource::{ResourceRecord, lookup, management_identifier};
+use crate::model::scope::{ScopeRecord, SecurityLevel};
 use crate::platform::Platform;
+use crate::store::schema;
 use crate::store::{Directory, StoreError, read_record};
 use crate::types::{ResourceIndicator, Scope, ScopeSet, UnixTime};
 
@@ -188,7 +189,7 @@ async fn scope_facts<D: Directory>(directory: &D, scope: &Scope) -> Result<Scope
     if key.starts_with("gatehouse:") {
         return Ok(ScopeFacts { owner: Owner::Management, public: false });
     }
-    let record: Option<ScopeRecord> = read_record(directory, &format!("scopes/{key}")).await?;
+    let record: Option<ScopeRecord> = read_record(directory, &schema::scope(key)).await?;
     Ok(match record {
         Some(record) => ScopeFacts {
             owner: record

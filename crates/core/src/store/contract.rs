@@ -6,12 +6,13 @@
 //! unwinding (wasm) can report it. Keys are placed under `ns` so the suite can run
 //! repeatedly against persistent stores; `now` is any time on the caller's clock.
 
+use super::schema;
 use super::{
     Commit, CommitError, Counters, Directory, Expect, KeyVault, OnceStore, RefreshFamilies,
     Registry, Rotation, Sessions, StoreError, Taken, USAGE_BUCKET_SECS, USAGE_RETENTION_SECS,
     UsageBucket, UsageCounts, UsageEvent, Versioned,
 };
-use crate::keys::{KEYRING_KEY, Keyring};
+use crate::keys::Keyring;
 use crate::types::UnixTime;
 
 /// The result of one contract check: `Err` names the broken expectation.
@@ -301,8 +302,8 @@ pub async fn key_vault<V: KeyVault, D: Directory>(
     expect!(rings.iter().all(|r| *r == first), "racing first calls all get one keyring");
     let again = found("ensure", vault.ensure(now.plus(5)).await)?;
     expect!(first == again, "ensure returns the same keyring every time");
-    let published =
-        found("get", directory.get(KEYRING_KEY).await)?.ok_or("the keyring is in the directory")?;
+    let published = found("get", directory.get(schema::KEYRING).await)?
+        .ok_or("the keyring is in the directory")?;
     let published: Keyring =
         serde_json::from_slice(&published).map_err(|e| format!("published keyring: {e}"))?;
     expect!(published == first, "the directory holds the same keyring");
@@ -357,8 +358,8 @@ pub async fn key_vault<V: KeyVault, D: Directory>(
         signing(&withdrawn).iter().any(|kid| *kid != active),
         "another ES256 key signs at once"
     );
-    let published =
-        found("get", directory.get(KEYRING_KEY).await)?.ok_or("the keyring is in the directory")?;
+    let published = found("get", directory.get(schema::KEYRING).await)?
+        .ok_or("the keyring is in the directory")?;
     let published: Keyring =
         serde_json::from_slice(&published).map_err(|e| format!("published keyring: {e}"))?;
     expect!(published == withdrawn, "the directory holds the keyring without the withdrawn key");

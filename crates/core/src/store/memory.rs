@@ -14,12 +14,13 @@ use super::records::{
     self, CounterRecord, FamilyRecord, OnceRecord, Publication, Retry, SessionRecord, UsageRecord,
     Write,
 };
+use super::schema;
 use super::{
     Commit, CommitError, Counters, Directory, KeyVault, ListPage, MAX_LIST_LIMIT, MAX_VALUE_BYTES,
     OnceStore, RefreshFamilies, Registry, Rotation, Sessions, StoreError, Taken, UsageBucket,
     UsageCounts, Versioned, check_key,
 };
-use crate::keys::{KEYRING_KEY, Kek, Keyring};
+use crate::keys::{Kek, Keyring};
 use crate::platform::Crypto;
 use crate::types::UnixTime;
 
@@ -440,7 +441,7 @@ impl<C: Crypto> MemoryKeyVault<C> {
         let seq = self.outbox.next_seq();
         self.outbox.record(vec![Publication {
             seq,
-            key: KEYRING_KEY.to_owned(),
+            key: schema::KEYRING.to_owned(),
             value: Some(value),
         }]);
         let _ = self.outbox.publish().await;

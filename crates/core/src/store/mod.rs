@@ -24,6 +24,7 @@ pub mod contract;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod records;
+pub mod schema;
 
 use crate::keys::Keyring;
 use crate::types::UnixTime;

@@ -381,8 +381,8 @@ fn bad_bodies_get_problem_details() {
 
 #[test]
 fn debug_of_records_redacts_secrets() {
-    use gatehouse_core::admin::apps::AppRecord;
-    use gatehouse_core::admin::users::UserRecord;
+    use gatehouse_core::model::app::AppRecord;
+    use gatehouse_core::model::user::UserRecord;
     use gatehouse_core::store::Registry;
     let s = Scenario::default();
     let token = s.bearer(None);

@@ -2,7 +2,7 @@
 //! that a change still reaches the token endpoint within its bound.
 
 use gatehouse_core::cache::{KEYRING_TTL_SECS, RECORD_TTL_SECS};
-use gatehouse_core::keys::KEYRING_KEY;
+use gatehouse_core::store::schema;
 use gatehouse_core::store::{Directory, Versioned};
 use gatehouse_testkit::{Scenario, body_json};
 use http::Method;
@@ -96,7 +96,7 @@ fn a_keyring_rotated_elsewhere_is_seen_within_the_bound() {
     let jwks = |s: &Scenario| body_json(&s.get("/.well-known/jwks.json"))["keys"].clone();
     assert_eq!(jwks(&s).as_array().unwrap().len(), 2);
     let directory = s.engine.platform().directory.origin();
-    assert!(pollster::block_on(directory.get(KEYRING_KEY)).unwrap().is_some());
+    assert!(pollster::block_on(directory.get(schema::KEYRING)).unwrap().is_some());
     pollster::block_on(gatehouse_core::store::KeyVault::rotate(
         &s.engine.platform().keys,
         s.clock.now(),

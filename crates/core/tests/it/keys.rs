@@ -3,8 +3,9 @@
 
 use gatehouse_core::cache::KEYRING_TTL_SECS;
 use gatehouse_core::jose::{Algorithm, Jwks};
-use gatehouse_core::keys::{KEYRING_KEY, Kek, Keyring, PUBLISH_AFTER_SECS, PUBLISH_AHEAD_SECS};
+use gatehouse_core::keys::{Kek, Keyring, PUBLISH_AFTER_SECS, PUBLISH_AHEAD_SECS};
 use gatehouse_core::store::KeyVault;
+use gatehouse_core::store::schema;
 use gatehouse_core::verify::{AccessTokenPolicy, verify_access_token};
 use gatehouse_testkit::{NativeCrypto, Scenario, TEST_KEK, body_json, seeded_rng};
 use http::Method;
@@ -215,7 +216,7 @@ fn a_missed_keyring_publication_is_repaired() {
     assert_eq!(first.keys.len(), 2, "served from the single writer");
     assert_eq!(s.engine.platform().keys.pending(), 1);
     assert!(
-        pollster::block_on(gatehouse_core::store::Directory::get(&**directory, KEYRING_KEY))
+        pollster::block_on(gatehouse_core::store::Directory::get(&**directory, schema::KEYRING))
             .unwrap()
             .is_none()
     );
@@ -226,7 +227,7 @@ fn a_missed_keyring_publication_is_repaired() {
     assert_eq!(jwks(&s), first);
     assert_eq!(s.engine.platform().keys.pending(), 0);
     assert!(
-        pollster::block_on(gatehouse_core::store::Directory::get(&**directory, KEYRING_KEY))
+        pollster::block_on(gatehouse_core::store::Directory::get(&**directory, schema::KEYRING))
             .unwrap()
             .is_some()
     );

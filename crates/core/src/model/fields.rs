@@ -1,10 +1,9 @@
 //! Reading a JSON object field by field, so every error names its field and every
 //! unknown field is refused.
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-
-use super::problem::FieldError;
 
 /// The fields of a request body, consumed one by one.
 #[derive(Debug)]
@@ -129,5 +128,21 @@ mod tests {
         let errors = fields.finish().unwrap_err();
         assert_eq!(errors[0].pointer, "/n");
         assert_eq!(errors[1].pointer, "/extra~1field");
+    }
+}
+
+/// One failing field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// A JSON pointer (RFC 6901) to the field, e.g. `/redirect_uris/0`.
+    pub pointer: String,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A problem with the field at `pointer`.
+    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { pointer: pointer.into(), detail: detail.into() }
     }
 }
