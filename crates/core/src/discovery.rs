@@ -2,10 +2,13 @@
 //! (OpenID Connect Discovery 1.0 section 3).
 //!
 //! Only what is implemented is advertised: a client that trusts this document must
-//! never be sent to an endpoint or method that does not exist.
+//! never be sent to an endpoint or method that does not exist. The endpoints come
+//! from the router's table and the grant types from the token endpoint's.
 
 use serde::Serialize;
 
+use crate::flow::SERVED_GRANTS;
+use crate::router::{Handler, path_of};
 use crate::types::{IssuerUrl, MANAGEMENT_SCOPES};
 
 /// The token endpoint path under the issuer.
@@ -38,12 +41,12 @@ impl Metadata {
     pub fn new(issuer: &IssuerUrl) -> Self {
         Self {
             issuer: issuer.as_str().to_owned(),
-            token_endpoint: issuer.endpoint(TOKEN_PATH),
-            jwks_uri: issuer.endpoint(JWKS_PATH),
+            token_endpoint: issuer.endpoint(path_of(Handler::Token).unwrap_or(TOKEN_PATH)),
+            jwks_uri: issuer.endpoint(path_of(Handler::Jwks).unwrap_or(JWKS_PATH)),
             scopes_supported: MANAGEMENT_SCOPES.to_vec(),
             // No authorization endpoint is served yet, so no response type is.
             response_types_supported: Vec::new(),
-            grant_types_supported: vec!["client_credentials"],
+            grant_types_supported: SERVED_GRANTS.iter().map(|g| g.as_str()).collect(),
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",

@@ -1,108 +1,22 @@
-//! The engine: one request in, one response out, never an error or a panic.
+//! The engine: the configuration, the platform and what the isolate keeps, shared
+//! by every handler. Requests come in through [`Engine::handle`] (`crate::router`).
 
 use std::rc::Rc;
 
-use http::{HeaderValue, Method, StatusCode, header};
-use rand_core::CryptoRngCore;
+use http::{HeaderValue, StatusCode, header};
 
 use crate::cache::{CachedDirectory, ReadCache};
 use crate::client_auth::throttle::PenaltyBox;
 use crate::config::Config;
-use crate::discovery::{
-    JWKS_PATH, Metadata, OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH, TOKEN_PATH,
-};
+use crate::context::{Context, Deferred};
 use crate::error::OAuthError;
-use crate::http::{
-    Request, Response, cors_any, json_response, method_not_allowed, not_found, preflight_response,
-};
+use crate::http::{Response, json_response};
 use crate::keys::{Keyring, PUBLISH_AHEAD_SECS};
 use crate::platform::Platform;
 use crate::store::batch::{Tally, UsageBatch};
 use crate::store::schema;
-use crate::store::{Counters, Directory, KeyVault, StoreError, UsageEvent};
+use crate::store::{Counters, Directory, KeyVault, StoreError};
 use crate::types::UnixTime;
-
-/// What one request carries besides itself: the time, read once by the host so that
-/// every check in the request agrees, the randomness source, and the work left for
-/// after the response ([`Context::take_deferred`]).
-pub struct Context<'r> {
-    now: UnixTime,
-    rng: &'r mut dyn CryptoRngCore,
-    usage: Vec<(String, UsageEvent)>,
-    diagnostics: Vec<String>,
-}
-
-/// Work a request leaves for after its response: usage statistics to record. The
-/// host adds it to its isolate's [`UsageBatch`] ([`Deferred::add_to`]) and writes
-/// what is due with [`Engine::flush_usage`] once the response is on its way (in the
-/// worker, under `waitUntil`), so counting never delays a token and a busy app's
-/// usage object is written at most once per isolate every few seconds.
-#[derive(Debug)]
-#[must_use = "deferred work is lost unless added to a batch or run with Engine::run_deferred"]
-pub struct Deferred {
-    usage: Vec<(String, UsageEvent)>,
-    now: UnixTime,
-}
-
-impl Deferred {
-    /// Whether there is nothing to do.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.usage.is_empty()
-    }
-
-    /// Adds the usage events to `batch`.
-    pub fn add_to(self, batch: &mut UsageBatch) {
-        for (series, event) in &self.usage {
-            batch.add(series, *event, self.now);
-        }
-    }
-}
-
-impl<'r> Context<'r> {
-    /// A context for a request handled at `now`.
-    pub fn new(now: UnixTime, rng: &'r mut dyn CryptoRngCore) -> Self {
-        Self { now, rng, usage: Vec::new(), diagnostics: Vec::new() }
-    }
-
-    /// Counts `event` in the usage series of the app `client_id`, after the response.
-    pub(crate) fn count_usage(&mut self, client_id: &str, event: UsageEvent) {
-        self.usage.push((schema::usage_series(client_id), event));
-    }
-
-    /// Notes why the request was refused, for the operator's log: the answer itself
-    /// stays opaque (`invalid_client` says nothing of which check failed).
-    pub(crate) fn diagnose(&mut self, message: String) {
-        self.diagnostics.push(message);
-    }
-
-    /// What the host should log about this request (never secrets or tokens).
-    pub fn take_diagnostics(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.diagnostics)
-    }
-
-    /// The work this request left for after its response.
-    pub fn take_deferred(&mut self) -> Deferred {
-        Deferred { usage: std::mem::take(&mut self.usage), now: self.now }
-    }
-
-    /// The request's time.
-    #[must_use]
-    pub fn now(&self) -> UnixTime {
-        self.now
-    }
-
-    /// The randomness source.
-    pub fn rng(&mut self) -> &mut dyn CryptoRngCore {
-        self.rng
-    }
-}
-
-impl std::fmt::Debug for Context<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("now", &self.now).finish_non_exhaustive()
-    }
-}
 
 /// The protocol engine over a host [`Platform`].
 pub struct Engine<P: Platform> {
@@ -193,57 +107,9 @@ impl<P: Platform> Engine<P> {
         failed
     }
 
-    /// Handles one request. Every failure is already a response: RFC 6749 JSON on
-    /// OAuth endpoints, with no detail about infrastructure faults. Afterwards the
-    /// host batches [`Context::take_deferred`] and flushes what is due
-    /// ([`Engine::flush_usage`]).
-    pub async fn handle(&self, request: Request, cx: &mut Context<'_>) -> Response {
-        let head = request.method() == Method::HEAD;
-        let mut response = self.route(request, cx).await;
-        if head {
-            response.body_mut().clear();
-        }
-        response
-    }
-
-    async fn route(&self, request: Request, cx: &mut Context<'_>) -> Response {
-        let prefix = self.config.issuer.path_prefix();
-        let Some(path) = request.uri().path().strip_prefix(prefix).map(str::to_owned) else {
-            return not_found();
-        };
-        let method = request.method().clone();
-        let get = method == Method::GET || method == Method::HEAD;
-        let mut response = match path.as_str() {
-            OPENID_CONFIGURATION_PATH | OAUTH_METADATA_PATH if get => {
-                let mut response =
-                    json_response(StatusCode::OK, &Metadata::new(&self.config.issuer));
-                cache_for(&mut response, 3600);
-                response
-            }
-            JWKS_PATH if get => self.jwks(cx).await.unwrap_or_else(OAuthError::into_response),
-            TOKEN_PATH if method == Method::POST => crate::flow::token(self, request, cx)
-                .await
-                .unwrap_or_else(OAuthError::into_response),
-            OPENID_CONFIGURATION_PATH | OAUTH_METADATA_PATH | JWKS_PATH
-                if method == Method::OPTIONS =>
-            {
-                return preflight_response("GET, HEAD, OPTIONS");
-            }
-            TOKEN_PATH if method == Method::OPTIONS => return preflight_response("POST, OPTIONS"),
-            OPENID_CONFIGURATION_PATH | OAUTH_METADATA_PATH | JWKS_PATH => {
-                method_not_allowed(&[Method::GET, Method::HEAD, Method::OPTIONS])
-            }
-            TOKEN_PATH => method_not_allowed(&[Method::POST, Method::OPTIONS]),
-            admin if admin.starts_with(crate::admin::PREFIX) || admin == "/admin/v1" => {
-                return crate::admin::handle(self, request, admin, cx).await;
-            }
-            _ => return not_found(),
-        };
-        cors_any(&mut response);
-        response
-    }
-
-    async fn jwks(&self, cx: &mut Context<'_>) -> Result<Response, OAuthError> {
+    /// The JWKS document: the keyring's public keys, cacheable until the next key
+    /// could start signing.
+    pub(crate) async fn jwks(&self, cx: &mut Context<'_>) -> Result<Response, OAuthError> {
         let ring = self.keyring(cx.now()).await?;
         let mut response = json_response(StatusCode::OK, &ring.jwks(cx.now()));
         cache_for(&mut response, PUBLISH_AHEAD_SECS);
@@ -279,7 +145,7 @@ pub(crate) fn store_error(err: &StoreError) -> OAuthError {
 }
 
 /// Replaces `no-store` with a public cache lifetime, for public documents.
-fn cache_for(response: &mut Response, secs: u64) {
+pub(crate) fn cache_for(response: &mut Response, secs: u64) {
     let headers = response.headers_mut();
     headers.remove(header::PRAGMA);
     if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={secs}")) {

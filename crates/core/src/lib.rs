@@ -71,6 +71,7 @@ pub mod admin;
 pub mod cache;
 pub mod client_auth;
 pub mod config;
+pub mod context;
 pub mod discovery;
 pub mod engine;
 pub mod error;
@@ -84,6 +85,7 @@ pub mod model;
 pub mod password;
 pub mod platform;
 pub mod policy;
+pub mod router;
 pub mod store;
 #[cfg(test)]
 mod test_rng;
@@ -92,6 +94,7 @@ pub mod types;
 pub mod verify;
 
 pub use config::Config;
-pub use engine::{Context, Engine};
+pub use context::Context;
+pub use engine::Engine;
 pub use error::{ErrorCode, OAuthError};
 pub use platform::{Crypto, Platform};

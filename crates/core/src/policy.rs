@@ -46,6 +46,37 @@ pub enum GrantType {
     Implicit,
 }
 
+impl GrantType {
+    /// Every grant type, in the order discovery lists them.
+    pub const ALL: [Self; 6] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+        Self::DeviceCode,
+        Self::Password,
+        Self::Implicit,
+    ];
+
+    /// The `grant_type` value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::Password => "password",
+            Self::Implicit => "implicit",
+        }
+    }
+
+    /// The grant type a `grant_type` value names, if any.
+    #[must_use]
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+}
+
 /// A response type: `code`, `token`, `id_token` and their hybrid combinations
 /// (OAuth 2.0 Multiple Response Type Encoding Practices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -217,6 +248,16 @@ impl AppType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grant_type_names_match_their_serialized_form() {
+        for grant in GrantType::ALL {
+            let json = serde_json::to_value(grant).unwrap();
+            assert_eq!(json.as_str(), Some(grant.as_str()));
+            assert_eq!(GrantType::parse(grant.as_str()), Some(grant));
+        }
+        assert_eq!(GrantType::parse("Client_Credentials"), None);
+    }
 
     #[test]
     fn public_types_cannot_hold_secrets() {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::Call;
 use super::problem::Problem;
-use crate::engine::Context;
+use crate::context::Context;
 use crate::http::{Response, json_response};
 use crate::keys::Keyring;
 use crate::platform::Platform;

@@ -17,7 +17,8 @@ pub mod users;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Map, Value};
 
-use crate::engine::{Context, Engine};
+use crate::context::Context;
+use crate::engine::Engine;
 use crate::http::{MAX_BODY_BYTES, Request, Response};
 use crate::platform::Platform;
 use crate::store::schema;
@@ -26,6 +27,8 @@ use crate::types::ScopeSet;
 use crate::verify::{AccessTokenPolicy, verify_access_token};
 use problem::Problem;
 
+/// The management API's root path under the issuer.
+pub const ROOT: &str = "/admin/v1";
 /// The path prefix of the management API.
 pub const PREFIX: &str = "/admin/v1/";
 /// The scope that covers every management route.

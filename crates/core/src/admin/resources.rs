@@ -18,7 +18,7 @@ use super::{
     rename_claims, replacement_body, versioned_response,
 };
 use crate::config::Config;
-use crate::engine::Context;
+use crate::context::Context;
 use crate::http::Response;
 use crate::model::resource::{ResourceRecord, management_identifier, validate, with_scopes};
 use crate::model::scope::ScopeRecord;

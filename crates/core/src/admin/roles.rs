@@ -14,7 +14,8 @@ use super::{
     Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
 };
-use crate::engine::{Context, Engine};
+use crate::context::Context;
+use crate::engine::Engine;
 use crate::http::Response;
 use crate::model::fields::Fields;
 use crate::model::role::{

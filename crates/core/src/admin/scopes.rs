@@ -14,7 +14,7 @@ use super::{
     Call, check_if_match, commit_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
 };
-use crate::engine::Context;
+use crate::context::Context;
 use crate::http::Response;
 use crate::model::scope::{
     GroupRecord, OIDC_SCOPES, ScopeRecord, is_system_scope, system_scope, validate_group,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Call;
 use super::problem::Problem;
-use crate::engine::Context;
+use crate::context::Context;
 use crate::http::{Response, json_response};
 use crate::platform::Platform;
 use crate::store::schema;

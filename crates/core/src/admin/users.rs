@@ -11,7 +11,7 @@ use super::{
     Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
 };
-use crate::engine::Context;
+use crate::context::Context;
 use crate::http::Response;
 use crate::model::fields::Fields;
 use crate::model::user::{UserRecord, check_password, validate};

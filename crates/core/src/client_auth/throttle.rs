@@ -34,7 +34,8 @@ use std::net::IpAddr;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use sha2::Digest as _;
 
-use crate::engine::{Context, Engine};
+use crate::context::Context;
+use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::Response;
 use crate::jose::b64url;

@@ -4,7 +4,8 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
 use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials, throttle};
-use crate::engine::{Context, Engine};
+use crate::context::Context;
+use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{Form, Response, json_response};
 use crate::platform::Platform;

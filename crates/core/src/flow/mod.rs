@@ -6,10 +6,15 @@ mod client_credentials;
 
 use http::StatusCode;
 
-use crate::engine::{Context, Engine};
+use crate::context::Context;
+use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{FormError, Request, Response, parse_form};
 use crate::platform::Platform;
+use crate::policy::GrantType;
+
+/// The grant types the token endpoint serves; discovery lists exactly these.
+pub(crate) const SERVED_GRANTS: &[GrantType] = &[GrantType::ClientCredentials];
 
 /// The token endpoint (RFC 6749 section 3.2).
 pub(crate) async fn token<P: Platform>(
@@ -34,13 +39,13 @@ pub(crate) async fn token<P: Platform>(
             OAuthError::invalid_request("a parameter was sent more than once")
         }
     })?;
-    match form.get("grant_type") {
-        None => Err(OAuthError::invalid_request("grant_type is required")),
-        Some("client_credentials") => {
+    let Some(value) = form.get("grant_type") else {
+        return Err(OAuthError::invalid_request("grant_type is required"));
+    };
+    match GrantType::parse(value).filter(|g| SERVED_GRANTS.contains(g)) {
+        Some(GrantType::ClientCredentials) => {
             client_credentials::grant(engine, &parts.headers, &form, cx).await
         }
-        Some(_) => {
-            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported"))
-        }
+        _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported")),
     }
 }

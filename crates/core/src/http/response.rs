@@ -40,12 +40,14 @@ pub fn cors_any(response: &mut Response) {
 
 /// The answer to a CORS preflight for an endpoint that allows `methods`.
 #[must_use]
-pub fn preflight_response(methods: &'static str) -> Response {
+pub fn preflight_response(methods: &[Method]) -> Response {
     let mut response = Response::new(Vec::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
     cors_any(&mut response);
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+    if let Ok(value) = HeaderValue::from_str(&method_list(methods)) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, value);
+    }
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Authorization, Content-Type, DPoP"),
@@ -60,11 +62,15 @@ pub fn method_not_allowed(allow: &[Method]) -> Response {
     let mut response = OAuthError::invalid_request("method not allowed on this endpoint")
         .with_status(StatusCode::METHOD_NOT_ALLOWED)
         .into_response();
-    let allow = allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-    if let Ok(value) = HeaderValue::from_str(&allow) {
+    if let Ok(value) = HeaderValue::from_str(&method_list(allow)) {
         response.headers_mut().insert(header::ALLOW, value);
     }
     response
+}
+
+/// `GET, HEAD, OPTIONS`: methods as `Allow` and CORS list them.
+fn method_list(methods: &[Method]) -> String {
+    methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// 404 for a path no endpoint serves.
