@@ -8,17 +8,8 @@
 use serde::Serialize;
 
 use crate::flow::SERVED_GRANTS;
-use crate::router::{Handler, path_of};
+use crate::router::{Handler, JWKS_PATH, TOKEN_PATH, path_of};
 use crate::types::{IssuerUrl, MANAGEMENT_SCOPES};
-
-/// The token endpoint path under the issuer.
-pub const TOKEN_PATH: &str = "/token";
-/// The JWKS path under the issuer.
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-/// OpenID Provider metadata path.
-pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
-/// RFC 8414 metadata path.
-pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
 /// The metadata document.
 #[derive(Debug, Clone, Serialize)]

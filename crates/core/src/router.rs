@@ -8,15 +8,22 @@
 use http::{Method, StatusCode};
 
 use crate::context::Context;
-use crate::discovery::{
-    JWKS_PATH, Metadata, OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH, TOKEN_PATH,
-};
+use crate::discovery::Metadata;
 use crate::engine::{Engine, cache_for};
 use crate::error::OAuthError;
 use crate::http::{
     Request, Response, cors_any, json_response, method_not_allowed, not_found, preflight_response,
 };
 use crate::platform::Platform;
+
+/// The token endpoint path under the issuer.
+pub const TOKEN_PATH: &str = "/token";
+/// The JWKS path under the issuer.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// OpenID Provider metadata path.
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+/// RFC 8414 metadata path.
+pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
 /// Who may read an endpoint's answers from a browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::context::Context;
 use crate::engine::Engine;
+use crate::http::bearer::{self, Bearer};
 use crate::http::{MAX_BODY_BYTES, Request, Response};
 use crate::platform::Platform;
 use crate::store::schema;
@@ -236,7 +237,10 @@ async fn authorize<P: Platform>(
     access: Access,
     cx: &mut Context<'_>,
 ) -> Result<Caller, Problem> {
-    let token = bearer_token(request.headers()).ok_or_else(|| Problem::unauthorized(false))?;
+    // A missing or malformed header gets the bare challenge (RFC 6750 section 3.1).
+    let Bearer::Token(token) = bearer::from_headers(request.headers()) else {
+        return Err(Problem::unauthorized(false));
+    };
     let now = cx.now();
     let ring = engine.keyring(now).await.map_err(|_| Problem::unavailable())?;
     let config = engine.config();
@@ -292,14 +296,6 @@ async fn current_scopes<P: Platform>(
     .await
     .map_err(|_| Problem::unavailable())?;
     Ok(app.filter(|a| a.enabled).map(|a| a.scope))
-}
-
-/// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1).
-fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The JSON object body of a write request.
@@ -557,16 +553,5 @@ mod tests {
             assert_eq!(err, Problem::precondition_failed(), "{stale}");
         }
         assert_eq!(check_if_match(&request("stale"), 3).unwrap_err(), bad_if_match());
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
-        assert_eq!(bearer_token(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer_token(&headers), None);
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(bearer_token(&headers), None);
     }
 }

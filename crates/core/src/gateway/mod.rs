@@ -38,6 +38,7 @@ pub use config::{ClaimHeaders, ConfigError, Cors, GatewayConfig, Unmatched};
 pub use jwks::{CappedBody, FetchError, FetchTarget, Fetched, JwksCache, KeysPlan, TooLarge};
 pub use route::{Ambiguity, Requirement, Route, Shortfall, is_canonical_method, normalize_path};
 
+use crate::http::bearer::{self, Bearer};
 use crate::http::{Response, json_response};
 use crate::jose::Jwks;
 use crate::platform::Crypto;
@@ -245,7 +246,7 @@ impl Gateway {
         if route.public {
             return Step::Forward(self.forward(None, path, cors));
         }
-        let token = match bearer_token(req.authorization) {
+        let token = match bearer::parse(req.authorization) {
             Bearer::Missing => return Step::Respond(with_headers(challenge(None), &cors)),
             Bearer::Malformed => {
                 return Step::Respond(with_headers(challenge(Some(VerifyError::Malformed)), &cors));
@@ -493,36 +494,6 @@ pub fn split_url(url: &str) -> Option<(&str, Option<&str>)> {
     })
 }
 
-enum Bearer<'a> {
-    Missing,
-    Malformed,
-    Token(&'a str),
-}
-
-/// The bearer token of an `Authorization` header (RFC 6750 section 2.1): scheme
-/// `Bearer` (any case), one space, a `b64token`. Any other scheme counts as no token.
-fn bearer_token(value: Option<&str>) -> Bearer<'_> {
-    let Some(value) = value else { return Bearer::Missing };
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        return if value.eq_ignore_ascii_case("bearer") {
-            Bearer::Malformed
-        } else {
-            Bearer::Missing
-        };
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Bearer::Missing;
-    }
-    let token = rest.trim_start_matches(' ');
-    let b64token = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/".contains(&c);
-    let body = token.trim_end_matches('=');
-    if body.is_empty() || !body.bytes().all(b64token) || token.len() > crate::jose::MAX_TOKEN_BYTES
-    {
-        return Bearer::Malformed;
-    }
-    Bearer::Token(token)
-}
-
 /// 400 for a request line the gateway and the origin could read differently
 /// ([`Ambiguity`]): refused before any route is looked at.
 #[must_use]
@@ -618,17 +589,5 @@ mod tests {
             normal.target("http://o", "/api/%61dmin", Some("q=%61")),
             "http://o/api/admin?q=%61"
         );
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        assert!(matches!(bearer_token(None), Bearer::Missing));
-        assert!(matches!(bearer_token(Some("Basic abc")), Bearer::Missing));
-        assert!(matches!(bearer_token(Some("Bearer")), Bearer::Malformed));
-        assert!(matches!(bearer_token(Some("Bearer ")), Bearer::Malformed));
-        assert!(matches!(bearer_token(Some("Bearer a b")), Bearer::Malformed));
-        assert!(matches!(bearer_token(Some("Bearer a, Bearer b")), Bearer::Malformed));
-        assert!(matches!(bearer_token(Some("bearer abc.def.ghi")), Bearer::Token("abc.def.ghi")));
-        assert!(matches!(bearer_token(Some("Bearer abc==")), Bearer::Token("abc==")));
     }
 }

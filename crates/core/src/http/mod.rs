@@ -4,6 +4,7 @@
 //! Hosts convert their native request into [`Request`] (reading at most
 //! [`MAX_BODY_BYTES`] + 1 bytes of body) and send [`Response`] back as is.
 
+pub mod bearer;
 mod form;
 mod response;
 
