@@ -20,7 +20,7 @@ pub struct Context<'r> {
 
 /// Work a request leaves for after its response: usage statistics to record. The
 /// host adds it to its isolate's [`UsageBatch`] ([`Deferred::add_to`]) and writes
-/// what is due with [`Engine::flush_usage`] once the response is on its way (in the
+/// what is due with [`Engine::flush_usage`](crate::Engine::flush_usage) once the response is on its way (in the
 /// worker, under `waitUntil`), so counting never delays a token and a busy app's
 /// usage object is written at most once per isolate every few seconds.
 #[derive(Debug)]

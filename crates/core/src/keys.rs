@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::jose::{Algorithm, Jwk, Jwks, KeyId, KeyType, KeyUse, b64url, b64url_decode};
-use crate::platform::{Crypto, CryptoError, PrivateJwk};
+use crate::platform::{CryptoError, PrivateJwk, Signer};
 use crate::types::{SecretBytes, UnixTime};
 
 /// The algorithms every keyring holds a key for.
@@ -233,7 +233,7 @@ impl Keyring {
     /// # Errors
     ///
     /// [`KeyError`] if generation or sealing fails.
-    pub async fn generate<C: Crypto>(
+    pub async fn generate<C: Signer>(
         crypto: &C,
         kek: &Kek,
         now: UnixTime,
@@ -255,7 +255,7 @@ impl Keyring {
     /// # Errors
     ///
     /// [`KeyError`] if generation or sealing fails; the keyring is then unchanged.
-    pub async fn rotate<C: Crypto>(
+    pub async fn rotate<C: Signer>(
         &self,
         crypto: &C,
         kek: &Kek,
@@ -288,7 +288,7 @@ impl Keyring {
     /// # Errors
     ///
     /// [`KeyError`] if a new key cannot be made; the keyring is then unchanged.
-    pub async fn withdraw<C: Crypto>(
+    pub async fn withdraw<C: Signer>(
         &self,
         kid: &str,
         crypto: &C,
@@ -371,7 +371,7 @@ impl Keyring {
     }
 }
 
-async fn new_key<C: Crypto>(
+async fn new_key<C: Signer>(
     crypto: &C,
     kek: &Kek,
     alg: Algorithm,

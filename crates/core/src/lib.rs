@@ -97,4 +97,4 @@ pub use config::Config;
 pub use context::Context;
 pub use engine::Engine;
 pub use error::{ErrorCode, OAuthError};
-pub use platform::{Crypto, Platform};
+pub use platform::{Platform, Signer, Verifier};

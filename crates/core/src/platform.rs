@@ -38,13 +38,34 @@ pub struct GeneratedKey {
     pub private: PrivateJwk,
 }
 
-/// Signature creation and verification.
+/// Signature verification: all a consumer that only checks tokens needs (the
+/// gateway, the browser package, an issuer reading an `id_token_hint`).
 ///
-/// Implementations must be constant-time where the algorithm allows (WebCrypto in the
-/// worker; RustCrypto natively) and must not sign RS256 with the pure-Rust `rsa` crate
-/// in shipped code (RUSTSEC-2023-0071).
+/// Implementations must be constant-time where the algorithm allows (WebCrypto in
+/// wasm; RustCrypto natively).
 #[allow(async_fn_in_trait)]
-pub trait Crypto {
+pub trait Verifier {
+    /// Whether `signature` is a valid `alg` signature over `input` by `key`.
+    /// The caller has already checked that `key` fits `alg` ([`Jwk::check_for`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError`] if the key cannot be imported; a wrong signature is `Ok(false)`.
+    async fn verify(
+        &self,
+        key: &Jwk,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError>;
+}
+
+/// Key generation and signing, for the issuer. A signer also verifies.
+///
+/// Implementations must not sign RS256 with the pure-Rust `rsa` crate in shipped
+/// code (RUSTSEC-2023-0071): the worker signs with WebCrypto.
+#[allow(async_fn_in_trait)]
+pub trait Signer: Verifier {
     /// Generates a new signing key pair for `alg`.
     ///
     /// # Errors
@@ -62,20 +83,6 @@ pub trait Crypto {
     ///
     /// [`CryptoError`] if the key cannot be opened or imported, or signing fails.
     async fn sign(&self, key: &SigningKey<'_>, input: &[u8]) -> Result<Vec<u8>, CryptoError>;
-
-    /// Whether `signature` is a valid `alg` signature over `input` by `key`.
-    /// The caller has already checked that `key` fits `alg` ([`Jwk::check_for`]).
-    ///
-    /// # Errors
-    ///
-    /// [`CryptoError`] if the key cannot be imported; a wrong signature is `Ok(false)`.
-    async fn verify(
-        &self,
-        key: &Jwk,
-        alg: Algorithm,
-        input: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, CryptoError>;
 }
 
 /// Everything the engine needs from its host.
@@ -95,7 +102,7 @@ pub trait Platform {
     /// The single writer of administered records (a Durable Object).
     type Registry: Registry;
     /// Signatures.
-    type Crypto: Crypto;
+    type Crypto: Signer;
     /// Outbound GETs (an app's `jwks_uri`).
     type Fetch: Fetch;
 

@@ -7,7 +7,7 @@
 //! then `iss` exactly, `aud`, and `exp` / `nbf` / `iat` with a leeway for clock skew.
 
 use crate::jose::{Algorithm, CompactJws, Jwk, Jwks};
-use crate::platform::Crypto;
+use crate::platform::Verifier;
 use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use crate::types::{ScopeSet, UnixTime};
 
@@ -198,7 +198,7 @@ pub fn peek_kid(token: &str) -> Option<String> {
 /// The token is untrusted input. Nothing in it is believed before the signature is
 /// checked with a key chosen by `kid` from `jwks` *and* allowed for the token's `alg`
 /// by both the policy and the key's own type and `alg`.
-pub async fn verify_access_token<C: Crypto>(
+pub async fn verify_access_token<C: Verifier>(
     crypto: &C,
     jwks: &Jwks,
     policy: &AccessTokenPolicy,
@@ -218,7 +218,7 @@ pub async fn verify_access_token<C: Crypto>(
 /// # Security
 ///
 /// As [`verify_access_token`]: every check runs, in the same order.
-pub async fn verify_access_token_full<C: Crypto>(
+pub async fn verify_access_token_full<C: Verifier>(
     crypto: &C,
     jwks: &Jwks,
     policy: &AccessTokenPolicy,

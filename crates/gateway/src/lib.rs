@@ -18,7 +18,7 @@
 //! ## Verifying tokens in your own worker
 //!
 //! The gateway is one user of [`gatehouse_core::verify`]; another worker can call the
-//! same verifier with any [`gatehouse_core::Crypto`] (in a worker, WebCrypto:
+//! same verifier with any [`gatehouse_core::Verifier`] (in a worker, WebCrypto:
 //! [`gatehouse_webcrypto::WebVerifier`]; depend on `gatehouse-core` and
 //! `gatehouse-webcrypto`, not on this crate, which is itself a worker) and a JWKS it
 //! fetched from the issuer:

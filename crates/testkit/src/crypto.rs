@@ -3,16 +3,16 @@ use std::cell::RefCell;
 use base64::Engine as _;
 use gatehouse_core::jose::{Algorithm, Jwk};
 use gatehouse_core::keys::SigningKey;
-use gatehouse_core::platform::{Crypto, CryptoError, GeneratedKey, PrivateJwk};
+use gatehouse_core::platform::{CryptoError, GeneratedKey, PrivateJwk, Signer, Verifier};
 use gatehouse_core::types::SecretBytes;
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
 
-/// [`Crypto`] in pure Rust for native tests: ES256 with `p256`, RS256 with `rsa`
+/// [`Signer`] and [`Verifier`] in pure Rust for native tests: ES256 with `p256`, RS256 with `rsa`
 /// (test-only; never shipped). Key generation is seeded, so runs are repeatable.
 pub struct NativeCrypto {
     rng: RefCell<ChaCha20Rng>,
@@ -47,34 +47,7 @@ fn big(value: Option<&serde_json::Value>) -> Result<BigUint, CryptoError> {
     Ok(BigUint::from_bytes_be(&unb64(value)?))
 }
 
-impl Crypto for NativeCrypto {
-    async fn generate(&self, alg: Algorithm) -> Result<GeneratedKey, CryptoError> {
-        let rng = &mut *self.rng.borrow_mut();
-        let (public, private) = match alg {
-            Algorithm::ES256 => {
-                let secret = p256::SecretKey::random(rng);
-                (secret.public_key().to_jwk_string(), secret.to_jwk_string().to_string())
-            }
-            Algorithm::RS256 => {
-                let key = RsaPrivateKey::new(rng, 2048).map_err(|_| CryptoError)?;
-                let primes = key.primes();
-                let public = serde_json::json!({"kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be())});
-                let private = serde_json::json!({
-                    "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()),
-                    "d": b64(&key.d().to_bytes_be()),
-                    "p": b64(&primes[0].to_bytes_be()), "q": b64(&primes[1].to_bytes_be()),
-                });
-                (public.to_string(), private.to_string())
-            }
-        };
-        let public: Jwk = serde_json::from_str(&public).map_err(|_| CryptoError)?;
-        Ok(GeneratedKey { public, private: PrivateJwk(SecretBytes::new(private.into_bytes())) })
-    }
-
-    async fn sign(&self, key: &SigningKey<'_>, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        key.with_private(|private| sign_jwk(key.alg, private, input)).map_err(|_| CryptoError)?
-    }
-
+impl Verifier for NativeCrypto {
     async fn verify(
         &self,
         key: &Jwk,
@@ -104,6 +77,35 @@ impl Crypto for NativeCrypto {
                 Ok(verifier.verify(input, &signature).is_ok())
             }
         }
+    }
+}
+
+impl Signer for NativeCrypto {
+    async fn generate(&self, alg: Algorithm) -> Result<GeneratedKey, CryptoError> {
+        let rng = &mut *self.rng.borrow_mut();
+        let (public, private) = match alg {
+            Algorithm::ES256 => {
+                let secret = p256::SecretKey::random(rng);
+                (secret.public_key().to_jwk_string(), secret.to_jwk_string().to_string())
+            }
+            Algorithm::RS256 => {
+                let key = RsaPrivateKey::new(rng, 2048).map_err(|_| CryptoError)?;
+                let primes = key.primes();
+                let public = serde_json::json!({"kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be())});
+                let private = serde_json::json!({
+                    "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()),
+                    "d": b64(&key.d().to_bytes_be()),
+                    "p": b64(&primes[0].to_bytes_be()), "q": b64(&primes[1].to_bytes_be()),
+                });
+                (public.to_string(), private.to_string())
+            }
+        };
+        let public: Jwk = serde_json::from_str(&public).map_err(|_| CryptoError)?;
+        Ok(GeneratedKey { public, private: PrivateJwk(SecretBytes::new(private.into_bytes())) })
+    }
+
+    async fn sign(&self, key: &SigningKey<'_>, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        key.with_private(|private| sign_jwk(key.alg, private, input)).map_err(|_| CryptoError)?
     }
 }
 

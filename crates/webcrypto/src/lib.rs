@@ -19,14 +19,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use gatehouse_core::jose::{Algorithm, Jwk, KeyId};
-use gatehouse_core::keys::SigningKey;
-use gatehouse_core::platform::{Crypto, CryptoError, GeneratedKey};
+use gatehouse_core::platform::{CryptoError, Verifier};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-/// WebCrypto, for verifying only: [`Crypto::generate`] and [`Crypto::sign`] fail.
+/// WebCrypto as a [`Verifier`]: checking signatures is all it does.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WebVerifier;
 
@@ -216,15 +215,7 @@ pub async fn verify(
     Ok(result.as_bool().unwrap_or(false))
 }
 
-impl Crypto for WebVerifier {
-    async fn generate(&self, _alg: Algorithm) -> Result<GeneratedKey, CryptoError> {
-        Err(CryptoError)
-    }
-
-    async fn sign(&self, _key: &SigningKey<'_>, _input: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        Err(CryptoError)
-    }
-
+impl Verifier for WebVerifier {
     async fn verify(
         &self,
         key: &Jwk,

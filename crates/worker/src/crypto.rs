@@ -1,4 +1,4 @@
-//! [`Crypto`] on WebCrypto (`crypto.subtle`), called from Rust: key generation and
+//! [`Signer`] and [`Verifier`] on WebCrypto (`crypto.subtle`), called from Rust: key generation and
 //! signing here, verification through [`gatehouse_webcrypto`] (shared with the edge
 //! gateway). Imported private keys are kept per isolate by key id as
 //! non-extractable `CryptoKey`s, so a hot key costs one `sign` call: the sealed
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use gatehouse_core::jose::{Algorithm, Jwk};
 use gatehouse_core::keys::SigningKey;
-use gatehouse_core::platform::{Crypto, CryptoError, GeneratedKey, PrivateJwk};
+use gatehouse_core::platform::{CryptoError, GeneratedKey, PrivateJwk, Signer, Verifier};
 use gatehouse_core::types::SecretBytes;
 use gatehouse_webcrypto::{
     MAX_CACHED_KEYS, await_promise, key_algorithm, object, signature_algorithm, subtle, usages,
@@ -18,7 +18,7 @@ use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::CryptoKey;
 
-/// WebCrypto as the engine's [`Crypto`].
+/// WebCrypto as the engine's [`Signer`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WebCrypto;
 
@@ -53,7 +53,19 @@ async fn import_private(key: &SigningKey<'_>) -> Result<CryptoKey, CryptoError> 
     await_promise(promise).await?.dyn_into().map_err(|_| CryptoError)
 }
 
-impl Crypto for WebCrypto {
+impl Verifier for WebCrypto {
+    async fn verify(
+        &self,
+        key: &Jwk,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        gatehouse_webcrypto::verify(key, alg, input, signature).await
+    }
+}
+
+impl Signer for WebCrypto {
     async fn generate(&self, alg: Algorithm) -> Result<GeneratedKey, CryptoError> {
         let algorithm = match alg {
             Algorithm::ES256 => key_algorithm(alg)?,
@@ -117,15 +129,5 @@ impl Crypto for WebCrypto {
         ))
         .await?;
         Ok(Uint8Array::new(&signature).to_vec())
-    }
-
-    async fn verify(
-        &self,
-        key: &Jwk,
-        alg: Algorithm,
-        input: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, CryptoError> {
-        gatehouse_webcrypto::verify(key, alg, input, signature).await
     }
 }

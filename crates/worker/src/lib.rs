@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | [`kv`] | [`gatehouse_core::store::Directory`] on Workers KV |
 //! | [`vault`] | the strong stores and the keyring writer on one Durable Object class |
-//! | [`crypto`] | [`gatehouse_core::Crypto`] on WebCrypto (`crypto.subtle`) |
+//! | [`crypto`] | [`gatehouse_core::Signer`] on WebCrypto (`crypto.subtle`) |
 //! | [`fetch`] | [`gatehouse_core::fetch::Fetch`] on the Workers `fetch`, cached per isolate |
 //!
 //! Bindings (see `wrangler.toml`): KV namespace `DIRECTORY`, Durable Object

@@ -22,7 +22,7 @@ use hmac::Mac as _;
 use serde::Deserialize;
 
 use crate::jose::{Algorithm, DecodedJws, Jwks};
-use crate::platform::Crypto;
+use crate::platform::Verifier;
 use crate::store::schema;
 use crate::types::{ClientId, UnixTime};
 
@@ -200,7 +200,7 @@ impl ClientAssertion {
     ///
     /// [`AssertionError::NoKey`] when no key fits, [`AssertionError::Signature`] when
     /// none verifies.
-    pub async fn check_signature<C: Crypto>(
+    pub async fn check_signature<C: Verifier>(
         &self,
         crypto: &C,
         jwks: &Jwks,

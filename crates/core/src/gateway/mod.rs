@@ -3,7 +3,7 @@
 //!
 //! Sans-I/O like the rest of the crate: the host (the `gatehouse-gateway` worker)
 //! reads the few request headers that matter into an [`Inbound`], performs the
-//! fetches the [`JwksCache`] asks for, calls the verifier with its [`crate::Crypto`],
+//! fetches the [`JwksCache`] asks for, calls the verifier with its [`crate::Verifier`],
 //! and forwards or answers as told. Every decision is here and tested natively.
 //!
 //! One request, as the host drives it:
@@ -41,7 +41,7 @@ pub use route::{Ambiguity, Requirement, Route, Shortfall, is_canonical_method, n
 use crate::http::bearer::{self, Bearer};
 use crate::http::{Response, json_response};
 use crate::jose::Jwks;
-use crate::platform::Crypto;
+use crate::platform::Verifier;
 use crate::types::UnixTime;
 use crate::verify::{VerifiedAccessToken, VerifyError, verify_access_token_full};
 
@@ -469,7 +469,7 @@ impl Gateway {
 /// # Errors
 ///
 /// [`VerifyError`] naming the first check that failed.
-pub async fn verify_pending<C: Crypto>(
+pub async fn verify_pending<C: Verifier>(
     crypto: &C,
     config: &GatewayConfig,
     jwks: &Jwks,

@@ -1,7 +1,7 @@
 //! The records the issuer keeps and the rules they follow: apps, scopes and scope
 //! groups, resources (the APIs tokens are for), users, permissions and roles. The management API reads and writes
 //! them ([`crate::admin`] holds only its routes); the flows read them
-//! ([`crate::client_auth`], [`crate::flow`]). Each record validates a JSON body
+//! ([`crate::client_auth`] and the token endpoint). Each record validates a JSON body
 //! field by field, so every refusal names the field at fault.
 
 pub mod app;

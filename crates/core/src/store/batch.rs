@@ -2,7 +2,7 @@
 //!
 //! Writing an app's usage Durable Object on every token request would make one
 //! object as hot as the app is busy. Instead each isolate keeps one [`UsageBatch`]:
-//! the host adds what a request counted ([`crate::engine::Deferred`]) and, after the
+//! the host adds what a request counted ([`crate::context::Deferred`]) and, after the
 //! response (in the worker, under `waitUntil`), writes what [`UsageBatch::take_due`]
 //! hands back with [`crate::engine::Engine::flush_usage`], several events per
 //! [`super::Counters::tally`] call. An app's series is written at most once per

@@ -21,7 +21,7 @@ use super::{
     UsageCounts, Versioned, check_key,
 };
 use crate::keys::{Kek, Keyring};
-use crate::platform::Crypto;
+use crate::platform::Signer;
 use crate::types::UnixTime;
 
 /// A switch that makes a store answer [`StoreError::Unavailable`].
@@ -396,7 +396,7 @@ impl MemoryOutbox {
 /// A [`KeyVault`] in memory: generates with `crypto`, seals with `kek`, and publishes
 /// to a shared [`MemoryDirectory`] through an outbox, as the worker's Durable Object
 /// publishes to KV.
-pub struct MemoryKeyVault<C: Crypto> {
+pub struct MemoryKeyVault<C: Signer> {
     ring: RefCell<Option<Keyring>>,
     outbox: MemoryOutbox,
     crypto: C,
@@ -408,13 +408,13 @@ pub struct MemoryKeyVault<C: Crypto> {
     pub outage: Outage,
 }
 
-impl<C: Crypto> std::fmt::Debug for MemoryKeyVault<C> {
+impl<C: Signer> std::fmt::Debug for MemoryKeyVault<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryKeyVault").field("generated", &self.generated).finish_non_exhaustive()
     }
 }
 
-impl<C: Crypto> MemoryKeyVault<C> {
+impl<C: Signer> MemoryKeyVault<C> {
     /// A vault publishing to `directory`.
     pub fn new(
         directory: Rc<MemoryDirectory>,
@@ -464,7 +464,7 @@ impl<C: Crypto> MemoryKeyVault<C> {
     }
 }
 
-impl<C: Crypto> MemoryKeyVault<C> {
+impl<C: Signer> MemoryKeyVault<C> {
     /// Lends the rng out for one generation; while another call holds it, yields to
     /// the executor and tries again (a cooperative lock, like a Durable Object's
     /// one-request-at-a-time).
@@ -478,7 +478,7 @@ impl<C: Crypto> MemoryKeyVault<C> {
     }
 }
 
-impl<C: Crypto> KeyVault for MemoryKeyVault<C> {
+impl<C: Signer> KeyVault for MemoryKeyVault<C> {
     async fn ensure(&self, now: UnixTime) -> Result<Keyring, StoreError> {
         self.outage.check()?;
         let existing = self.ring.borrow().clone();

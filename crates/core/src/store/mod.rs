@@ -369,7 +369,7 @@ pub trait Counters {
 /// - `revoke` withdraws the key `kid` at once (see [`Keyring::withdraw`]); `None`
 ///   when the keyring holds no such key.
 /// - Every change is published to the [`Directory`] under
-///   [`crate::keys::KEYRING_KEY`] for the read path through an outbox, like the
+///   [`crate::store::schema::KEYRING`] for the read path through an outbox, like the
 ///   [`Registry`]'s: recorded with the change, written at once when the directory
 ///   accepts it, retried until it does. `ensure` repairs a missed publication.
 #[allow(async_fn_in_trait)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jose::{JwsHeader, encode_compact, signing_input};
 use crate::keys::SigningKey;
-use crate::platform::{Crypto, CryptoError};
+use crate::platform::{CryptoError, Signer};
 use crate::types::{ScopeSet, UnixTime};
 
 /// The `typ` header of a JWT access token (RFC 9068 section 2.1).
@@ -79,7 +79,7 @@ impl From<Audience> for OneOrMany {
 /// # Errors
 ///
 /// [`CryptoError`] if signing fails.
-pub async fn mint_access_token<C: Crypto>(
+pub async fn mint_access_token<C: Signer>(
     crypto: &C,
     key: &SigningKey<'_>,
     claims: &AccessTokenClaims,

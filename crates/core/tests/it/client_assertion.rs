@@ -1,7 +1,7 @@
 //! JWT client authentication at the token endpoint (RFC 7523): `client_secret_jwt`
 //! and `private_key_jwt` apps created through the management API.
 
-use gatehouse_core::Crypto as _;
+use gatehouse_core::Signer as _;
 use gatehouse_core::jose::{Algorithm, Jwk, KeyId, b64url};
 use gatehouse_core::keys::SigningKey;
 use gatehouse_core::platform::PrivateJwk;

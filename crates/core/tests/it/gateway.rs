@@ -8,7 +8,7 @@ use gatehouse_core::gateway::{
 };
 use gatehouse_core::jose::{Algorithm, JwsHeader, encode_compact, signing_input};
 use gatehouse_core::keys::{Kek, Keyring};
-use gatehouse_core::platform::Crypto;
+use gatehouse_core::platform::{Signer, Verifier as _};
 use gatehouse_core::types::UnixTime;
 use gatehouse_testkit::{NativeCrypto, seeded_rng};
 use http::{HeaderValue, Method, StatusCode, header};
