@@ -6,27 +6,39 @@
 //! ([`Engine::handle`] never fails and never panics on bad input). The same code runs
 //! in the Cloudflare Workers issuer, the edge gateway and native tests.
 //!
+//! ## Features
+//!
+//! With no feature the crate is a verifier: [`jose`], [`types`], [`verify`] and the
+//! token claims, over any [`Verifier`]. `gateway` adds the edge gateway's
+//! configuration, routes and caches; `issuer` adds everything that issues tokens
+//! (the engine, the flows, the management API, the keyring, password hashing);
+//! `test-util` adds the memory stores. The default is `issuer` and `gateway`; the
+//! browser package uses no feature, so none of the issuer is compiled into it.
+//!
 //! ## Module map
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`engine`] | [`Engine`], [`Context`] and the router |
-//! | [`admin`] | the management API under `/admin/v1/` (RFC 9457 problem details) |
-//! | [`policy`] | app types and the rules each brings |
+//! | [`engine`] | [`Engine`]: configuration, platform, what the isolate keeps |
+//! | [`router`] | the table of endpoints; [`Engine::handle`] |
+//! | [`context`] | [`Context`]: one request's time, randomness and deferred work |
+//! | [`model`] | the records and their rules: apps, scopes, resources, users, roles |
+//! | [`admin`] | the management API's routes under `/admin/v1/` (RFC 9457 problem details) |
+//! | [`policy`] | app types and the rules each brings; grant and response types |
 //! | [`password`] | Argon2id password hashing at OWASP cost |
 //! | `flow` (private) | one module per grant / endpoint |
 //! | [`client_auth`] | client authentication at the token endpoint |
-//! | [`discovery`] | RFC 8414 / OpenID Provider metadata |
-//! | [`token`] | minting JWT access tokens (RFC 9068) |
+//! | [`discovery`] | RFC 8414 / OpenID Provider metadata, derived from the router |
+//! | [`token`] | token claims; minting JWT access tokens (RFC 9068) |
 //! | [`verify`] | verifying them (issuer endpoints, gateway, your own worker) |
 //! | [`gateway`] | the edge gateway: config, routes, JWKS cache policy, verified-token cache |
 //! | [`jose`] | algorithms, JWKs, compact JWS |
 //! | [`keys`] | the signing keyring and sealing private keys at rest |
-//! | [`store`] | storage traits, their contracts, memory stores (`test-util`) |
-//! | [`platform`] | the crypto trait and the [`Platform`] bundle |
+//! | [`store`] | storage traits, every key ([`store::schema`]), memory stores (`test-util`) |
+//! | [`platform`] | [`Verifier`], [`Signer`] and the [`Platform`] bundle |
 //! | [`types`] | spec-named newtypes |
 //! | [`error`] | [`ErrorCode`] and [`OAuthError`] |
-//! | [`http`] | request/response types, strict form parsing |
+//! | [`http`] | request/response types, strict form and bearer parsing |
 //! | [`config`] | issuer configuration from host variables |
 //!
 //! ## Mint, then verify
@@ -67,34 +79,58 @@
 //! # });
 //! ```
 
+#[cfg(feature = "issuer")]
 pub mod admin;
+#[cfg(feature = "issuer")]
 pub mod cache;
+#[cfg(feature = "issuer")]
 pub mod client_auth;
+#[cfg(feature = "issuer")]
 pub mod config;
+#[cfg(feature = "issuer")]
 pub mod context;
+#[cfg(feature = "issuer")]
 pub mod discovery;
+#[cfg(feature = "issuer")]
 pub mod engine;
+#[cfg(any(feature = "issuer", feature = "gateway"))]
 pub mod error;
+#[cfg(any(feature = "issuer", feature = "gateway"))]
 pub mod fetch;
+#[cfg(feature = "issuer")]
 mod flow;
+#[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(any(feature = "issuer", feature = "gateway"))]
 pub mod http;
 pub mod jose;
+#[cfg(feature = "issuer")]
 pub mod keys;
+#[cfg(feature = "issuer")]
 pub mod model;
+#[cfg(feature = "issuer")]
 pub mod password;
 pub mod platform;
+#[cfg(feature = "issuer")]
 pub mod policy;
+#[cfg(feature = "issuer")]
 pub mod router;
+#[cfg(feature = "issuer")]
 pub mod store;
-#[cfg(test)]
+#[cfg(all(test, feature = "issuer"))]
 mod test_rng;
 pub mod token;
 pub mod types;
 pub mod verify;
 
+#[cfg(feature = "issuer")]
 pub use config::Config;
+#[cfg(feature = "issuer")]
 pub use context::Context;
+#[cfg(feature = "issuer")]
 pub use engine::Engine;
+#[cfg(any(feature = "issuer", feature = "gateway"))]
 pub use error::{ErrorCode, OAuthError};
-pub use platform::{Platform, Signer, Verifier};
+pub use platform::Verifier;
+#[cfg(feature = "issuer")]
+pub use platform::{Platform, Signer};

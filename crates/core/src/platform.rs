@@ -5,10 +5,14 @@
 //! crypto, with no `cfg` in protocol code. Async traits carry no `Send` bound:
 //! JavaScript futures are `!Send`.
 
+#[cfg(feature = "issuer")]
 pub use crate::fetch::Fetch;
 use crate::jose::{Algorithm, Jwk};
+#[cfg(feature = "issuer")]
 use crate::keys::SigningKey;
+#[cfg(feature = "issuer")]
 use crate::store::{Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry, Sessions};
+#[cfg(feature = "issuer")]
 use crate::types::SecretBytes;
 
 /// A crypto operation failed. Carries no detail on purpose (RustCrypto
@@ -24,11 +28,13 @@ impl std::fmt::Display for CryptoError {
 
 impl std::error::Error for CryptoError {}
 
+#[cfg(feature = "issuer")]
 /// A private key as a JWK JSON document (RFC 7517, with the private members of
 /// RFC 7518 section 6.2.2 or 6.3.2), as WebCrypto exports and imports it.
 #[derive(Debug)]
 pub struct PrivateJwk(pub SecretBytes);
 
+#[cfg(feature = "issuer")]
 /// A freshly generated key pair.
 #[derive(Debug)]
 pub struct GeneratedKey {
@@ -60,6 +66,7 @@ pub trait Verifier {
     ) -> Result<bool, CryptoError>;
 }
 
+#[cfg(feature = "issuer")]
 /// Key generation and signing, for the issuer. A signer also verifies.
 ///
 /// Implementations must not sign RS256 with the pure-Rust `rsa` crate in shipped
@@ -85,6 +92,7 @@ pub trait Signer: Verifier {
     async fn sign(&self, key: &SigningKey<'_>, input: &[u8]) -> Result<Vec<u8>, CryptoError>;
 }
 
+#[cfg(feature = "issuer")]
 /// Everything the engine needs from its host.
 pub trait Platform {
     /// Read-mostly records (Workers KV in the worker).

@@ -9,6 +9,7 @@ mod jws;
 
 pub use alg::Algorithm;
 pub use jwk::{Jwk, Jwks, KeyId, KeyType, KeyUse};
+#[cfg(feature = "issuer")]
 pub(crate) use jws::DecodedJws;
 pub use jws::{CompactJws, JwsError, JwsHeader, MAX_TOKEN_BYTES, encode_compact, signing_input};
 

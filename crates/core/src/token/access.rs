@@ -2,8 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "issuer")]
 use crate::jose::{JwsHeader, encode_compact, signing_input};
+#[cfg(feature = "issuer")]
 use crate::keys::SigningKey;
+#[cfg(feature = "issuer")]
 use crate::platform::{CryptoError, Signer};
 use crate::types::{ScopeSet, UnixTime};
 
@@ -74,6 +77,7 @@ impl From<Audience> for OneOrMany {
     }
 }
 
+#[cfg(feature = "issuer")]
 /// Signs `claims` as an `at+jwt` with `key`.
 ///
 /// # Errors

@@ -3,7 +3,9 @@
 
 mod access;
 
-pub use access::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, mint_access_token};
+#[cfg(feature = "issuer")]
+pub use access::mint_access_token;
+pub use access::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 
 use rand_core::CryptoRngCore;
 
