@@ -5,11 +5,12 @@
 
 use std::cell::RefCell;
 
-use futures_util::StreamExt;
 use gatehouse_core::fetch::{DocumentCache, Fetch, FetchError, Fetched, MAX_DOCUMENT_BYTES};
 use gatehouse_core::types::UnixTime;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+use crate::body::{PastCap, read_capped};
 
 thread_local! {
     static CACHE: RefCell<DocumentCache> = RefCell::new(DocumentCache::default());
@@ -53,17 +54,13 @@ async fn send(url: &str) -> Result<Fetched, FetchError> {
         .map_err(|_| FetchError)?;
     let raw: web_sys::Response =
         JsFuture::from(sent).await.and_then(JsCast::dyn_into).map_err(|_| FetchError)?;
-    let mut response = worker::Response::from(raw);
-    let status = response.status_code();
-    let cache_control = response.headers().get("cache-control").ok().flatten();
-    let mut body = Vec::new();
-    if let Ok(mut stream) = response.stream() {
-        while let Some(chunk) = stream.next().await {
-            body.extend_from_slice(&chunk.map_err(|_| FetchError)?);
-            if body.len() > MAX_DOCUMENT_BYTES {
-                break;
-            }
-        }
-    }
+    let status = raw.status();
+    let cache_control = raw.headers().get("cache-control").ok().flatten();
+    let body = match raw.body() {
+        Some(stream) => read_capped(&stream, MAX_DOCUMENT_BYTES, PastCap::Cancel)
+            .await
+            .map_err(|_| FetchError)?,
+        None => Vec::new(),
+    };
     Ok(Fetched { status, cache_control, body })
 }

@@ -15,6 +15,7 @@
 //! `KEY_ENCRYPTION_SECRET`, `ADMIN_CLIENT_ID`, `ADMIN_CLIENT_SECRET`, and for local
 //! development only `INSECURE_ALLOW_PRIVATE_FETCH`.
 
+mod body;
 pub mod crypto;
 pub mod fetch;
 pub mod kv;
@@ -37,6 +38,7 @@ use gatehouse_core::{Context, Engine, OAuthError, Platform};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Env, event};
 
+use crate::body::{PastCap, read_capped};
 use crate::crypto::WebCrypto;
 use crate::fetch::WorkerFetch;
 use crate::kv::KvDirectory;
@@ -254,7 +256,9 @@ async fn to_http(
                 JsFuture::from(promise).await.map_err(|_| bad("request body could not be read"))?;
             js_sys::Uint8Array::new(&buffer).to_vec()
         }
-        (Some(_), _) => streamed_body(worker::Request::from(req)).await.map_err(bad)?,
+        (Some(stream), _) => read_capped(&stream, MAX_BODY_BYTES, PastCap::Drain)
+            .await
+            .map_err(|_| bad("request body could not be read"))?,
     };
     builder.body(body).map_err(|_| bad("request is malformed"))
 }
@@ -264,25 +268,6 @@ fn path_and_query(url: &str) -> Option<&str> {
     let (_, rest) = url.split_once("://")?;
     let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     Some(rest.find('/').and_then(|at| rest.get(at..)).unwrap_or("/"))
-}
-
-/// Reads a body of unknown or excessive length chunk by chunk, keeping at most
-/// [`MAX_BODY_BYTES`] + 1 bytes and dropping the rest.
-async fn streamed_body(mut req: worker::Request) -> Result<Vec<u8>, &'static str> {
-    use futures_util::StreamExt;
-
-    let mut body = Vec::new();
-    if let Ok(mut stream) = req.stream() {
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| "request body could not be read")?;
-            if body.len() <= MAX_BODY_BYTES {
-                body.extend_from_slice(&chunk);
-            }
-            // Past the limit the rest is read and dropped, so the client gets its 413
-            // and can go on using its connection.
-        }
-    }
-    Ok(body)
 }
 
 fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<web_sys::Response> {
