@@ -3,7 +3,7 @@
 // same checks (iss, aud, typ at+jwt, ES256, exp with 60 s leeway, a required scope),
 // claim headers stripped then set, the request forwarded to the origin.
 import { createRemoteJWKSet, jwtVerify } from "jose";
-import { benchLoop, stubOrigin } from "./loop.mjs";
+import { benchWorker, forward } from "./loop.mjs";
 
 let jwks;
 const CLAIM_HEADERS = ["x-gatehouse-sub", "x-gatehouse-client-id", "x-gatehouse-scope"];
@@ -41,23 +41,7 @@ async function handle(request, env) {
   headers.set("x-gatehouse-sub", String(payload.sub));
   headers.set("x-gatehouse-client-id", String(payload.client_id));
   headers.set("x-gatehouse-scope", String(payload.scope ?? ""));
-  return fetch(`${env.ORIGIN}${url.pathname}${url.search}`, {
-    method: request.method,
-    headers,
-    redirect: "manual",
-  });
+  return forward(request, env, headers);
 }
 
-export default {
-  async fetch(request, env) {
-    if (new URL(request.url).pathname === "/__bench") {
-      const restore = stubOrigin(env.ORIGIN);
-      try {
-        return await benchLoop(request, (req) => handle(req, env));
-      } finally {
-        restore();
-      }
-    }
-    return handle(request, env);
-  },
-};
+export default benchWorker(handle);

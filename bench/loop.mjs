@@ -18,6 +18,31 @@ export function stubOrigin(origin) {
   };
 }
 
+/** Sends `request` on to the origin with `headers`, as both gateways do: same method,
+ * path and query, redirects handed back rather than followed. */
+export function forward(request, env, headers) {
+  const url = new URL(request.url);
+  return fetch(`${env.ORIGIN}${url.pathname}${url.search}`, { method: request.method, headers, redirect: "manual" });
+}
+
+/** The `fetch` handler of a bench worker: `/__bench` runs the in-worker loop over
+ * `handle` with the origin answered in-process; anything else is `handle`d. */
+export function benchWorker(handle) {
+  return {
+    async fetch(request, env) {
+      if (new URL(request.url).pathname === "/__bench") {
+        const restore = stubOrigin(env.ORIGIN);
+        try {
+          return await benchLoop(request, (req) => handle(req, env));
+        } finally {
+          restore();
+        }
+      }
+      return handle(request, env);
+    },
+  };
+}
+
 /** `POST /__bench {tokens: [...], path}`: one request per token, in sequence. */
 export async function benchLoop(request, handle) {
   const { tokens, path } = await request.json();

@@ -1,8 +1,9 @@
 //! The strong stores on one Durable Object class, [`Vault`].
 //!
-//! Codes, refresh families, sessions and counters live in Durable Objects, sharded
-//! by key (`once:NN`, `family:NN`, ...), so that whatever must happen exactly once
-//! does, worldwide. The keyring has a single instance (`keyring`), its one writer.
+//! Codes, refresh families, sessions and counters live in Durable Objects, so that
+//! whatever must happen exactly once does, worldwide: a code, a family or a session
+//! in an instance of its own (`once/<key>`, `family/<id>`, `session/<id>`), shared
+//! records sharded by key (`once:NN` for assertion replays, `counter:NN`, `usage:NN`). The keyring has a single instance (`keyring`), its one writer.
 //! Every change is a pure transition from [`gatehouse_core::store::records`]; the
 //! object only loads the record, applies the transition and writes the result, and
 //! runs no other I/O in between, so the object's input gate makes each call atomic.
@@ -110,9 +111,21 @@ enum Reply {
     Failed,
 }
 
-/// Which instance holds `key` of `kind`: a stable FNV-1a hash, so every isolate
-/// agrees without coordination.
+/// Which instance holds `key` of `kind`. A record of one user or one client (an
+/// authorization or device code, a refresh family, a session) has an instance of
+/// its own, named by its key, so no object is shared between users and each
+/// empties itself once its record expired. Replay records of client assertions,
+/// counters and usage series are spread over [`SHARDS`] instances by a stable FNV-1a
+/// hash of the key, so every isolate agrees without coordination.
 fn instance(kind: &str, key: &str) -> String {
+    let own = match kind {
+        "family" | "session" => true,
+        "once" => !key.starts_with(schema::ASSERTION_PREFIX),
+        _ => false,
+    };
+    if own {
+        return format!("{kind}/{key}");
+    }
     let hash =
         key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     format!("{kind}:{:02}", hash % SHARDS)
@@ -444,7 +457,15 @@ impl DurableObject for Vault {
         let retry = self.publish_pending().await;
         let mut sweep: SweepState = self.load(SWEEP_STATE).await.ok().flatten().unwrap_or_default();
         if sweep.due_ms <= now_ms {
-            sweep = self.sweep_page(sweep.resume_after.as_deref(), now_ms).await?;
+            let from_start = sweep.resume_after.is_none();
+            let (next, kept) = self.sweep_page(sweep.resume_after.as_deref(), now_ms).await?;
+            if from_start && next.resume_after.is_none() && kept == 0 && retry.is_none() {
+                // Nothing left but bookkeeping (a code taken and expired, a session
+                // ended): the instance forgets itself and sets no further alarm.
+                self.storage().delete_all().await?;
+                return Response::ok("emptied");
+            }
+            sweep = next;
             self.store(SWEEP_STATE, Write::Put(&sweep)).await.map_err(store_failure)?;
         }
         let next = retry.map_or(sweep.due_ms, |secs| sweep.due_ms.min(now_ms + secs_ms(secs)));
@@ -522,12 +543,12 @@ impl Vault {
     }
 
     /// Deletes the expired records of one page of storage after `resume_after`;
-    /// returns where the sweep stands afterwards.
+    /// returns where the sweep stands afterwards and how many records the page kept.
     async fn sweep_page(
         &self,
         resume_after: Option<&str>,
         now_ms: i64,
-    ) -> worker::Result<SweepState> {
+    ) -> worker::Result<(SweepState, usize)> {
         let start = resume_after.map(|key| format!("{key}\u{0}"));
         let mut options = ListOptions::new().limit(records::SWEEP_PAGE);
         if let Some(start) = start.as_deref() {
@@ -548,12 +569,13 @@ impl Vault {
         if !page.expired.is_empty() {
             self.storage().delete_multiple(page.expired).await?;
         }
-        Ok(match page.resume_after {
+        let state = match page.resume_after {
             Some(key) => {
                 SweepState { due_ms: now_ms + SWEEP_NEXT_PAGE_MS, resume_after: Some(key) }
             }
             None => SweepState { due_ms: now_ms + SWEEP_EVERY_MS, resume_after: None },
-        })
+        };
+        Ok((state, page.kept))
     }
 
     /// The pending outbox entries, at most [`OUTBOX_PAGE`].

@@ -429,6 +429,9 @@ pub struct SweepPage {
     pub expired: Vec<String>,
     /// Where the next page starts (exclusive), or `None` when the sweep is done.
     pub resume_after: Option<String>,
+    /// How many entries of the page stay, not counting the instance's own
+    /// bookkeeping (keys starting with `~`).
+    pub kept: usize,
 }
 
 /// Sweeps one page of `(key, stored JSON)` entries, read with at most `limit` entries:
@@ -436,7 +439,7 @@ pub struct SweepPage {
 /// the keyring, pending publications) are kept. A full page means there may be more.
 #[must_use]
 pub fn sweep_page(entries: &[(String, String)], now: UnixTime, limit: usize) -> SweepPage {
-    let expired = entries
+    let expired: Vec<String> = entries
         .iter()
         .filter(|(_, value)| {
             serde_json::from_str::<Expiry>(value).is_ok_and(|e| e.expires_at <= now)
@@ -445,7 +448,9 @@ pub fn sweep_page(entries: &[(String, String)], now: UnixTime, limit: usize) -> 
         .collect();
     let resume_after =
         if entries.len() >= limit { entries.last().map(|(key, _)| key.clone()) } else { None };
-    SweepPage { expired, resume_after }
+    let kept =
+        entries.iter().filter(|(key, _)| !key.starts_with('~') && !expired.contains(key)).count();
+    SweepPage { expired, resume_after, kept }
 }
 
 #[cfg(test)]
@@ -525,8 +530,20 @@ mod tests {
         let page = sweep_page(&entries, now, 4);
         assert_eq!(page.expired, vec!["a".to_owned()]);
         assert_eq!(page.resume_after.as_deref(), Some("pub:apps/x"), "a full page goes on");
+        assert_eq!(page.kept, 3);
         let last = sweep_page(entries.get(..2).unwrap(), now, 4);
         assert_eq!(last.resume_after, None, "a short page ends the sweep");
+    }
+
+    #[test]
+    fn a_sweep_counts_what_stays_besides_bookkeeping() {
+        let now = UnixTime::from_secs(1000);
+        let entries = vec![
+            ("code".to_owned(), r#"{"expires_at":999}"#.to_owned()),
+            ("~sweep".to_owned(), r#"{"due_ms":1,"resume_after":null}"#.to_owned()),
+        ];
+        let page = sweep_page(&entries, now, 128);
+        assert_eq!((page.expired.len(), page.kept), (1, 0), "an instance left with nothing");
     }
 
     #[test]

@@ -107,10 +107,13 @@ pub fn auth_failures(pair_digest: &[u8]) -> String {
     format!("{AUTH_FAILURES_PREFIX}{}", b64url(pair_digest))
 }
 
+/// Where the single-use records of client assertions live.
+pub const ASSERTION_PREFIX: &str = "assertion/";
+
 /// The single-use record of a client assertion, by the digest of its `jti`.
 #[must_use]
 pub fn assertion(client_id: &str, jti_digest: &[u8]) -> String {
-    format!("assertion/{client_id}/{}", b64url(jti_digest))
+    format!("{ASSERTION_PREFIX}{client_id}/{}", b64url(jti_digest))
 }
 
 /// The usage series of an app in the counters store; its days are

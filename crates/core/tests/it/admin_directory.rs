@@ -509,7 +509,8 @@ fn deleting_an_app_takes_its_permissions_with_it() {
     assert!(record.is_none());
 }
 
-fn s2s(s: &Scenario, t: &str, name: &str) -> (String, String) {
+/// A new s2s app's id and secret.
+pub(crate) fn s2s(s: &Scenario, t: &str, name: &str) -> (String, String) {
     let created = call(
         s,
         t,
@@ -525,7 +526,8 @@ fn s2s(s: &Scenario, t: &str, name: &str) -> (String, String) {
     )
 }
 
-fn token_status(s: &Scenario, id: &str, secret: &str) -> u16 {
+/// The status of a client_credentials request with Basic `id:secret`.
+pub(crate) fn token_status(s: &Scenario, id: &str, secret: &str) -> u16 {
     s.post_form("/token", "grant_type=client_credentials", Some((id, secret))).status().as_u16()
 }
 

@@ -5,34 +5,16 @@ use gatehouse_core::cache::{KEYRING_TTL_SECS, RECORD_TTL_SECS};
 use gatehouse_core::store::schema;
 use gatehouse_core::store::{Directory, Versioned};
 use gatehouse_testkit::{Scenario, body_json};
+
+use crate::admin_directory::{s2s, token_status};
 use http::Method;
 use serde_json::json;
-
-fn s2s(s: &Scenario, t: &str) -> (String, String) {
-    let created = s.admin(
-        Method::POST,
-        "/admin/v1/apps",
-        t,
-        Some(json!({"client_name": "cached_job", "type": "s2s"})),
-        &[],
-    );
-    assert_eq!(created.status(), 201, "{:?}", body_json(&created));
-    let app = body_json(&created);
-    (
-        app["client_id"].as_str().unwrap().to_owned(),
-        app["client_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn token_status(s: &Scenario, id: &str, secret: &str) -> u16 {
-    s.post_form("/token", "grant_type=client_credentials", Some((id, secret))).status().as_u16()
-}
 
 #[test]
 fn the_token_endpoint_reads_the_directory_once_per_ttl() {
     let s = Scenario::default();
     let t = s.bearer(None);
-    let (id, secret) = s2s(&s, &t);
+    let (id, secret) = s2s(&s, &t, "cached_job");
     let directory = s.engine.platform().directory.origin();
     assert_eq!(token_status(&s, &id, &secret), 200);
     let reads = directory.reads.get();
@@ -62,7 +44,7 @@ fn an_unknown_client_is_asked_for_each_time() {
 fn a_disable_in_this_isolate_is_refused_at_once() {
     let s = Scenario::default();
     let t = s.bearer(None);
-    let (id, secret) = s2s(&s, &t);
+    let (id, secret) = s2s(&s, &t, "cached_job");
     assert_eq!(token_status(&s, &id, &secret), 200);
     let disabled = s.admin(Method::POST, &format!("/admin/v1/apps/{id}/disable"), &t, None, &[]);
     assert_eq!(disabled.status(), 200);
@@ -73,7 +55,7 @@ fn a_disable_in_this_isolate_is_refused_at_once() {
 fn a_disable_from_another_isolate_is_refused_within_the_bound() {
     let s = Scenario::default();
     let t = s.bearer(None);
-    let (id, secret) = s2s(&s, &t);
+    let (id, secret) = s2s(&s, &t, "cached_job");
     assert_eq!(token_status(&s, &id, &secret), 200);
     // Another isolate's management call published a disabled app to the directory.
     let directory = s.engine.platform().directory.origin();
