@@ -1,0 +1,198 @@
+//! The token endpoint (RFC 6749 section 3.2): the form and the grant type are
+//! parsed once, the client is authenticated once (with throttling and usage
+//! counting), the grant decides what to issue, and one response carries it with
+//! `Cache-Control: no-store`.
+
+use http::StatusCode;
+use serde::Serialize;
+
+use super::client_credentials;
+use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials, throttle};
+use crate::context::Context;
+use crate::engine::Engine;
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::{Form, FormError, Request, Response, json_response, parse_form};
+use crate::platform::Platform;
+use crate::policy::GrantType;
+use crate::store::UsageEvent;
+use crate::token::{AccessTokenClaims, Audience, mint_access_token, random_id};
+use crate::types::ScopeSet;
+
+/// The grant types the token endpoint serves; discovery lists exactly these.
+pub(crate) const SERVED_GRANTS: &[GrantType] = &[GrantType::ClientCredentials];
+
+/// What a grant issues: an access token, for now (refresh and ID tokens join here
+/// with the flows that issue them).
+pub(super) struct Issued {
+    /// The access token.
+    pub(super) access_token: String,
+    /// Its lifetime in seconds.
+    pub(super) expires_in: u64,
+    /// The scope it carries.
+    pub(super) scope: ScopeSet,
+}
+
+/// An access token for `subject` of `client`, for one audience.
+pub(super) struct AccessGrant<'a> {
+    /// The user, or the client itself for client credentials.
+    pub(super) subject: &'a str,
+    /// The `aud`: the resource the token is for.
+    pub(super) audience: String,
+    /// The scope it carries.
+    pub(super) scope: ScopeSet,
+    /// Its lifetime in seconds.
+    pub(super) lifetime: u64,
+    /// The signing algorithm.
+    pub(super) alg: crate::jose::Algorithm,
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    scope: String,
+}
+
+/// The token endpoint.
+pub(crate) async fn token<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Result<Response, OAuthError> {
+    let (parts, body) = request.into_parts();
+    let form = parse_form(&parts.headers, &body).map_err(form_error)?;
+    let Some(value) = form.get("grant_type") else {
+        return Err(OAuthError::invalid_request("grant_type is required"));
+    };
+    let Some(grant) = GrantType::parse(value).filter(|g| SERVED_GRANTS.contains(g)) else {
+        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported"));
+    };
+    let client = match client(engine, &parts.headers, &form, cx).await? {
+        Ok(client) => client,
+        Err(refused) => return Ok(refused),
+    };
+    let issued = issue(engine, grant, &client, &form, cx).await;
+    if client.registered {
+        match &issued {
+            Ok(_) => cx.count_usage(client.client_id.as_str(), UsageEvent::Login),
+            Err(err) if err.code().is_client_fault() => {
+                cx.count_usage(client.client_id.as_str(), UsageEvent::Failure);
+            }
+            Err(_) => {}
+        }
+    }
+    let issued = issued?;
+    Ok(json_response(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            scope: issued.scope.to_string(),
+        },
+    ))
+}
+
+/// What the grant issues, once the client may use it.
+async fn issue<P: Platform>(
+    engine: &Engine<P>,
+    grant: GrantType,
+    client: &AuthenticatedClient,
+    form: &Form,
+    cx: &mut Context<'_>,
+) -> Result<Issued, OAuthError> {
+    if !client.grant_types.contains(&grant) {
+        let why = match grant {
+            GrantType::ClientCredentials => "the client may not use the client_credentials grant",
+            _ => "the client may not use this grant",
+        };
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, why));
+    }
+    match grant {
+        GrantType::ClientCredentials => client_credentials::issue(engine, client, form, cx).await,
+        _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported")),
+    }
+}
+
+/// The authenticated client; a penalized pair's 429 as `Ok(Err(response))`.
+async fn client<P: Platform>(
+    engine: &Engine<P>,
+    headers: &http::HeaderMap,
+    form: &Form,
+    cx: &mut Context<'_>,
+) -> Result<Result<AuthenticatedClient, Response>, OAuthError> {
+    let presented = presented_credentials(headers, form)?;
+    let presented_id = presented.client_id.clone();
+    let attempt = throttle::Attempt::new(&presented_id, headers);
+    if let Some(refused) = throttle::refuse_if_penalized(engine, &attempt, &presented_id, cx) {
+        return Ok(Err(refused));
+    }
+    match authenticate(engine, presented, cx.now()).await {
+        Ok(client) => Ok(Ok(client)),
+        Err(refusal) => {
+            if let Some(app) =
+                refusal.app.as_ref().filter(|_| refusal.error.code().is_client_fault())
+            {
+                cx.count_usage(app.as_str(), UsageEvent::Failure);
+            }
+            cx.diagnose(format!(
+                "client {:?} refused at the token endpoint: {}",
+                presented_id.as_str(),
+                refusal.reason
+            ));
+            match throttle::count_failure(engine, attempt, &refusal.error, cx).await {
+                Some(refused) => Ok(Err(refused)),
+                None => Err(refusal.error),
+            }
+        }
+    }
+}
+
+/// Mints the access token of `grant` for `client`.
+pub(super) async fn access_token<P: Platform>(
+    engine: &Engine<P>,
+    client: &AuthenticatedClient,
+    grant: AccessGrant<'_>,
+    cx: &mut Context<'_>,
+) -> Result<Issued, OAuthError> {
+    let now = cx.now();
+    let config = engine.config();
+    let ring = engine.keyring(now).await?;
+    let key =
+        ring.signing_key(grant.alg, now, &config.kek).map_err(|_| OAuthError::server_error())?;
+    let claims = AccessTokenClaims {
+        iss: config.issuer.as_str().to_owned(),
+        sub: grant.subject.to_owned(),
+        aud: Audience::one(grant.audience),
+        exp: now.plus(grant.lifetime),
+        iat: now,
+        jti: random_id(cx.rng(), 16),
+        client_id: client.client_id.as_str().to_owned(),
+        scope: grant.scope.clone(),
+    };
+    let access_token = mint_access_token(engine.platform().crypto(), &key, &claims)
+        .await
+        .map_err(|_| OAuthError::server_error())?;
+    Ok(Issued { access_token, expires_in: grant.lifetime, scope: grant.scope })
+}
+
+fn form_error(error: FormError) -> OAuthError {
+    match error {
+        FormError::ContentType => {
+            OAuthError::invalid_request("content type must be application/x-www-form-urlencoded")
+        }
+        FormError::TooLarge => OAuthError::invalid_request("request body too large")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE),
+        FormError::NotUtf8 => OAuthError::invalid_request("request body is not utf-8"),
+        // RFC 8707 allows several `resource` parameters; a token here is for one API.
+        FormError::Duplicate(name) if name == "resource" => OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "one resource per token request: request a token for each resource",
+        ),
+        FormError::Duplicate(_) => {
+            OAuthError::invalid_request("a parameter was sent more than once")
+        }
+    }
+}
