@@ -46,6 +46,8 @@ pub enum Credential {
     Secret(ClientSecret),
     /// A JWT assertion (RFC 7523).
     Assertion(Box<ClientAssertion>),
+    /// Only the `client_id`: a public client (`none`), which holds no secret.
+    None,
 }
 
 /// Credentials a client presented, not yet checked.
@@ -55,7 +57,7 @@ pub struct PresentedCredentials {
     pub client_id: ClientId,
     /// The secret or assertion.
     pub credential: Credential,
-    /// How they were sent (never `none`).
+    /// How they were sent (`none` for a bare `client_id`).
     pub method: TokenEndpointAuthMethod,
 }
 
@@ -105,8 +107,7 @@ pub fn presented_credentials(
             })
         }
         None => {
-            let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret"))
-            else {
+            let Some(id) = form.get("client_id") else {
                 return Err(OAuthError::invalid_client(
                     "client authentication is required",
                     Challenge::Basic,
@@ -115,10 +116,19 @@ pub fn presented_credentials(
             let client_id = ClientId::new(id).map_err(|_| {
                 OAuthError::invalid_client("client authentication failed", Challenge::None)
             })?;
-            Ok(PresentedCredentials {
-                client_id,
-                credential: Credential::Secret(ClientSecret::new(secret.to_owned())),
-                method: TokenEndpointAuthMethod::ClientSecretPost,
+            Ok(match form.get("client_secret") {
+                Some(secret) => PresentedCredentials {
+                    client_id,
+                    credential: Credential::Secret(ClientSecret::new(secret.to_owned())),
+                    method: TokenEndpointAuthMethod::ClientSecretPost,
+                },
+                // A public client identifies itself; only an app registered with
+                // `none` is authenticated this way (RFC 6749 section 2.1).
+                None => PresentedCredentials {
+                    client_id,
+                    credential: Credential::None,
+                    method: TokenEndpointAuthMethod::None,
+                },
             })
         }
     }
@@ -287,6 +297,8 @@ pub async fn authenticate<P: Platform>(
                 Err("wrong client secret".to_owned())
             }
         }
+        // The registered method is `none` (checked above): nothing to prove.
+        Credential::None => Ok(()),
         Credential::Assertion(assertion) => check_assertion(engine, &app, assertion, now)
             .await
             .map_err(|e| refused(e, "the store could not be reached".to_owned()))?

@@ -132,3 +132,37 @@ fn a_store_outage_is_temporarily_unavailable_not_a_400() {
     assert_eq!(body["error"], "temporarily_unavailable");
     assert!(!body["error_description"].as_str().unwrap().contains("store"));
 }
+
+#[test]
+fn a_public_client_is_identified_by_its_id_alone_and_may_not_use_client_credentials() {
+    let s = Scenario::default();
+    let token = s.bearer(None);
+    let spa = s.admin(
+        http::Method::POST,
+        "/admin/v1/apps",
+        &token,
+        Some(serde_json::json!({
+            "client_name": "web_spa",
+            "type": "spa",
+            "redirect_uris": ["https://app.example/cb"],
+        })),
+        &[],
+    );
+    assert_eq!(spa.status(), 201, "{:?}", body_json(&spa));
+    let spa = body_json(&spa);
+    assert_eq!(spa["token_endpoint_auth_method"], "none");
+    let id = spa["client_id"].as_str().unwrap();
+    let public =
+        s.post_form("/token", &format!("grant_type=client_credentials&client_id={id}"), None);
+    assert_eq!(public.status(), 400, "{:?}", body_json(&public));
+    assert_eq!(body_json(&public)["error"], "unauthorized_client");
+
+    // A confidential app, or an unknown id, is not authenticated by its id alone.
+    let (s2s, _) = crate::admin_directory::s2s(&s, &token, "confidential_job");
+    for id in [s2s.as_str(), "nobody"] {
+        let bare =
+            s.post_form("/token", &format!("grant_type=client_credentials&client_id={id}"), None);
+        assert_eq!(bare.status(), 401, "{id}");
+        assert_eq!(body_json(&bare)["error"], "invalid_client", "{id}");
+    }
+}
