@@ -53,6 +53,18 @@ impl Audience {
     pub fn contains(&self, value: &str) -> bool {
         self.0.iter().any(|a| a == value)
     }
+
+    /// How many audiences it names.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it names none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[derive(Serialize, Deserialize)]

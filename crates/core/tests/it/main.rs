@@ -13,6 +13,7 @@ mod client_assertion;
 mod client_credentials;
 mod discovery;
 mod gateway;
+mod id_token;
 mod keys;
 mod resources;
 mod stores;

@@ -1,0 +1,235 @@
+//! Access tokens (RFC 9068 section 4): `typ` of `at+jwt`, `iss` exactly, one of the
+//! policy's audiences, the times.
+
+use super::{MAX_LEEWAY_SECS, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
+use crate::jose::{Algorithm, Jwks};
+use crate::platform::Verifier;
+use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+use crate::types::{ScopeSet, UnixTime};
+
+/// What an access token must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenPolicy {
+    issuer: String,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    leeway_secs: u64,
+}
+
+impl AccessTokenPolicy {
+    /// Tokens from `issuer` for `audience`, signed with ES256 or RS256, with 60 s leeway.
+    #[must_use]
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences: vec![audience.into()],
+            algorithms: vec![Algorithm::ES256, Algorithm::RS256],
+            leeway_secs: 60,
+        }
+    }
+
+    /// Also accept tokens for `audience`.
+    #[must_use]
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accept only these algorithms.
+    #[must_use]
+    pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        self.algorithms = algorithms.to_vec();
+        self
+    }
+
+    /// Clock-skew leeway for `exp`, `nbf` and `iat`, capped at [`MAX_LEEWAY_SECS`].
+    #[must_use]
+    pub fn with_leeway(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
+        self
+    }
+
+    /// The issuer tokens must name exactly.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audiences a token may name (one is enough).
+    #[must_use]
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The algorithms accepted.
+    #[must_use]
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// The clock-skew leeway in seconds.
+    #[must_use]
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
+    }
+}
+
+/// A verified access token: the RFC 9068 claims plus the members Gatehouse adds when
+/// an app is configured to include them, and the key that signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAccessToken {
+    /// The RFC 9068 claims.
+    pub claims: AccessTokenClaims,
+    /// `nbf`, when the token carries one.
+    pub nbf: Option<UnixTime>,
+    /// The `permissions` claim (an array of names; empty when absent).
+    pub permissions: Vec<String>,
+    /// The `roles` claim (an array of names; empty when absent).
+    pub roles: Vec<String>,
+    /// The `kid` of the key that verified the signature.
+    pub kid: String,
+}
+
+impl TokenPolicy for AccessTokenPolicy {
+    fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    fn accepts_typ(&self, typ: Option<&str>) -> bool {
+        typ.is_some_and(is_access_token_typ)
+    }
+}
+
+/// Everything read from the payload, in one pass.
+#[derive(serde::Deserialize)]
+struct Payload {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: UnixTime,
+    iat: UnixTime,
+    jti: String,
+    client_id: String,
+    #[serde(default)]
+    scope: ScopeSet,
+    #[serde(default)]
+    nbf: Option<UnixTime>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// Verifies an access token against `jwks` and `policy` at `now`.
+///
+/// # Errors
+///
+/// [`VerifyError`] naming the first check that failed.
+///
+/// # Security
+///
+/// The token is untrusted input. Nothing in it is believed before the signature is
+/// checked with a key chosen by `kid` from `jwks` *and* allowed for the token's `alg`
+/// by both the policy and the key's own type and `alg`.
+pub async fn verify_access_token<C: Verifier>(
+    crypto: &C,
+    jwks: &Jwks,
+    policy: &AccessTokenPolicy,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessTokenClaims, VerifyError> {
+    verify_access_token_full(crypto, jwks, policy, token, now).await.map(|v| v.claims)
+}
+
+/// Like [`verify_access_token`], and also returns `permissions`, `roles`, `nbf` and
+/// the signing key's `kid` (the edge gateway forwards and caches them).
+///
+/// # Errors
+///
+/// [`VerifyError`] naming the first check that failed.
+///
+/// # Security
+///
+/// As [`verify_access_token`]: every check runs, in the same order.
+pub async fn verify_access_token_full<C: Verifier>(
+    crypto: &C,
+    jwks: &Jwks,
+    policy: &AccessTokenPolicy,
+    token: &str,
+    now: UnixTime,
+) -> Result<VerifiedAccessToken, VerifyError> {
+    let unverified = UnverifiedToken::check(jwks, policy, token)?;
+    let valid = crypto
+        .verify(unverified.key, unverified.alg, unverified.signing_input, &unverified.signature)
+        .await
+        .map_err(|_| VerifyError::Signature)?;
+    unverified.signature_checked(valid)?.claims(policy, now)
+}
+
+impl SignedToken {
+    /// Checks the claims: `iss` exactly, `aud`, then `exp` / `nbf` / `iat` with the
+    /// policy's leeway at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError`] naming the first check that failed.
+    pub fn claims(
+        self,
+        policy: &AccessTokenPolicy,
+        now: UnixTime,
+    ) -> Result<VerifiedAccessToken, VerifyError> {
+        // The payload is signed by a trusted issuer by now; one pass, no intermediate map.
+        let payload: Payload =
+            serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
+        if payload.iss != policy.issuer {
+            return Err(VerifyError::Issuer);
+        }
+        if !policy.audiences.iter().any(|a| payload.aud.contains(a)) {
+            return Err(VerifyError::Audience);
+        }
+        check_times(payload.exp, payload.nbf, payload.iat, now, policy.leeway_secs)?;
+        Ok(VerifiedAccessToken {
+            claims: AccessTokenClaims {
+                iss: payload.iss,
+                sub: payload.sub,
+                aud: payload.aud,
+                exp: payload.exp,
+                iat: payload.iat,
+                jti: payload.jti,
+                client_id: payload.client_id,
+                scope: payload.scope,
+            },
+            nbf: payload.nbf,
+            permissions: payload.permissions,
+            roles: payload.roles,
+            kid: self.kid,
+        })
+    }
+}
+
+/// `typ` compares as a media type: case-insensitive, `application/` optional
+/// (RFC 7515 section 4.1.9, RFC 9068 section 4).
+fn is_access_token_typ(typ: &str) -> bool {
+    let typ = typ.to_ascii_lowercase();
+    typ == ACCESS_TOKEN_TYP || typ.strip_prefix("application/") == Some(ACCESS_TOKEN_TYP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_comparison() {
+        assert!(is_access_token_typ("at+jwt"));
+        assert!(is_access_token_typ("AT+JWT"));
+        assert!(is_access_token_typ("application/at+jwt"));
+        assert!(!is_access_token_typ("JWT"));
+        assert!(!is_access_token_typ("application/jwt"));
+    }
+
+    #[test]
+    fn leeway_is_capped() {
+        let policy = AccessTokenPolicy::new("i", "a").with_leeway(10_000);
+        assert_eq!(policy.leeway_secs, MAX_LEEWAY_SECS);
+    }
+}

@@ -1,0 +1,219 @@
+//! ID tokens (OpenID Connect Core section 3.1.3.7): the relying party's checks, for
+//! the browser package, for an issuer reading an `id_token_hint`, and for anyone
+//! signing users in with Gatehouse.
+//!
+//! After the shared checks (an allowed `alg`, a `kid` of the JWKS, the signature)
+//! and a `typ` that is absent or `JWT` (never an access token's `at+jwt`, so one
+//! kind cannot pass for the other): `iss` exactly; `aud` contains the client; with
+//! several audiences `azp` is required, and when present it is the client; `exp` and
+//! `iat` with leeway; the `nonce` the request sent, when one was sent; and `at_hash`
+//! against the access token issued with it, when there is one.
+
+use serde::Deserialize;
+use sha2::Digest as _;
+
+use super::{MAX_LEEWAY_SECS, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
+use crate::jose::{Algorithm, Jwks, b64url};
+use crate::platform::Verifier;
+use crate::token::Audience;
+use crate::types::UnixTime;
+
+/// What an ID token must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenPolicy {
+    issuer: String,
+    client_id: String,
+    algorithms: Vec<Algorithm>,
+    leeway_secs: u64,
+    nonce: Option<String>,
+    access_token: Option<String>,
+}
+
+impl IdTokenPolicy {
+    /// ID tokens from `issuer` for the client `client_id`, signed with RS256 or
+    /// ES256, with 60 s leeway.
+    #[must_use]
+    pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
+            leeway_secs: 60,
+            nonce: None,
+            access_token: None,
+        }
+    }
+
+    /// The `nonce` the authentication request sent: the token must carry it.
+    #[must_use]
+    pub fn with_nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.nonce = Some(nonce.into());
+        self
+    }
+
+    /// The access token issued with the ID token: its `at_hash` must match.
+    #[must_use]
+    pub fn with_access_token(mut self, access_token: impl Into<String>) -> Self {
+        self.access_token = Some(access_token.into());
+        self
+    }
+
+    /// Accept only these algorithms.
+    #[must_use]
+    pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        self.algorithms = algorithms.to_vec();
+        self
+    }
+
+    /// Clock-skew leeway for `exp` and `iat`, capped at [`MAX_LEEWAY_SECS`].
+    #[must_use]
+    pub fn with_leeway(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
+        self
+    }
+}
+
+impl TokenPolicy for IdTokenPolicy {
+    fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    fn accepts_typ(&self, typ: Option<&str>) -> bool {
+        typ.is_none_or(|t| {
+            t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("application/jwt")
+        })
+    }
+}
+
+/// The claims of a verified ID token that the checks read, and the identity ones.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IdTokenClaims {
+    /// The issuer.
+    pub iss: String,
+    /// The user.
+    pub sub: String,
+    /// The audience: the client (and possibly others).
+    pub aud: Audience,
+    /// Expiry.
+    pub exp: UnixTime,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// When the user authenticated.
+    #[serde(default)]
+    pub auth_time: Option<UnixTime>,
+    /// The request's nonce.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// The authorized party.
+    #[serde(default)]
+    pub azp: Option<String>,
+    /// The access token's hash.
+    #[serde(default)]
+    pub at_hash: Option<String>,
+    /// The session id (front- and back-channel logout).
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// The authentication context class.
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// The authentication methods.
+    #[serde(default)]
+    pub amr: Vec<String>,
+}
+
+/// The `at_hash` (or `c_hash`) of `value` for `alg`: the left half of its SHA-256,
+/// base64url (OpenID Connect Core section 3.1.3.6); both ES256 and RS256 hash with
+/// SHA-256.
+#[must_use]
+pub fn half_hash(alg: Algorithm, value: &str) -> String {
+    match alg {
+        Algorithm::ES256 | Algorithm::RS256 => {
+            let digest = sha2::Sha256::digest(value.as_bytes());
+            b64url(digest.get(..16).unwrap_or_default())
+        }
+    }
+}
+
+/// Verifies an ID token against `jwks` and `policy` at `now`.
+///
+/// # Errors
+///
+/// [`VerifyError`] naming the first check that failed.
+pub async fn verify_id_token<C: Verifier>(
+    crypto: &C,
+    jwks: &Jwks,
+    policy: &IdTokenPolicy,
+    token: &str,
+    now: UnixTime,
+) -> Result<IdTokenClaims, VerifyError> {
+    let unverified = UnverifiedToken::check(jwks, policy, token)?;
+    let alg = unverified.alg;
+    let valid = crypto
+        .verify(unverified.key, alg, unverified.signing_input, &unverified.signature)
+        .await
+        .map_err(|_| VerifyError::Signature)?;
+    unverified.signature_checked(valid)?.id_token(policy, alg, now)
+}
+
+impl SignedToken {
+    /// Checks an ID token's claims (see the [module](self) documentation); `alg` is
+    /// the one the signature was checked with (for `at_hash`).
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError`] naming the first check that failed.
+    pub fn id_token(
+        self,
+        policy: &IdTokenPolicy,
+        alg: Algorithm,
+        now: UnixTime,
+    ) -> Result<IdTokenClaims, VerifyError> {
+        let claims: IdTokenClaims =
+            serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
+        if claims.iss != policy.issuer {
+            return Err(VerifyError::Issuer);
+        }
+        if !claims.aud.contains(&policy.client_id) {
+            return Err(VerifyError::Audience);
+        }
+        let several = claims.aud.len() > 1;
+        match claims.azp.as_deref() {
+            Some(azp) if azp != policy.client_id => return Err(VerifyError::AuthorizedParty),
+            None if several => return Err(VerifyError::AuthorizedParty),
+            _ => {}
+        }
+        check_times(claims.exp, None, claims.iat, now, policy.leeway_secs)?;
+        if let Some(expected) = &policy.nonce
+            && claims.nonce.as_deref() != Some(expected.as_str())
+        {
+            return Err(VerifyError::Nonce);
+        }
+        if let Some(access_token) = &policy.access_token
+            && claims.at_hash.as_deref() != Some(half_hash(alg, access_token).as_str())
+        {
+            return Err(VerifyError::AccessTokenHash);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_sha256() {
+        // OpenID Connect Core, appendix A.3 (an RS256 example).
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+        assert_eq!(half_hash(Algorithm::RS256, token), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+
+    #[test]
+    fn an_access_token_typ_is_never_an_id_token() {
+        let policy = IdTokenPolicy::new("i", "c");
+        assert!(policy.accepts_typ(None));
+        assert!(policy.accepts_typ(Some("JWT")));
+        assert!(!policy.accepts_typ(Some("at+jwt")));
+        assert!(!policy.accepts_typ(Some("application/at+jwt")));
+    }
+}
