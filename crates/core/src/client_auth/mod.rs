@@ -452,7 +452,14 @@ mod tests {
 
     #[test]
     fn no_credentials_is_invalid_client() {
-        let err = presented_credentials(&HeaderMap::new(), &form("client_id=a")).unwrap_err();
+        let err = presented_credentials(&HeaderMap::new(), &form("grant_type=x")).unwrap_err();
         assert_eq!(err.code(), crate::error::ErrorCode::InvalidClient);
+    }
+
+    #[test]
+    fn a_bare_client_id_is_a_public_client() {
+        let presented = presented_credentials(&HeaderMap::new(), &form("client_id=a")).unwrap();
+        assert_eq!(presented.method, TokenEndpointAuthMethod::None);
+        assert!(matches!(presented.credential, Credential::None));
     }
 }
