@@ -3,12 +3,12 @@
 //!
 //! Only what is implemented is advertised: a client that trusts this document must
 //! never be sent to an endpoint or method that does not exist. The endpoints come
-//! from the router's table and the grant types from the token endpoint's.
+//! from the table of endpoints and the grant types from the token endpoint's.
 
 use serde::Serialize;
 
+use crate::endpoints::{Handler, JWKS_PATH, TOKEN_PATH, path_of};
 use crate::flow::SERVED_GRANTS;
-use crate::router::{Handler, JWKS_PATH, TOKEN_PATH, path_of};
 use crate::types::{IssuerUrl, MANAGEMENT_SCOPES};
 
 /// The metadata document.

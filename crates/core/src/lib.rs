@@ -20,7 +20,8 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`engine`] | [`Engine`]: configuration, platform, what the isolate keeps |
-//! | [`router`] | the table of endpoints; [`Engine::handle`] |
+//! | [`endpoints`] | the table of endpoints: paths, methods, CORS, handlers |
+//! | [`router`] | dispatch through the table: [`Engine::handle`] |
 //! | [`context`] | [`Context`]: one request's time, randomness and deferred work |
 //! | [`model`] | the records and their rules: apps, scopes, resources, users, roles |
 //! | [`admin`] | the management API's routes under `/admin/v1/` (RFC 9457 problem details) |
@@ -91,6 +92,8 @@ pub mod config;
 pub mod context;
 #[cfg(feature = "issuer")]
 pub mod discovery;
+#[cfg(feature = "issuer")]
+pub mod endpoints;
 #[cfg(feature = "issuer")]
 pub mod engine;
 #[cfg(any(feature = "issuer", feature = "gateway"))]

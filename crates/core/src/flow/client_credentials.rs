@@ -1,7 +1,7 @@
 //! The client credentials grant (RFC 6749 section 4.4): a client gets a token for
 //! itself, for the scopes it holds (of one resource).
 
-use super::token::{AccessGrant, Issued, access_token};
+use super::issue::{AccessGrant, Issued, access_token};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::Engine;

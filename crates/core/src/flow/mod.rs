@@ -4,6 +4,7 @@
 
 mod audience;
 mod client_credentials;
+mod issue;
 mod token;
 
 pub(crate) use token::{SERVED_GRANTS, token};

@@ -7,6 +7,7 @@ use http::StatusCode;
 use serde::Serialize;
 
 use super::client_credentials;
+use super::issue::Issued;
 use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials, throttle};
 use crate::context::Context;
 use crate::engine::Engine;
@@ -15,36 +16,9 @@ use crate::http::{Form, FormError, Request, Response, json_response, parse_form}
 use crate::platform::Platform;
 use crate::policy::GrantType;
 use crate::store::UsageEvent;
-use crate::token::{AccessTokenClaims, Audience, mint_access_token, random_id};
-use crate::types::ScopeSet;
 
 /// The grant types the token endpoint serves; discovery lists exactly these.
 pub(crate) const SERVED_GRANTS: &[GrantType] = &[GrantType::ClientCredentials];
-
-/// What a grant issues: an access token, for now (refresh and ID tokens join here
-/// with the flows that issue them).
-pub(super) struct Issued {
-    /// The access token.
-    pub(super) access_token: String,
-    /// Its lifetime in seconds.
-    pub(super) expires_in: u64,
-    /// The scope it carries.
-    pub(super) scope: ScopeSet,
-}
-
-/// An access token for `subject` of `client`, for one audience.
-pub(super) struct AccessGrant<'a> {
-    /// The user, or the client itself for client credentials.
-    pub(super) subject: &'a str,
-    /// The `aud`: the resource the token is for.
-    pub(super) audience: String,
-    /// The scope it carries.
-    pub(super) scope: ScopeSet,
-    /// Its lifetime in seconds.
-    pub(super) lifetime: u64,
-    /// The signing algorithm.
-    pub(super) alg: crate::jose::Algorithm,
-}
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -148,34 +122,6 @@ async fn client<P: Platform>(
             }
         }
     }
-}
-
-/// Mints the access token of `grant` for `client`.
-pub(super) async fn access_token<P: Platform>(
-    engine: &Engine<P>,
-    client: &AuthenticatedClient,
-    grant: AccessGrant<'_>,
-    cx: &mut Context<'_>,
-) -> Result<Issued, OAuthError> {
-    let now = cx.now();
-    let config = engine.config();
-    let ring = engine.keyring(now).await?;
-    let key =
-        ring.signing_key(grant.alg, now, &config.kek).map_err(|_| OAuthError::server_error())?;
-    let claims = AccessTokenClaims {
-        iss: config.issuer.as_str().to_owned(),
-        sub: grant.subject.to_owned(),
-        aud: Audience::one(grant.audience),
-        exp: now.plus(grant.lifetime),
-        iat: now,
-        jti: random_id(cx.rng(), 16),
-        client_id: client.client_id.as_str().to_owned(),
-        scope: grant.scope.clone(),
-    };
-    let access_token = mint_access_token(engine.platform().crypto(), &key, &claims)
-        .await
-        .map_err(|_| OAuthError::server_error())?;
-    Ok(Issued { access_token, expires_in: grant.lifetime, scope: grant.scope })
 }
 
 fn form_error(error: FormError) -> OAuthError {
