@@ -1,7 +1,7 @@
 //! Access tokens (RFC 9068 section 4): `typ` of `at+jwt`, `iss` exactly, one of the
 //! policy's audiences, the times.
 
-use super::{MAX_LEEWAY_SECS, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
+use super::{Common, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
 use crate::jose::{Algorithm, Jwks};
 use crate::platform::Verifier;
 use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
@@ -10,10 +10,8 @@ use crate::types::{ScopeSet, UnixTime};
 /// What an access token must satisfy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessTokenPolicy {
-    issuer: String,
+    common: Common,
     audiences: Vec<String>,
-    algorithms: Vec<Algorithm>,
-    leeway_secs: u64,
 }
 
 impl AccessTokenPolicy {
@@ -21,10 +19,8 @@ impl AccessTokenPolicy {
     #[must_use]
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
-            issuer: issuer.into(),
+            common: Common::new(issuer.into(), &[Algorithm::ES256, Algorithm::RS256]),
             audiences: vec![audience.into()],
-            algorithms: vec![Algorithm::ES256, Algorithm::RS256],
-            leeway_secs: 60,
         }
     }
 
@@ -38,21 +34,21 @@ impl AccessTokenPolicy {
     /// Accept only these algorithms.
     #[must_use]
     pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Self {
-        self.algorithms = algorithms.to_vec();
+        self.common.set_algorithms(algorithms);
         self
     }
 
-    /// Clock-skew leeway for `exp`, `nbf` and `iat`, capped at [`MAX_LEEWAY_SECS`].
+    /// Clock-skew leeway for `exp`, `nbf` and `iat`, capped at [`MAX_LEEWAY_SECS`](super::MAX_LEEWAY_SECS).
     #[must_use]
     pub fn with_leeway(mut self, secs: u64) -> Self {
-        self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
+        self.common.set_leeway(secs);
         self
     }
 
     /// The issuer tokens must name exactly.
     #[must_use]
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.common.issuer
     }
 
     /// The audiences a token may name (one is enough).
@@ -64,13 +60,13 @@ impl AccessTokenPolicy {
     /// The algorithms accepted.
     #[must_use]
     pub fn algorithms(&self) -> &[Algorithm] {
-        &self.algorithms
+        &self.common.algorithms
     }
 
     /// The clock-skew leeway in seconds.
     #[must_use]
     pub fn leeway_secs(&self) -> u64 {
-        self.leeway_secs
+        self.common.leeway_secs
     }
 }
 
@@ -92,7 +88,7 @@ pub struct VerifiedAccessToken {
 
 impl TokenPolicy for AccessTokenPolicy {
     fn algorithms(&self) -> &[Algorithm] {
-        &self.algorithms
+        &self.common.algorithms
     }
 
     fn accepts_typ(&self, typ: Option<&str>) -> bool {
@@ -181,13 +177,13 @@ impl SignedToken {
         // The payload is signed by a trusted issuer by now; one pass, no intermediate map.
         let payload: Payload =
             serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
-        if payload.iss != policy.issuer {
+        if payload.iss != policy.common.issuer {
             return Err(VerifyError::Issuer);
         }
         if !policy.audiences.iter().any(|a| payload.aud.contains(a)) {
             return Err(VerifyError::Audience);
         }
-        check_times(payload.exp, payload.nbf, payload.iat, now, policy.leeway_secs)?;
+        check_times(payload.exp, payload.nbf, payload.iat, now, policy.common.leeway_secs)?;
         Ok(VerifiedAccessToken {
             claims: AccessTokenClaims {
                 iss: payload.iss,
@@ -230,6 +226,6 @@ mod tests {
     #[test]
     fn leeway_is_capped() {
         let policy = AccessTokenPolicy::new("i", "a").with_leeway(10_000);
-        assert_eq!(policy.leeway_secs, MAX_LEEWAY_SECS);
+        assert_eq!(policy.common.leeway_secs, crate::verify::MAX_LEEWAY_SECS);
     }
 }

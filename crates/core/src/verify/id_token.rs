@@ -12,7 +12,7 @@
 use serde::Deserialize;
 use sha2::Digest as _;
 
-use super::{MAX_LEEWAY_SECS, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
+use super::{Common, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
 use crate::jose::{Algorithm, Jwks, b64url};
 use crate::platform::Verifier;
 use crate::token::Audience;
@@ -21,10 +21,8 @@ use crate::types::UnixTime;
 /// What an ID token must satisfy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdTokenPolicy {
-    issuer: String,
+    common: Common,
     client_id: String,
-    algorithms: Vec<Algorithm>,
-    leeway_secs: u64,
     nonce: Option<String>,
     access_token: Option<String>,
 }
@@ -35,10 +33,8 @@ impl IdTokenPolicy {
     #[must_use]
     pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
         Self {
-            issuer: issuer.into(),
+            common: Common::new(issuer.into(), &[Algorithm::RS256, Algorithm::ES256]),
             client_id: client_id.into(),
-            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
-            leeway_secs: 60,
             nonce: None,
             access_token: None,
         }
@@ -61,21 +57,21 @@ impl IdTokenPolicy {
     /// Accept only these algorithms.
     #[must_use]
     pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Self {
-        self.algorithms = algorithms.to_vec();
+        self.common.set_algorithms(algorithms);
         self
     }
 
-    /// Clock-skew leeway for `exp` and `iat`, capped at [`MAX_LEEWAY_SECS`].
+    /// Clock-skew leeway for `exp` and `iat`, capped at [`MAX_LEEWAY_SECS`](super::MAX_LEEWAY_SECS).
     #[must_use]
     pub fn with_leeway(mut self, secs: u64) -> Self {
-        self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
+        self.common.set_leeway(secs);
         self
     }
 }
 
 impl TokenPolicy for IdTokenPolicy {
     fn algorithms(&self) -> &[Algorithm] {
-        &self.algorithms
+        &self.common.algorithms
     }
 
     fn accepts_typ(&self, typ: Option<&str>) -> bool {
@@ -170,7 +166,7 @@ impl SignedToken {
     ) -> Result<IdTokenClaims, VerifyError> {
         let claims: IdTokenClaims =
             serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
-        if claims.iss != policy.issuer {
+        if claims.iss != policy.common.issuer {
             return Err(VerifyError::Issuer);
         }
         if !claims.aud.contains(&policy.client_id) {
@@ -182,7 +178,7 @@ impl SignedToken {
             None if several => return Err(VerifyError::AuthorizedParty),
             _ => {}
         }
-        check_times(claims.exp, None, claims.iat, now, policy.leeway_secs)?;
+        check_times(claims.exp, None, claims.iat, now, policy.common.leeway_secs)?;
         if let Some(expected) = &policy.nonce
             && claims.nonce.as_deref() != Some(expected.as_str())
         {

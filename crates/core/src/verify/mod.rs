@@ -21,6 +21,31 @@ pub use id_token::{IdTokenClaims, IdTokenPolicy, verify_id_token};
 use crate::jose::{Algorithm, CompactJws, Jwk, Jwks};
 use crate::types::UnixTime;
 
+/// What every kind of token's policy holds: the issuer it must name exactly, the
+/// algorithms accepted and the clock-skew leeway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Common {
+    issuer: String,
+    algorithms: Vec<Algorithm>,
+    leeway_secs: u64,
+}
+
+impl Common {
+    /// `issuer`, these algorithms, 60 s leeway.
+    fn new(issuer: String, algorithms: &[Algorithm]) -> Self {
+        Self { issuer, algorithms: algorithms.to_vec(), leeway_secs: 60 }
+    }
+
+    fn set_algorithms(&mut self, algorithms: &[Algorithm]) {
+        self.algorithms = algorithms.to_vec();
+    }
+
+    /// Capped at [`MAX_LEEWAY_SECS`].
+    fn set_leeway(&mut self, secs: u64) {
+        self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
+    }
+}
+
 /// What the checks before the signature need from a policy: the algorithms it
 /// accepts and the `typ` the kind of token carries.
 pub trait TokenPolicy {
