@@ -6,7 +6,7 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 
 use crate::fetch::FetchPolicy;
-use crate::keys::{Kek, KeyError};
+use crate::keys::{Kek, KeyError, MacKey};
 use crate::types::{ClientId, ClientSecret, IssuerUrl, ScopeSet};
 
 /// The default access token lifetime: 1 hour.
@@ -57,6 +57,8 @@ pub struct Config {
     pub bootstrap: Option<BootstrapClient>,
     /// The key-encryption key derived from `KEY_ENCRYPTION_SECRET`.
     pub kek: Kek,
+    /// The MAC key of refresh token successors, derived from the same secret.
+    pub token_mac: MacKey,
     /// Access token lifetime in seconds.
     pub access_token_secs: u64,
     /// Where outbound requests to registered URLs (`jwks_uri`) may go
@@ -84,6 +86,13 @@ impl Config {
                 _ => "cannot derive a key",
             },
         })?;
+        let token_mac =
+            MacKey::derive(secret.as_bytes(), "gatehouse refresh tokens v1").map_err(|_| {
+                ConfigError {
+                    variable: "KEY_ENCRYPTION_SECRET",
+                    problem: "must be at least 32 bytes",
+                }
+            })?;
         let bootstrap = match (var("ADMIN_CLIENT_ID"), var("ADMIN_CLIENT_SECRET")) {
             (None, None) => None,
             (Some(id), Some(secret)) => Some(bootstrap_client(&id, secret)?),
@@ -114,6 +123,7 @@ impl Config {
             issuer,
             bootstrap,
             kek,
+            token_mac,
             access_token_secs: DEFAULT_ACCESS_TOKEN_SECS,
             fetch_policy,
         })

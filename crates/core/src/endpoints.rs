@@ -6,6 +6,20 @@ use http::Method;
 
 /// The token endpoint path under the issuer.
 pub const TOKEN_PATH: &str = "/token";
+/// The authorization endpoint path.
+pub const AUTHORIZE_PATH: &str = "/authorize";
+/// Where the hosted login form posts.
+pub const LOGIN_PATH: &str = "/login";
+/// Where the hosted consent form posts.
+pub const CONSENT_PATH: &str = "/consent";
+/// The userinfo endpoint path.
+pub const USERINFO_PATH: &str = "/userinfo";
+/// The revocation endpoint path.
+pub const REVOKE_PATH: &str = "/revoke";
+/// The introspection endpoint path.
+pub const INTROSPECT_PATH: &str = "/introspect";
+/// The end-session (logout) endpoint path.
+pub const LOGOUT_PATH: &str = "/logout";
 /// The JWKS path under the issuer.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// OpenID Provider metadata path.
@@ -21,6 +35,9 @@ pub enum Cors {
     Any,
     /// No cross-origin reads (the endpoint answers its own preflights, if any).
     None,
+    /// The handler decides per request (the token endpoint: the origins the
+    /// authenticated app registered); preflights are answered for any origin.
+    Handler,
 }
 
 /// What serves an endpoint.
@@ -32,6 +49,20 @@ pub enum Handler {
     Jwks,
     /// The token endpoint (RFC 6749 section 3.2).
     Token,
+    /// The authorization endpoint (RFC 6749 section 3.1).
+    Authorize,
+    /// The hosted login form's target.
+    Login,
+    /// The hosted consent form's target.
+    Consent,
+    /// The userinfo endpoint (OpenID Connect Core section 5.3).
+    Userinfo,
+    /// Token revocation (RFC 7009).
+    Revoke,
+    /// Token introspection (RFC 7662).
+    Introspect,
+    /// RP-initiated logout (the end-session endpoint).
+    Logout,
     /// The management API, a subtree with its own routes, methods and problem
     /// documents (RFC 9457).
     Admin,
@@ -53,6 +84,8 @@ pub struct Endpoint {
 }
 
 const GET: &[Method] = &[Method::GET, Method::HEAD];
+const GET_POST: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
+const POST: &[Method] = &[Method::POST];
 
 /// Every endpoint the issuer serves.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -80,9 +113,60 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: TOKEN_PATH,
         subtree: false,
-        methods: &[Method::POST],
-        cors: Cors::Any,
+        methods: POST,
+        cors: Cors::Handler,
         handler: Handler::Token,
+    },
+    // Pages the browser navigates to: no cross-origin reads, ever.
+    Endpoint {
+        path: AUTHORIZE_PATH,
+        subtree: false,
+        methods: GET_POST,
+        cors: Cors::None,
+        handler: Handler::Authorize,
+    },
+    Endpoint {
+        path: LOGIN_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::Login,
+    },
+    Endpoint {
+        path: CONSENT_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::Consent,
+    },
+    // Bearer-token APIs a browser app calls with the token it holds (no cookies).
+    Endpoint {
+        path: USERINFO_PATH,
+        subtree: false,
+        methods: GET_POST,
+        cors: Cors::Any,
+        handler: Handler::Userinfo,
+    },
+    Endpoint {
+        path: REVOKE_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::Any,
+        handler: Handler::Revoke,
+    },
+    Endpoint {
+        path: INTROSPECT_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::Introspect,
+    },
+    Endpoint {
+        path: LOGOUT_PATH,
+        subtree: false,
+        methods: GET_POST,
+        cors: Cors::None,
+        handler: Handler::Logout,
     },
     Endpoint {
         path: crate::admin::ROOT,

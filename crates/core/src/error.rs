@@ -42,6 +42,20 @@ pub enum ErrorCode {
     InvalidToken,
     /// The access token lacks a scope the resource needs (RFC 6750).
     InsufficientScope,
+    /// `prompt=none`, but the user must sign in (OpenID Connect Core 3.1.2.6).
+    LoginRequired,
+    /// `prompt=none`, but the user must consent.
+    ConsentRequired,
+    /// `prompt=none`, but the user must interact some other way.
+    InteractionRequired,
+    /// `prompt=none`, but the user must choose an account.
+    AccountSelectionRequired,
+    /// The `request` parameter (a request object) is not supported.
+    RequestNotSupported,
+    /// The `request_uri` parameter is not supported.
+    RequestUriNotSupported,
+    /// Revocation of this token type is not supported (RFC 7009 section 2.2.1).
+    UnsupportedTokenType,
 }
 
 impl ErrorCode {
@@ -69,6 +83,13 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::AccountSelectionRequired => "account_selection_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 

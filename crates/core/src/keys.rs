@@ -72,6 +72,44 @@ impl From<CryptoError> for KeyError {
     }
 }
 
+/// A MAC key derived from the worker secret, for values the issuer must be able to
+/// derive again (a refresh token's successor) but nobody else can compute.
+pub struct MacKey([u8; 32]);
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey(..)")
+    }
+}
+
+impl MacKey {
+    /// Derives the key for `purpose` from the worker secret (HKDF-SHA256).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::WeakSecret`] if the secret is shorter than [`MIN_SECRET_BYTES`].
+    pub fn derive(secret: &[u8], purpose: &str) -> Result<Self, KeyError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::WeakSecret);
+        }
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"gatehouse"), secret);
+        let mut okm = [0u8; 32];
+        hk.expand(purpose.as_bytes(), &mut okm).map_err(|_| KeyError::WeakSecret)?;
+        Ok(Self(okm))
+    }
+
+    /// HMAC-SHA256 of `data`.
+    #[must_use]
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        use hmac::Mac as _;
+        let Ok(mut mac) = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.0) else {
+            return [0; 32];
+        };
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 /// The key-encryption key (KEK) that seals private keys at rest.
 pub struct Kek(Aes256Gcm);
 

@@ -23,11 +23,13 @@
 //! | [`endpoints`] | the table of endpoints: paths, methods, CORS, handlers |
 //! | [`router`] | dispatch through the table: [`Engine::handle`] |
 //! | [`context`] | [`Context`]: one request's time, randomness and deferred work |
+//! | [`session`] | the SSO session cookie and record, and remembered consent |
 //! | [`model`] | the records and their rules: apps, scopes, resources, users, roles |
 //! | [`admin`] | the management API's routes under `/admin/v1/` (RFC 9457 problem details) |
 //! | [`policy`] | app types and the rules each brings; grant and response types |
+//! | [`pages`] | hosted pages: typed view data rendered to escaped HTML |
 //! | [`password`] | Argon2id password hashing at OWASP cost |
-//! | `flow` (private) | one module per grant / endpoint |
+//! | `flow` (private) | one module per grant / endpoint: authorize, login and consent, code, refresh, userinfo, revoke and introspect, logout |
 //! | [`client_auth`] | client authentication at the token endpoint |
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata, derived from the router |
 //! | [`token`] | token claims; minting JWT access tokens (RFC 9068) |
@@ -112,12 +114,16 @@ pub mod keys;
 #[cfg(feature = "issuer")]
 pub mod model;
 #[cfg(feature = "issuer")]
+pub mod pages;
+#[cfg(feature = "issuer")]
 pub mod password;
 pub mod platform;
 #[cfg(feature = "issuer")]
 pub mod policy;
 #[cfg(feature = "issuer")]
 pub mod router;
+#[cfg(feature = "issuer")]
+pub mod session;
 #[cfg(feature = "issuer")]
 pub mod store;
 #[cfg(all(test, feature = "issuer"))]

@@ -40,7 +40,7 @@ impl<P: Platform> Engine<P> {
             return crate::admin::handle(self, request, &path, cx).await;
         }
         let method = request.method();
-        if method == Method::OPTIONS && endpoint.cors == Cors::Any {
+        if method == Method::OPTIONS && endpoint.cors != Cors::None {
             return preflight_response(&endpoint.allowed());
         }
         if !endpoint.methods.contains(method) {
@@ -54,9 +54,18 @@ impl<P: Platform> Engine<P> {
                 response
             }
             Handler::Jwks => self.jwks(cx).await.unwrap_or_else(OAuthError::into_response),
-            Handler::Token => crate::flow::token(self, request, cx)
+            Handler::Token => crate::flow::token(self, request, cx).await,
+            Handler::Authorize => crate::flow::authorize(self, request, cx).await,
+            Handler::Login => crate::flow::login(self, request, cx).await,
+            Handler::Consent => crate::flow::consent(self, request, cx).await,
+            Handler::Userinfo => crate::flow::userinfo(self, request, cx).await,
+            Handler::Revoke => crate::flow::revoke(self, request, cx)
                 .await
                 .unwrap_or_else(OAuthError::into_response),
+            Handler::Introspect => crate::flow::introspect(self, request, cx)
+                .await
+                .unwrap_or_else(OAuthError::into_response),
+            Handler::Logout => crate::flow::logout(self, request, cx).await,
             Handler::Admin => not_found(),
         };
         if endpoint.cors == Cors::Any {

@@ -5,11 +5,15 @@
 // Test support: a failed fixture should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod browser;
 mod crypto;
 mod fetch;
 mod platform;
 mod scenario;
 
+pub use browser::{
+    Browser, decode, encode, form_action, hidden_fields, pkce, redirect_params, tags,
+};
 pub use crypto::NativeCrypto;
 pub use fetch::MemoryFetch;
 pub use platform::{MemoryPlatform, StaleDirectory};

@@ -70,24 +70,88 @@ struct SweepState {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Call {
-    OncePut { key: String, value: Vec<u8>, expires_at: UnixTime, now: UnixTime },
-    OnceTake { key: String, now: UnixTime },
-    FamilyCreate { key: String, token: [u8; 32], data: Vec<u8>, expires_at: UnixTime },
-    FamilyRotate { key: String, presented: [u8; 32], next: [u8; 32], now: UnixTime },
-    FamilyRevoke { key: String },
-    SessionPut { key: String, data: Vec<u8>, expires_at: UnixTime },
-    SessionGet { key: String, now: UnixTime },
-    SessionDelete { key: String },
-    CounterAdd { key: String, delta: u64, window_end: UnixTime, now: UnixTime },
-    CounterGet { key: String, now: UnixTime },
-    CounterReset { key: String },
-    UsageTally { key: String, counts: UsageCounts, at: UnixTime },
-    UsageRead { key: String, now: UnixTime },
-    KeysEnsure { now: UnixTime },
-    RegistryCommit { commit: Commit },
-    RegistryRead { key: String },
-    KeysRotate { now: UnixTime },
-    KeysRevoke { kid: String, now: UnixTime },
+    OncePut {
+        key: String,
+        value: Vec<u8>,
+        expires_at: UnixTime,
+        now: UnixTime,
+    },
+    OnceTake {
+        key: String,
+        now: UnixTime,
+    },
+    FamilyCreate {
+        key: String,
+        token: [u8; 32],
+        data: Vec<u8>,
+        expires_at: UnixTime,
+        now: UnixTime,
+    },
+    FamilyRotate {
+        key: String,
+        presented: [u8; 32],
+        next: [u8; 32],
+        grace: u64,
+        now: UnixTime,
+    },
+    FamilyInspect {
+        key: String,
+        presented: [u8; 32],
+        now: UnixTime,
+    },
+    FamilyRevoke {
+        key: String,
+    },
+    SessionPut {
+        key: String,
+        data: Vec<u8>,
+        expires_at: UnixTime,
+    },
+    SessionGet {
+        key: String,
+        now: UnixTime,
+    },
+    SessionDelete {
+        key: String,
+    },
+    CounterAdd {
+        key: String,
+        delta: u64,
+        window_end: UnixTime,
+        now: UnixTime,
+    },
+    CounterGet {
+        key: String,
+        now: UnixTime,
+    },
+    CounterReset {
+        key: String,
+    },
+    UsageTally {
+        key: String,
+        counts: UsageCounts,
+        at: UnixTime,
+    },
+    UsageRead {
+        key: String,
+        now: UnixTime,
+    },
+    KeysEnsure {
+        now: UnixTime,
+    },
+    RegistryCommit {
+        commit: Commit,
+    },
+    RegistryRead {
+        key: String,
+    },
+    KeysRotate {
+        now: UnixTime,
+    },
+    KeysRevoke {
+        kid: String,
+        now: UnixTime,
+    },
 }
 
 /// The vault's answer.
@@ -112,7 +176,8 @@ enum Reply {
 }
 
 /// Which instance holds `key` of `kind`. A record of one user or one client (an
-/// authorization or device code, a refresh family, a session) has an instance of
+/// authorization or device code, a refresh family, a session, a user's lockout
+/// counter) has an instance of
 /// its own, named by its key, so no object is shared between users and each
 /// empties itself once its record expired. Replay records of client assertions,
 /// counters and usage series are spread over [`SHARDS`] instances by a stable FNV-1a
@@ -121,6 +186,7 @@ fn instance(kind: &str, key: &str) -> String {
     let own = match kind {
         "family" | "session" => true,
         "once" => !key.starts_with(schema::ASSERTION_PREFIX),
+        "counter" => key.starts_with(schema::USER_LOCKOUT_PREFIX),
         _ => false,
     };
     if own {
@@ -220,7 +286,7 @@ impl RefreshFamilies for VaultClient {
         token: &[u8; 32],
         data: &[u8],
         expires_at: UnixTime,
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         check_key(family)?;
         let call = Call::FamilyCreate {
@@ -228,6 +294,7 @@ impl RefreshFamilies for VaultClient {
             token: *token,
             data: data.to_vec(),
             expires_at,
+            now,
         };
         match self.call(&instance("family", family), &call).await? {
             Reply::Done => Ok(()),
@@ -240,13 +307,33 @@ impl RefreshFamilies for VaultClient {
         family: &str,
         presented: &[u8; 32],
         next: &[u8; 32],
+        grace: u64,
         now: UnixTime,
     ) -> Result<Rotation, StoreError> {
         check_key(family)?;
-        let call =
-            Call::FamilyRotate { key: family.to_owned(), presented: *presented, next: *next, now };
+        let call = Call::FamilyRotate {
+            key: family.to_owned(),
+            presented: *presented,
+            next: *next,
+            grace,
+            now,
+        };
         match self.call(&instance("family", family), &call).await? {
             Reply::Rotation(rotation) => Ok(rotation),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn inspect(
+        &self,
+        family: &str,
+        presented: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        check_key(family)?;
+        let call = Call::FamilyInspect { key: family.to_owned(), presented: *presented, now };
+        match self.call(&instance("family", family), &call).await? {
+            Reply::Data(data) => Ok(data),
             other => Err(unexpected(&other)),
         }
     }
@@ -704,17 +791,22 @@ impl Vault {
                 self.store(&key, write).await?;
                 Reply::Taken(taken)
             }
-            Call::FamilyCreate { key, token, data, expires_at } => {
+            Call::FamilyCreate { key, token, data, expires_at, now } => {
                 let existing = self.load(&key).await?;
-                let record = records::family_create(existing.as_ref(), &token, &data, expires_at)?;
+                let record =
+                    records::family_create(existing.as_ref(), &token, &data, expires_at, now)?;
                 self.store(&key, Write::Put(record)).await?;
                 Reply::Done
             }
-            Call::FamilyRotate { key, presented, next, now } => {
+            Call::FamilyRotate { key, presented, next, grace, now } => {
                 let (rotation, write) =
-                    records::family_rotate(self.load(&key).await?, &presented, &next, now);
+                    records::family_rotate(self.load(&key).await?, &presented, &next, grace, now);
                 self.store(&key, write).await?;
                 Reply::Rotation(rotation)
+            }
+            Call::FamilyInspect { key, presented, now } => {
+                let existing: Option<records::FamilyRecord> = self.load(&key).await?;
+                Reply::Data(records::family_inspect(existing.as_ref(), &presented, now))
             }
             Call::FamilyRevoke { key } => {
                 let (revoked, write) = records::family_revoke(self.load(&key).await?);

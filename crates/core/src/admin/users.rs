@@ -8,7 +8,7 @@ use serde_json::json;
 use super::problem::Problem;
 use super::roles::check_role_ids;
 use super::{
-    Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
+    Call, check_if_match, commit_problem, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
 };
 use crate::context::Context;
@@ -18,7 +18,7 @@ use crate::model::user::{UserRecord, check_password, validate};
 use crate::password;
 use crate::platform::Platform;
 use crate::store::schema;
-use crate::store::{Commit, Expect, Versioned};
+use crate::store::{Commit, CommitError, Expect, Registry as _, Versioned};
 use crate::token::random_id;
 
 fn decode(versioned: &Versioned) -> Result<UserRecord, Problem> {
@@ -32,23 +32,44 @@ async fn load<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<(u64, UserRec
     Ok((versioned.version, decode(&versioned)?))
 }
 
+/// The names a user signs in with, each unique among users: the username and,
+/// when set, the email address.
+fn sign_in_names(user: &UserRecord) -> Vec<String> {
+    let mut names = vec![schema::user_name(&user.username)];
+    if let Some(email) = user.claims.get("email").and_then(|e| e.as_str()) {
+        names.push(schema::user_email(email));
+    }
+    names
+}
+
+/// Saves `record`, moving its sign-in names from those of `previous`.
 async fn save<P: Platform>(
     call: &Call<'_, P>,
     record: &UserRecord,
     expect: Expect,
-    claim: Vec<String>,
-    release: Vec<String>,
+    previous: Option<&UserRecord>,
 ) -> Result<u64, Problem> {
     let value = serde_json::to_value(record).map_err(|_| Problem::unavailable())?;
+    let old = previous.map(sign_in_names).unwrap_or_default();
+    let new = sign_in_names(record);
     let commit = Commit {
         key: schema::user(&record.id),
         record: Some(value),
         expect,
-        claim,
-        release,
+        claim: new.iter().filter(|n| !old.contains(n)).cloned().collect(),
+        release: old.iter().filter(|n| !new.contains(n)).cloned().collect(),
         cascade: Vec::new(),
     };
-    commit_record(call.engine, commit, "/username").await
+    commit_names(call, commit).await
+}
+
+async fn commit_names<P: Platform>(call: &Call<'_, P>, commit: Commit) -> Result<u64, Problem> {
+    match call.engine.platform().registry().commit(commit).await {
+        Err(CommitError::NameTaken(name)) if name.starts_with(schema::USER_EMAILS_PREFIX) => {
+            Err(Problem::conflict("/email", "is already taken by another user"))
+        }
+        other => other.map_err(|e| commit_problem(e, "/username")),
+    }
 }
 
 fn set_hash(record: &mut UserRecord, password: &str, cx: &mut Context<'_>) -> Result<(), Problem> {
@@ -86,9 +107,7 @@ pub(super) async fn create<P: Platform>(
     if let Some(password) = password {
         set_hash(&mut user, &password, cx)?;
     }
-    let version =
-        save(&call, &user, Expect::Absent, vec![schema::user_name(&user.username)], Vec::new())
-            .await?;
+    let version = save(&call, &user, Expect::Absent, None).await?;
     Ok(versioned_response(StatusCode::CREATED, &user.view(), version))
 }
 
@@ -106,11 +125,7 @@ pub(super) async fn update<P: Platform>(
     if let Some(password) = password {
         set_hash(&mut user, &password, cx)?;
     }
-    let (claim, release) = super::rename_claims(
-        schema::user_name(&current.username),
-        schema::user_name(&user.username),
-    );
-    let version = save(&call, &user, Expect::Version(version), claim, release).await?;
+    let version = save(&call, &user, Expect::Version(version), Some(&current)).await?;
     Ok(versioned_response(StatusCode::OK, &user.view(), version))
 }
 
@@ -122,10 +137,10 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
         record: None,
         expect: Expect::Version(version),
         claim: Vec::new(),
-        release: vec![schema::user_name(&user.username)],
+        release: sign_in_names(&user),
         cascade: Vec::new(),
     };
-    commit_record(call.engine, commit, "/username").await?;
+    commit_names(call, commit).await?;
     Ok(no_content())
 }
 
@@ -149,7 +164,7 @@ pub(super) async fn set_password<P: Platform>(
     fields.finish().map_err(Problem::invalid)?;
     set_hash(&mut user, &password.unwrap_or_default(), cx)?;
     user.updated_at = cx.now();
-    save(&call, &user, Expect::Version(version), Vec::new(), Vec::new()).await?;
+    save(&call, &user, Expect::Version(version), Some(&user.clone())).await?;
     Ok(no_content())
 }
 
@@ -163,6 +178,6 @@ pub(super) async fn set_enabled<P: Platform>(
     check_if_match(&call.request, version)?;
     user.enabled = enabled;
     user.updated_at = cx.now();
-    let version = save(call, &user, Expect::Version(version), Vec::new(), Vec::new()).await?;
+    let version = save(call, &user, Expect::Version(version), Some(&user.clone())).await?;
     Ok(versioned_response(StatusCode::OK, &user.view(), version))
 }

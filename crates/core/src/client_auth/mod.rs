@@ -204,6 +204,24 @@ pub struct AuthenticatedClient {
     pub access_token_alg: Algorithm,
     /// Whether it is a registered app (with a usage series), not the bootstrap client.
     pub registered: bool,
+    /// The app's record (`None` for the bootstrap client).
+    pub app: Option<std::rc::Rc<AppRecord>>,
+}
+
+impl AuthenticatedClient {
+    /// The client `client_id` is, as the app `app`, once authenticated.
+    #[must_use]
+    pub fn for_app(client_id: ClientId, app: &AppRecord) -> Self {
+        Self {
+            client_id,
+            scopes: app.scope.clone(),
+            grant_types: app.grant_types.clone(),
+            access_token_lifetime: app.access_token_lifetime,
+            access_token_alg: app.access_token_signed_response_alg,
+            registered: true,
+            app: Some(std::rc::Rc::new(app.clone())),
+        }
+    }
 }
 
 /// A refused client authentication: the error to answer, the client id when it names
@@ -257,6 +275,7 @@ pub async fn authenticate<P: Platform>(
             access_token_lifetime: config.access_token_secs,
             access_token_alg: Algorithm::ES256,
             registered: false,
+            app: None,
         });
     }
     // Through the isolate's read cache: a change reaches this check within the
@@ -307,14 +326,7 @@ pub async fn authenticate<P: Platform>(
     if let Err(reason) = checked {
         return Err(refused(failed(), reason));
     }
-    Ok(AuthenticatedClient {
-        client_id: presented.client_id,
-        scopes: app.scope,
-        grant_types: app.grant_types,
-        access_token_lifetime: app.access_token_lifetime,
-        access_token_alg: app.access_token_signed_response_alg,
-        registered: true,
-    })
+    Ok(AuthenticatedClient::for_app(presented.client_id, &app))
 }
 
 /// Checks an assertion for `app`: MAC or signature first, then the claims, then the

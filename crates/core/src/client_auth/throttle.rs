@@ -106,7 +106,7 @@ impl std::fmt::Debug for Attempt {
 
 /// The source address from `CF-Connecting-IP`, normalised: IPv4 as is (also when
 /// written IPv4-mapped), IPv6 as its /64 prefix. `None` when absent or unreadable.
-fn source(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn source(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(SOURCE_HEADER)?.to_str().ok()?;
     match value.trim().parse::<IpAddr>().ok()? {
         IpAddr::V4(ip) => Some(ip.to_string()),

@@ -18,12 +18,13 @@ use crate::engine::{Engine, store_error};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::Form;
 use crate::jose::Algorithm;
+use crate::model::app::AppRecord;
 use crate::model::resource::{ResourceRecord, lookup, management_identifier};
-use crate::model::scope::{ScopeRecord, SecurityLevel};
+use crate::model::scope::{OIDC_SCOPES, ScopeRecord, SecurityLevel};
 use crate::platform::Platform;
 use crate::store::schema;
 use crate::store::{Directory, StoreError, read_record};
-use crate::types::{ResourceIndicator, Scope, ScopeSet, UnixTime};
+use crate::types::{ClientId, ResourceIndicator, Scope, ScopeSet, UnixTime};
 
 /// What a token grant is for: its audience, its scopes, and how it is minted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,14 +70,73 @@ pub(crate) async fn decide<P: Platform>(
     form: &Form,
     now: UnixTime,
 ) -> Result<Grant, OAuthError> {
-    let requested = match form.get("scope") {
+    decide_for(engine, client, form.get("scope"), form.get("resource"), now).await
+}
+
+/// A user's grant to an interactive app, from the authorization request's `scope`
+/// (default `openid`) and `resource`: the OpenID Connect scopes are the user's to
+/// give (and need no resource: they ride along in any token, whose audiences then
+/// include the issuer, for `userinfo`); the others are decided as for the client
+/// itself. `offline_access` is dropped when the app issues no refresh tokens.
+/// Returns the scopes, the audiences, and the access token's lifetime and algorithm.
+///
+/// # Errors
+///
+/// As [`decide`].
+pub(crate) async fn for_user<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    scope: Option<&str>,
+    resource: Option<&str>,
+    now: UnixTime,
+) -> Result<(ScopeSet, Vec<String>, u64, Algorithm), OAuthError> {
+    let requested = ScopeSet::parse(scope.unwrap_or("openid"))
+        .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?;
+    let (identity, api): (Vec<Scope>, Vec<Scope>) =
+        requested.iter().cloned().partition(|s| OIDC_SCOPES.contains(&s.as_str()));
+    let mut identity: ScopeSet = identity.into_iter().collect();
+    if !app.refresh_tokens {
+        identity = identity.iter().filter(|s| s.as_str() != "offline_access").cloned().collect();
+    }
+    let client_id =
+        ClientId::new(app.client_id.as_str()).map_err(|_| OAuthError::server_error())?;
+    let client = AuthenticatedClient::for_app(client_id, app);
+    let issuer = engine.config().issuer.as_str().to_owned();
+    if api.is_empty() && resource.is_none() {
+        return Ok((identity, vec![issuer], client.access_token_lifetime, client.access_token_alg));
+    }
+    let api_scope = api.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ");
+    let api_scope = (!api_scope.is_empty()).then_some(api_scope.as_str());
+    let grant = if api_scope.is_none() {
+        // Only a resource: the client's scopes of it, as without `scope`.
+        decide_for(engine, &client, None, resource, now).await?
+    } else {
+        decide_for(engine, &client, api_scope, resource, now).await?
+    };
+    let mut audience = vec![grant.audience];
+    if !identity.is_empty() && !audience.contains(&issuer) {
+        audience.push(issuer);
+    }
+    let scope = identity.iter().chain(grant.scope.iter()).cloned().collect();
+    Ok((scope, audience, grant.lifetime, grant.alg))
+}
+
+/// [`decide`] on the raw `scope` and `resource` values.
+async fn decide_for<P: Platform>(
+    engine: &Engine<P>,
+    client: &AuthenticatedClient,
+    scope: Option<&str>,
+    resource: Option<&str>,
+    now: UnixTime,
+) -> Result<Grant, OAuthError> {
+    let requested = match scope {
         None => None,
         Some(raw) => Some(
             ScopeSet::parse(raw)
                 .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?,
         ),
     };
-    let target = match form.get("resource") {
+    let target = match resource {
         None => None,
         Some(raw) => Some(ResourceIndicator::new(raw).map_err(|_| {
             OAuthError::new(

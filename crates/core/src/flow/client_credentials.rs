@@ -21,7 +21,7 @@ pub(super) async fn issue<P: Platform>(
     let grant = super::audience::decide(engine, client, form, cx.now()).await?;
     let access = AccessGrant {
         subject: client.client_id.as_str(),
-        audience: grant.audience,
+        audience: vec![grant.audience],
         scope: grant.scope,
         lifetime: grant.lifetime,
         alg: grant.alg,

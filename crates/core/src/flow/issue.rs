@@ -1,15 +1,28 @@
 //! What a grant issues, and minting it: shared by every grant.
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::authorize::RequestedClaims;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
-use crate::engine::Engine;
-use crate::error::OAuthError;
+use crate::engine::{Engine, store_error};
+use crate::error::{ErrorCode, OAuthError};
+use crate::jose::Algorithm;
+use crate::model::app::AppRecord;
+use crate::model::user::UserRecord;
 use crate::platform::Platform;
-use crate::token::{AccessTokenClaims, Audience, mint_access_token, random_id};
-use crate::types::ScopeSet;
+use crate::store::read_record;
+use crate::store::schema;
+use crate::token::{
+    AccessTokenClaims, Audience, mint_access_token, mint_id_token, random_id, released_claims,
+    user_claims,
+};
+use crate::types::{ScopeSet, UnixTime};
+use crate::verify::half_hash;
 
-/// What a grant issues: an access token, for now (refresh and ID tokens join here
-/// with the flows that issue them).
+/// What a grant issues: an access token, and for a user an ID token and a
+/// refresh token where they apply.
 pub(crate) struct Issued {
     /// The access token.
     pub(crate) access_token: String,
@@ -17,20 +30,24 @@ pub(crate) struct Issued {
     pub(crate) expires_in: u64,
     /// The scope it carries.
     pub(crate) scope: ScopeSet,
+    /// The ID token, when `openid` was granted.
+    pub(crate) id_token: Option<String>,
+    /// The refresh token, when one was issued.
+    pub(crate) refresh_token: Option<String>,
 }
 
 /// An access token for `subject` of `client`, for one audience.
 pub(crate) struct AccessGrant<'a> {
     /// The user, or the client itself for client credentials.
     pub(crate) subject: &'a str,
-    /// The `aud`: the resource the token is for.
-    pub(crate) audience: String,
+    /// The `aud`: the resource the token is for (and the issuer, for userinfo).
+    pub(crate) audience: Vec<String>,
     /// The scope it carries.
     pub(crate) scope: ScopeSet,
     /// Its lifetime in seconds.
     pub(crate) lifetime: u64,
     /// The signing algorithm.
-    pub(crate) alg: crate::jose::Algorithm,
+    pub(crate) alg: Algorithm,
 }
 
 /// Mints the access token of `grant` for `client`.
@@ -48,7 +65,7 @@ pub(crate) async fn access_token<P: Platform>(
     let claims = AccessTokenClaims {
         iss: config.issuer.as_str().to_owned(),
         sub: grant.subject.to_owned(),
-        aud: Audience::one(grant.audience),
+        aud: Audience::many(grant.audience),
         exp: now.plus(grant.lifetime),
         iat: now,
         jti: random_id(cx.rng(), 16),
@@ -58,5 +75,93 @@ pub(crate) async fn access_token<P: Platform>(
     let access_token = mint_access_token(engine.platform().crypto(), &key, &claims)
         .await
         .map_err(|_| OAuthError::server_error())?;
-    Ok(Issued { access_token, expires_in: grant.lifetime, scope: grant.scope })
+    Ok(Issued {
+        access_token,
+        expires_in: grant.lifetime,
+        scope: grant.scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}
+
+/// What a user granted an app: carried by an authorization code and kept by the
+/// refresh family it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UserGrant {
+    pub(crate) user_id: String,
+    pub(crate) scope: ScopeSet,
+    pub(crate) audience: Vec<String>,
+    pub(crate) access_lifetime: u64,
+    pub(crate) access_alg: Algorithm,
+    pub(crate) auth_time: UnixTime,
+    pub(crate) amr: Vec<String>,
+    pub(crate) sid: String,
+    pub(crate) claims: RequestedClaims,
+}
+
+/// The enabled user of a grant; a missing or disabled user is `invalid_grant`.
+pub(crate) async fn grant_user<P: Platform>(
+    engine: &Engine<P>,
+    user_id: &str,
+) -> Result<UserRecord, OAuthError> {
+    read_record::<UserRecord, _>(engine.platform().directory(), &schema::user(user_id))
+        .await
+        .map_err(|e| store_error(&e))?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidGrant, "the user cannot sign in"))
+}
+
+/// Mints the access token and, with `openid`, the ID token of a user grant.
+pub(crate) async fn for_user<P: Platform>(
+    engine: &Engine<P>,
+    client: &AuthenticatedClient,
+    app: &AppRecord,
+    grant: &UserGrant,
+    scope: ScopeSet,
+    nonce: Option<&str>,
+    cx: &mut Context<'_>,
+) -> Result<Issued, OAuthError> {
+    let user = grant_user(engine, &grant.user_id).await?;
+    let access = AccessGrant {
+        subject: &user.id,
+        audience: grant.audience.clone(),
+        scope: scope.clone(),
+        lifetime: grant.access_lifetime,
+        alg: grant.access_alg,
+    };
+    let mut issued = access_token(engine, client, access, cx).await?;
+    if scope.contains("openid") {
+        let now = cx.now();
+        let alg = app.id_token_signed_response_alg;
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(engine.config().issuer.as_str()));
+        claims.insert("sub".into(), json!(user.id));
+        claims.insert("aud".into(), json!(app.client_id));
+        claims.insert("exp".into(), json!(now.plus(app.id_token_lifetime)));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("auth_time".into(), json!(grant.auth_time));
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        claims.insert("azp".into(), json!(app.client_id));
+        claims.insert("at_hash".into(), json!(half_hash(alg, &issued.access_token)));
+        claims.insert("sid".into(), json!(grant.sid));
+        claims.insert("amr".into(), json!(grant.amr));
+        let available = user_claims(&user);
+        let released: Map<String, Value> =
+            released_claims(scope.iter().map(|s| s.as_str()), &grant.claims.id_token, &available);
+        for (name, value) in released {
+            claims.entry(name).or_insert(value);
+        }
+        let ring = engine.keyring(now).await?;
+        let key = ring
+            .signing_key(alg, now, &engine.config().kek)
+            .map_err(|_| OAuthError::server_error())?;
+        issued.id_token = Some(
+            mint_id_token(engine.platform().crypto(), &key, &claims)
+                .await
+                .map_err(|_| OAuthError::server_error())?,
+        );
+    }
+    Ok(issued)
 }

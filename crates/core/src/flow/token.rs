@@ -3,22 +3,24 @@
 //! counting), the grant decides what to issue, and one response carries it with
 //! `Cache-Control: no-store`.
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-use super::client_credentials;
 use super::issue::Issued;
+use super::{client_credentials, code, refresh};
 use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials, throttle};
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
-use crate::http::{Form, FormError, Request, Response, json_response, parse_form};
+use crate::http::{Form, FormError, Request, Response, cors_any, json_response, parse_form};
+use crate::model::app::AppRecord;
 use crate::platform::Platform;
 use crate::policy::GrantType;
 use crate::store::UsageEvent;
 
 /// The grant types the token endpoint serves; discovery lists exactly these.
-pub(crate) const SERVED_GRANTS: &[GrantType] = &[GrantType::ClientCredentials];
+pub(crate) const SERVED_GRANTS: &[GrantType] =
+    &[GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -27,12 +29,45 @@ struct TokenResponse {
     expires_in: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
     scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
 }
 
-/// The token endpoint.
+/// The token endpoint, with its CORS answer: a browser may read it from an origin
+/// the authenticated app registered (`allowed_origins`). Before the client is
+/// known (a malformed request, failed authentication), and for requests without an
+/// `Origin`, any origin may read the answer: it carries no cookies and reveals
+/// nothing a direct request would not.
 pub(crate) async fn token<P: Platform>(
     engine: &Engine<P>,
     request: Request,
+    cx: &mut Context<'_>,
+) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut app = None;
+    let mut response =
+        answer(engine, request, &mut app, cx).await.unwrap_or_else(OAuthError::into_response);
+    match (origin, app) {
+        (Some(origin), Some(app)) => {
+            let allowed =
+                origin.to_str().is_ok_and(|o| app.allowed_origins.iter().any(|a| a.as_str() == o));
+            let headers = response.headers_mut();
+            if allowed {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            }
+            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        _ => cors_any(&mut response),
+    }
+    response
+}
+
+async fn answer<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    app: &mut Option<std::rc::Rc<AppRecord>>,
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
     let (parts, body) = request.into_parts();
@@ -47,10 +82,15 @@ pub(crate) async fn token<P: Platform>(
         Ok(client) => client,
         Err(refused) => return Ok(refused),
     };
+    app.clone_from(&client.app);
     let issued = issue(engine, grant, &client, &form, cx).await;
     if client.registered {
         match &issued {
-            Ok(_) => cx.count_usage(client.client_id.as_str(), UsageEvent::Login),
+            // A user's sign-in is counted when it happens, on the login page.
+            Ok(_) if grant == GrantType::ClientCredentials => {
+                cx.count_usage(client.client_id.as_str(), UsageEvent::Login);
+            }
+            Ok(_) => {}
             Err(err) if err.code().is_client_fault() => {
                 cx.count_usage(client.client_id.as_str(), UsageEvent::Failure);
             }
@@ -65,6 +105,8 @@ pub(crate) async fn token<P: Platform>(
             token_type: "Bearer",
             expires_in: issued.expires_in,
             scope: issued.scope.to_string(),
+            id_token: issued.id_token,
+            refresh_token: issued.refresh_token,
         },
     ))
 }
@@ -86,12 +128,14 @@ async fn issue<P: Platform>(
     }
     match grant {
         GrantType::ClientCredentials => client_credentials::issue(engine, client, form, cx).await,
+        GrantType::AuthorizationCode => code::issue(engine, client, form, cx).await,
+        GrantType::RefreshToken => refresh::issue(engine, client, form, cx).await,
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported")),
     }
 }
 
 /// The authenticated client; a penalized pair's 429 as `Ok(Err(response))`.
-async fn client<P: Platform>(
+pub(crate) async fn client<P: Platform>(
     engine: &Engine<P>,
     headers: &http::HeaderMap,
     form: &Form,
@@ -124,7 +168,7 @@ async fn client<P: Platform>(
     }
 }
 
-fn form_error(error: FormError) -> OAuthError {
+pub(crate) fn form_error(error: FormError) -> OAuthError {
     match error {
         FormError::ContentType => {
             OAuthError::invalid_request("content type must be application/x-www-form-urlencoded")

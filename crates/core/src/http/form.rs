@@ -57,6 +57,22 @@ pub fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, FormError> {
         return Err(FormError::TooLarge);
     }
     let text = std::str::from_utf8(body).map_err(|_| FormError::NotUtf8)?;
+    parse_pairs(text)
+}
+
+/// Parses a URL query (the part after `?`) with the same strict rules as a form.
+///
+/// # Errors
+///
+/// [`FormError`] names the first problem found.
+pub fn parse_query(query: &str) -> Result<Form, FormError> {
+    if query.len() > MAX_BODY_BYTES {
+        return Err(FormError::TooLarge);
+    }
+    parse_pairs(query)
+}
+
+fn parse_pairs(text: &str) -> Result<Form, FormError> {
     let mut params = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
@@ -71,6 +87,29 @@ pub fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, FormError> {
         }
     }
     Ok(Form { params })
+}
+
+/// Encodes one form or query component (`application/x-www-form-urlencoded`).
+#[must_use]
+pub fn encode(value: &str) -> String {
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(value, SET).to_string()
+}
+
+/// `name=value&...`, each component encoded.
+#[must_use]
+pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&encode(name));
+        out.push('=');
+        out.push_str(&encode(value));
+    }
+    out
 }
 
 /// Percent-decodes one form component ('+' is a space), refusing non-UTF-8 results.

@@ -5,10 +5,11 @@
 //! [`MAX_BODY_BYTES`] + 1 bytes of body) and send [`Response`] back as is.
 
 pub mod bearer;
+pub mod cookie;
 mod form;
 mod response;
 
-pub use form::{Form, FormError, parse_form};
+pub use form::{Form, FormError, encode, encode_pairs, parse_form, parse_query};
 pub use response::{
     cors_any, json_response, method_not_allowed, no_store, not_found, preflight_response,
 };

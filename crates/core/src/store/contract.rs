@@ -151,34 +151,34 @@ pub async fn refresh_families<S: RefreshFamilies>(store: &S, ns: &str, now: Unix
         "a family is created once"
     );
     expect!(
-        found("rotate", store.rotate(&family, &t0, &t1, now).await)?
+        found("rotate", store.rotate(&family, &t0, &t1, 0, now).await)?
             == Rotation::Rotated(b"data".to_vec()),
         "the current token rotates"
     );
     expect!(
-        found("rotate", store.rotate(&family, &t1, &t2, now).await)?
+        found("rotate", store.rotate(&family, &t1, &t2, 0, now).await)?
             == Rotation::Rotated(b"data".to_vec()),
         "its successor rotates"
     );
     expect!(
-        found("rotate", store.rotate(&family, &[9u8; 32], &t2, now).await)? == Rotation::Unknown,
+        found("rotate", store.rotate(&family, &[9u8; 32], &t2, 0, now).await)? == Rotation::Unknown,
         "a foreign token is unknown"
     );
     expect!(
-        found("rotate", store.rotate(&family, &t0, &[3u8; 32], now).await)? == Rotation::Reused,
+        found("rotate", store.rotate(&family, &t0, &[3u8; 32], 0, now).await)? == Rotation::Reused,
         "a rotated-out token is reuse"
     );
     expect!(
-        found("rotate", store.rotate(&family, &t2, &[4u8; 32], now).await)? == Rotation::Unknown,
+        found("rotate", store.rotate(&family, &t2, &[4u8; 32], 0, now).await)? == Rotation::Unknown,
         "reuse revokes the family"
     );
     expect!(
-        found("rotate", store.rotate(&sibling, &t0, &t1, now).await)?
+        found("rotate", store.rotate(&sibling, &t0, &t1, 0, now).await)?
             == Rotation::Rotated(b"sib".to_vec()),
         "other families are untouched"
     );
     expect!(
-        found("rotate", store.rotate(&sibling, &t1, &t2, now.plus(3600)).await)?
+        found("rotate", store.rotate(&sibling, &t1, &t2, 0, now.plus(3600)).await)?
             == Rotation::Unknown,
         "expired families are unknown"
     );
@@ -187,10 +187,39 @@ pub async fn refresh_families<S: RefreshFamilies>(store: &S, ns: &str, now: Unix
         "revoking an unknown family reports false"
     );
 
+    expect!(
+        found("inspect", store.inspect(&sibling, &t1, now).await)? == Some(b"sib".to_vec())
+            && found("inspect", store.inspect(&sibling, &t0, now).await)?.is_none()
+            && found("inspect", store.inspect(&family, &t2, now).await)?.is_none(),
+        "inspect finds the current token of a live family only"
+    );
+
+    // A grace window lets the rotated-out token rotate again to the same successor.
+    let graced = format!("{ns}/family/grace");
+    found("create", store.create(&graced, &t0, b"g", now.plus(3600), now).await)?;
+    found("rotate", store.rotate(&graced, &t0, &t1, 30, now).await)?;
+    expect!(
+        found("rotate", store.rotate(&graced, &t0, &t1, 30, now.plus(10)).await)?
+            == Rotation::Rotated(b"g".to_vec()),
+        "a retry within the grace window gets the same successor"
+    );
+    expect!(
+        found("rotate", store.rotate(&graced, &t0, &t2, 30, now.plus(10)).await)?
+            == Rotation::Reused,
+        "a retry asking for another successor is reuse"
+    );
+    let late = format!("{ns}/family/late");
+    found("create", store.create(&late, &t0, b"l", now.plus(3600), now).await)?;
+    found("rotate", store.rotate(&late, &t0, &t1, 30, now).await)?;
+    expect!(
+        found("rotate", store.rotate(&late, &t0, &t1, 30, now.plus(30)).await)? == Rotation::Reused,
+        "after the grace window the rotated-out token is reuse"
+    );
+
     let racing = format!("{ns}/family/race");
     found("create", store.create(&racing, &t0, b"r", now.plus(3600), now).await)?;
-    let first = found("rotate", store.rotate(&racing, &t0, &t1, now).await)?;
-    let second = found("rotate", store.rotate(&racing, &t0, &t2, now).await)?;
+    let first = found("rotate", store.rotate(&racing, &t0, &t1, 0, now).await)?;
+    let second = found("rotate", store.rotate(&racing, &t0, &t2, 0, now).await)?;
     expect!(
         matches!(first, Rotation::Rotated(_)) && second == Rotation::Reused,
         "of two rotations of one token, one wins and the other is reuse"

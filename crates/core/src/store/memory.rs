@@ -184,12 +184,17 @@ impl RefreshFamilies for MemoryFamilies {
         token: &[u8; 32],
         data: &[u8],
         expires_at: UnixTime,
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         self.outage.check()?;
         check_key(family)?;
-        let record =
-            records::family_create(self.families.get(family).as_ref(), token, data, expires_at)?;
+        let record = records::family_create(
+            self.families.get(family).as_ref(),
+            token,
+            data,
+            expires_at,
+            now,
+        )?;
         self.families.write(family, Write::Put(record));
         Ok(())
     }
@@ -199,14 +204,26 @@ impl RefreshFamilies for MemoryFamilies {
         family: &str,
         presented: &[u8; 32],
         next: &[u8; 32],
+        grace_secs: u64,
         now: UnixTime,
     ) -> Result<Rotation, StoreError> {
         self.outage.check()?;
         check_key(family)?;
         let (rotation, write) =
-            records::family_rotate(self.families.get(family), presented, next, now);
+            records::family_rotate(self.families.get(family), presented, next, grace_secs, now);
         self.families.write(family, write);
         Ok(rotation)
+    }
+
+    async fn inspect(
+        &self,
+        family: &str,
+        presented: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.outage.check()?;
+        check_key(family)?;
+        Ok(records::family_inspect(self.families.get(family).as_ref(), presented, now))
     }
 
     async fn revoke(&self, family: &str) -> Result<bool, StoreError> {

@@ -199,6 +199,12 @@ pub enum Rotation {
 ///   [`Rotation::Reused`] (and every later call is [`Rotation::Unknown`]). Of two
 ///   concurrent rotations with the same current token, exactly one succeeds.
 /// - A revoked or expired family answers [`Rotation::Unknown`].
+/// - Within `grace_secs` of a rotation, presenting the token it rotated out with
+///   the same `next` (a client retrying after a lost response; the caller derives
+///   successors deterministically) answers [`Rotation::Rotated`] again and changes
+///   nothing. Outside the window it is reuse.
+/// - `inspect` returns the data of a live family whose current token is
+///   `presented`, and changes nothing.
 /// - Revoking one family touches no other.
 #[allow(async_fn_in_trait)]
 pub trait RefreshFamilies {
@@ -211,14 +217,22 @@ pub trait RefreshFamilies {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-    /// Rotates `presented` to `next`.
+    /// Rotates `presented` to `next`, allowing a retry within `grace_secs`.
     async fn rotate(
         &self,
         family: &str,
         presented: &[u8; 32],
         next: &[u8; 32],
+        grace_secs: u64,
         now: UnixTime,
     ) -> Result<Rotation, StoreError>;
+    /// The data of the family if `presented` is its current token and it is live.
+    async fn inspect(
+        &self,
+        family: &str,
+        presented: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Revokes the family; returns whether it existed.
     async fn revoke(&self, family: &str) -> Result<bool, StoreError>;
 }

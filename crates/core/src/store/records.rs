@@ -88,6 +88,8 @@ pub struct FamilyRecord {
     pub expires_at: UnixTime,
     /// Whether the family was revoked.
     pub revoked: bool,
+    /// When the current token took over (the start of the grace window).
+    pub rotated_at: UnixTime,
 }
 
 /// [`super::RefreshFamilies::create`].
@@ -100,6 +102,7 @@ pub fn family_create(
     token: &[u8; 32],
     data: &[u8],
     expires_at: UnixTime,
+    now: UnixTime,
 ) -> Result<FamilyRecord, StoreError> {
     if existing.is_some() {
         return Err(StoreError::Conflict);
@@ -110,15 +113,19 @@ pub fn family_create(
         data: data.to_vec(),
         expires_at,
         revoked: false,
+        rotated_at: now,
     })
 }
 
-/// [`super::RefreshFamilies::rotate`].
+/// [`super::RefreshFamilies::rotate`]. Within `grace_secs` of a rotation, the
+/// token it rotated out may rotate again to the same successor (`next` must be the
+/// current token): a retry after a lost response, not a theft.
 #[must_use]
 pub fn family_rotate(
     existing: Option<FamilyRecord>,
     presented: &[u8; 32],
     next: &[u8; 32],
+    grace_secs: u64,
     now: UnixTime,
 ) -> (Rotation, Write<FamilyRecord>) {
     let Some(mut family) = existing else { return (Rotation::Unknown, Write::Keep) };
@@ -131,13 +138,33 @@ pub fn family_rotate(
             family.retired.remove(0);
         }
         family.current = *next;
+        family.rotated_at = now;
         return (Rotation::Rotated(family.data.clone()), Write::Put(family));
+    }
+    if family.retired.last() == Some(presented)
+        && family.current == *next
+        && now < family.rotated_at.plus(grace_secs)
+    {
+        return (Rotation::Rotated(family.data.clone()), Write::Keep);
     }
     if family.retired.contains(presented) {
         family.revoked = true;
         return (Rotation::Reused, Write::Put(family));
     }
     (Rotation::Unknown, Write::Keep)
+}
+
+/// [`super::RefreshFamilies::inspect`]: the data of a live family whose current
+/// token is `presented`.
+#[must_use]
+pub fn family_inspect(
+    existing: Option<&FamilyRecord>,
+    presented: &[u8; 32],
+    now: UnixTime,
+) -> Option<Vec<u8>> {
+    existing
+        .filter(|f| !f.revoked && now < f.expires_at && f.current == *presented)
+        .map(|f| f.data.clone())
 }
 
 /// [`super::RefreshFamilies::revoke`]: whether a live family was revoked.
@@ -338,7 +365,8 @@ impl Publication {
 }
 
 /// What a registry commit must publish, numbered from `seq`: the cascaded removals,
-/// then the record (or its removal). Returns the publications and the next `seq`.
+/// then the record (or its removal), then the sign-in names it releases and claims
+/// ([`super::schema::is_sign_in_name`]). Returns the publications and the next `seq`.
 ///
 /// # Errors
 ///
@@ -361,7 +389,21 @@ pub fn commit_publications(
         .transpose()
         .map_err(|_| CommitError::Unavailable)?;
     out.push(Publication { seq: next, key: key.to_owned(), value });
-    Ok((out, next + 1))
+    next += 1;
+    // Sign-in names are published too (the record key they point at), so the login
+    // page finds a user by username or email on the read path.
+    for name in change.release.iter().filter(|n| super::schema::is_sign_in_name(n)) {
+        out.push(Publication { seq: next, key: name.clone(), value: None });
+        next += 1;
+    }
+    if change.record.is_some() {
+        let pointer = serde_json::to_string(key).map_err(|_| CommitError::Unavailable)?;
+        for name in change.claim.iter().filter(|n| super::schema::is_sign_in_name(n)) {
+            out.push(Publication { seq: next, key: name.clone(), value: Some(pointer.clone()) });
+            next += 1;
+        }
+    }
+    Ok((out, next))
 }
 
 /// The pending publications in the order they must go out: commit order.

@@ -87,7 +87,27 @@ pub fn scope_group_name(name: &str) -> String {
 /// The claim on a username.
 #[must_use]
 pub fn user_name(username: &str) -> String {
-    format!("names/users/{}", username.to_ascii_lowercase())
+    format!("{USER_NAMES_PREFIX}{}", username.to_ascii_lowercase())
+}
+
+/// The claim on a user's email address: emails are unique among users, so a user
+/// can sign in with either.
+#[must_use]
+pub fn user_email(email: &str) -> String {
+    format!("{USER_EMAILS_PREFIX}{}", email.to_lowercase())
+}
+
+/// Where username claims live.
+pub const USER_NAMES_PREFIX: &str = "names/users/";
+/// Where email claims live.
+pub const USER_EMAILS_PREFIX: &str = "names/emails/";
+
+/// Whether a registry name is one a user signs in with: such claims are also
+/// published to the directory (the name, holding the JSON string of the user's
+/// record key), so the login page can find the user on the read path.
+#[must_use]
+pub fn is_sign_in_name(name: &str) -> bool {
+    name.starts_with(USER_NAMES_PREFIX) || name.starts_with(USER_EMAILS_PREFIX)
 }
 
 /// The claim on a role name.
@@ -97,6 +117,45 @@ pub fn role_name(name: &str) -> String {
 }
 
 // --- The strong stores ---
+
+/// The take-once record of an authorization code, by the digest of the code.
+#[must_use]
+pub fn code(code_digest: &[u8]) -> String {
+    format!("code/{}", b64url(code_digest))
+}
+
+/// The refresh family `id` (its own Durable Object instance).
+#[must_use]
+pub fn family(id: &str) -> String {
+    format!("rt/{id}")
+}
+
+/// A login session, by the digest of its cookie (the store never sees the cookie).
+#[must_use]
+pub fn session(cookie_digest: &[u8]) -> String {
+    format!("sso/{}", b64url(cookie_digest))
+}
+
+/// The consent a user gave an app (in the sessions store, kept a year).
+#[must_use]
+pub fn consent(user_id: &str, client_id: &str) -> String {
+    format!("consent/{user_id}/{client_id}")
+}
+
+/// Where a user's failed sign-ins are counted (its own instance: the user's).
+pub const USER_LOCKOUT_PREFIX: &str = "lockout/user/";
+
+/// The failed sign-in counter of a user.
+#[must_use]
+pub fn user_lockout(user_id: &str) -> String {
+    format!("{USER_LOCKOUT_PREFIX}{user_id}")
+}
+
+/// The failed sign-in counter of a source address, by its digest.
+#[must_use]
+pub fn address_lockout(address_digest: &[u8]) -> String {
+    format!("lockout/addr/{}", b64url(address_digest))
+}
 
 /// Where failed client authentications are counted.
 pub const AUTH_FAILURES_PREFIX: &str = "auth-failures/";
@@ -141,5 +200,13 @@ mod tests {
         assert_eq!(auth_failures(&[0xff]), "auth-failures/_w");
         assert_eq!(assertion("c1", &[0xff]), "assertion/c1/_w");
         assert_eq!(usage_series("c1"), "usage/c1");
+        assert_eq!(code(&[0xff]), "code/_w");
+        assert_eq!(family("f1"), "rt/f1");
+        assert_eq!(session(&[0xff]), "sso/_w");
+        assert_eq!(consent("u1", "c1"), "consent/u1/c1");
+        assert_eq!(user_lockout("u1"), "lockout/user/u1");
+        assert_eq!(address_lockout(&[0xff]), "lockout/addr/_w");
+        assert_eq!(user_email("Ada@Example.com"), "names/emails/ada@example.com");
+        assert!(is_sign_in_name(&user_name("ada")) && !is_sign_in_name(&app_name("ada")));
     }
 }

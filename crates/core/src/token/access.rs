@@ -48,6 +48,17 @@ impl Audience {
         Self(vec![value.into()])
     }
 
+    /// The audiences, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+
+    /// An audience of several recipients (one is serialized as a string).
+    #[must_use]
+    pub fn many(values: Vec<String>) -> Self {
+        Self(values)
+    }
+
     /// Whether `value` is one of the audiences.
     #[must_use]
     pub fn contains(&self, value: &str) -> bool {

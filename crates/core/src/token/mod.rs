@@ -1,11 +1,15 @@
-//! Minting tokens: JWT access tokens (RFC 9068) now; ID tokens, codes and refresh
-//! tokens join here as the flows that issue them arrive.
+//! Minting tokens: JWT access tokens (RFC 9068), ID tokens (OpenID Connect Core),
+//! and the random identifiers behind codes, refresh tokens and sessions.
 
 mod access;
+#[cfg(feature = "issuer")]
+mod id_token;
 
 #[cfg(feature = "issuer")]
 pub use access::mint_access_token;
 pub use access::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+#[cfg(feature = "issuer")]
+pub use id_token::{SCOPE_CLAIMS, mint_id_token, released_claims, user_claims};
 
 use rand_core::CryptoRngCore;
 

@@ -165,6 +165,39 @@ impl RedirectUri {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether a presented redirect URI is this one: the exact string, or for a
+    /// native app's `http` loopback IP literal the same URI on any port (RFC 8252
+    /// section 7.3; `localhost` is matched exactly, as section 8.3 advises against it).
+    #[must_use]
+    pub fn matches(&self, presented: &str, native: bool) -> bool {
+        if self.0 == presented {
+            return true;
+        }
+        native
+            && loopback_without_port(&self.0)
+                .zip(loopback_without_port(presented))
+                .is_some_and(|(a, b)| a == b)
+    }
+}
+
+/// An `http` URI on `127.0.0.1` or `[::1]` with its port removed.
+fn loopback_without_port(value: &str) -> Option<String> {
+    let rest = value.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = if authority.starts_with('[') {
+        authority.get(..=authority.find(']')?)?
+    } else {
+        authority.split(':').next()?
+    };
+    let port = authority.get(host.len()..)?;
+    if !(port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())))
+    {
+        return None;
+    }
+    matches!(host, "127.0.0.1" | "[::1]").then(|| format!("http://{host}{tail}"))
 }
 
 /// A web origin (`scheme://host[:port]`, RFC 6454), for CORS and silent login.
@@ -256,6 +289,16 @@ mod tests {
         assert!(RedirectUri::new("https://app.example.com/cb", false).is_ok());
         assert!(RedirectUri::new("http://127.0.0.1:3000/cb", false).is_ok());
         assert!(RedirectUri::new("http://[::1]/cb", false).is_ok());
+        let native = RedirectUri::new("http://127.0.0.1/cb", true).unwrap();
+        assert!(native.matches("http://127.0.0.1:51234/cb", true));
+        assert!(!native.matches("http://127.0.0.1:51234/cb", false));
+        assert!(!native.matches("http://127.0.0.1:51234/cb2", true));
+        assert!(!native.matches("http://127.0.0.1:5x/cb", true));
+        assert!(!native.matches("http://127.0.0.1.evil.example/cb", true));
+        let v6 = RedirectUri::new("http://[::1]:80/cb?x=1", true).unwrap();
+        assert!(v6.matches("http://[::1]:9/cb?x=1", true));
+        let local = RedirectUri::new("http://localhost/cb", true).unwrap();
+        assert!(!local.matches("http://localhost:3000/cb", true));
         for bad in [
             "http://app.example.com/cb",
             "https://app.example.com/cb#x",

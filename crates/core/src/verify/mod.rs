@@ -16,7 +16,7 @@ pub mod id_token;
 pub use access::{
     AccessTokenPolicy, VerifiedAccessToken, verify_access_token, verify_access_token_full,
 };
-pub use id_token::{IdTokenClaims, IdTokenPolicy, verify_id_token};
+pub use id_token::{IdTokenClaims, IdTokenPolicy, half_hash, verify_id_token};
 
 use crate::jose::{Algorithm, CompactJws, Jwk, Jwks};
 use crate::types::UnixTime;
@@ -136,6 +136,37 @@ pub fn peek_kid(token: &str) -> Option<String> {
         return None;
     }
     serde_json::from_slice::<KidOnly>(&bytes).ok()?.kid
+}
+
+/// What a token's payload says of its audience and issue time, read without
+/// verifying anything: an issuer uses it to choose the policy a token of its own
+/// is then verified under (introspection, an expired `id_token_hint`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PeekedClaims {
+    /// The audiences.
+    pub aud: crate::token::Audience,
+    /// Issued at.
+    pub iat: crate::types::UnixTime,
+}
+
+/// [`PeekedClaims`] of a compact JWS, unverified.
+#[must_use]
+pub fn peek_claims(token: &str) -> Option<PeekedClaims> {
+    if token.len() > crate::jose::MAX_TOKEN_BYTES {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_, payload, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else {
+        return None;
+    };
+    let bytes = crate::jose::b64url_decode(payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The first audience of a token, unverified ([`peek_claims`]).
+#[must_use]
+pub fn peek_claims_audience(token: &str) -> Option<String> {
+    peek_claims(token)?.aud.iter().next().cloned()
 }
 
 /// A token that passed every check that comes before the signature: shape, `alg`,

@@ -11,11 +11,17 @@ fn both_metadata_documents_name_only_what_is_served() {
         assert_eq!(doc["issuer"], "https://id.example.test");
         assert_eq!(doc["token_endpoint"], "https://id.example.test/token");
         assert_eq!(doc["jwks_uri"], "https://id.example.test/.well-known/jwks.json");
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
-        assert!(
-            doc.get("authorization_endpoint").is_none(),
-            "no authorization endpoint is served yet"
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
         );
+        // Every advertised endpoint is served (a 405 for GET still means it exists).
+        for (member, url) in doc.as_object().unwrap() {
+            if member.ends_with("_endpoint") {
+                let path = url.as_str().unwrap().strip_prefix("https://id.example.test").unwrap();
+                assert_ne!(s.get(path).status(), 404, "{member}: {path}");
+            }
+        }
         assert!(doc["scopes_supported"].as_array().unwrap().iter().any(|s| s == "gatehouse:admin"));
     }
 }

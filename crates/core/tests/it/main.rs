@@ -15,6 +15,7 @@ mod discovery;
 mod gateway;
 mod id_token;
 mod keys;
+mod oidc;
 mod resources;
 mod stores;
 mod throttle;

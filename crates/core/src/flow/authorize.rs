@@ -1,0 +1,471 @@
+//! The authorization endpoint (RFC 6749 section 3.1, OpenID Connect Core section
+//! 3.1.2): validates the request, then signs the user in, asks for consent, or
+//! answers with a code, as the session and `prompt` decide.
+//!
+//! Until the client and its redirect URI are validated, every error is a page on
+//! the issuer, never a redirect (RFC 6749 section 4.1.2.1): an attacker must not be
+//! able to bounce users to a URI the app never registered. After that, errors go
+//! back to the redirect URI with `state` and `iss` (RFC 9207).
+
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::interaction::{Interaction, proceed, show_login};
+use crate::context::Context;
+use crate::engine::Engine;
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::{Form, Request, Response, encode_pairs, parse_form, parse_query};
+use crate::model::app::AppRecord;
+use crate::pages::{self, ErrorPage, FormPost, Locale, Page};
+use crate::platform::Platform;
+use crate::policy::{GrantType, ResponseType};
+use crate::store::read_record;
+use crate::store::schema;
+use crate::types::{ScopeSet, UnixTime};
+
+/// The longest `state`, `nonce` or hint accepted.
+const MAX_PARAM: usize = 2048;
+
+/// How the authorization response reaches the redirect URI (OAuth 2.0 Multiple
+/// Response Type Encoding Practices, Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ResponseMode {
+    /// In the query (the default for `code`).
+    Query,
+    /// In the fragment.
+    Fragment,
+    /// Posted by an auto-submitting form.
+    FormPost,
+}
+
+impl ResponseMode {
+    /// Every response mode, as discovery lists them.
+    pub(crate) const ALL: [(&'static str, Self); 3] =
+        [("query", Self::Query), ("fragment", Self::Fragment), ("form_post", Self::FormPost)];
+}
+
+/// Where the authorization response goes, once the redirect URI is validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Target {
+    /// The validated redirect URI, as presented.
+    pub(crate) redirect_uri: String,
+    /// The response mode.
+    pub(crate) mode: ResponseMode,
+    /// The client's `state`, returned as is.
+    pub(crate) state: Option<String>,
+}
+
+/// The `prompt` values (OpenID Connect Core section 3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Prompt {
+    pub(crate) none: bool,
+    pub(crate) login: bool,
+    pub(crate) consent: bool,
+    pub(crate) select_account: bool,
+}
+
+impl Prompt {
+    /// Every value, as discovery lists them.
+    pub(crate) const VALUES: [&'static str; 4] = ["none", "login", "consent", "select_account"];
+
+    fn parse(value: Option<&str>) -> Result<Self, OAuthError> {
+        let mut prompt = Self::default();
+        for word in value.unwrap_or_default().split(' ').filter(|w| !w.is_empty()) {
+            let flag = match word {
+                "none" => &mut prompt.none,
+                "login" => &mut prompt.login,
+                "consent" => &mut prompt.consent,
+                "select_account" => &mut prompt.select_account,
+                _ => return Err(OAuthError::invalid_request("prompt has an unknown value")),
+            };
+            *flag = true;
+        }
+        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
+            return Err(OAuthError::invalid_request("prompt=none cannot be combined"));
+        }
+        Ok(prompt)
+    }
+}
+
+/// Claims asked for one by one (OpenID Connect Core section 5.5), by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RequestedClaims {
+    /// For the ID token.
+    pub(crate) id_token: Vec<String>,
+    /// For the userinfo endpoint.
+    pub(crate) userinfo: Vec<String>,
+}
+
+impl RequestedClaims {
+    fn parse(value: Option<&str>) -> Result<Self, OAuthError> {
+        let Some(value) = value else { return Ok(Self::default()) };
+        let bad = || OAuthError::invalid_request("claims must be a json object");
+        let json: serde_json::Value = serde_json::from_str(value).map_err(|_| bad())?;
+        let object = json.as_object().ok_or_else(bad)?;
+        let names = |member: &str| -> Result<Vec<String>, OAuthError> {
+            match object.get(member) {
+                None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+                Some(serde_json::Value::Object(map)) => Ok(map.keys().take(64).cloned().collect()),
+                Some(_) => Err(bad()),
+            }
+        };
+        Ok(Self { id_token: names("id_token")?, userinfo: names("userinfo")? })
+    }
+}
+
+/// A validated authorization request: what the rest of the flow works from, and
+/// what the login and consent forms carry (sealed) between requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuthorizationRequest {
+    pub(crate) client_id: String,
+    pub(crate) target: Target,
+    /// Whether `redirect_uri` was sent (then the token request must repeat it).
+    pub(crate) redirect_uri_sent: bool,
+    /// The scopes requested, as validated (what consent is asked for).
+    pub(crate) scope: ScopeSet,
+    /// The access token's audiences (an API, and the issuer for `userinfo`).
+    pub(crate) audience: Vec<String>,
+    pub(crate) access_lifetime: u64,
+    pub(crate) access_alg: crate::jose::Algorithm,
+    pub(crate) nonce: Option<String>,
+    /// The S256 code challenge (RFC 7636).
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) prompt: Prompt,
+    pub(crate) max_age: Option<u64>,
+    pub(crate) login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`.
+    pub(crate) hint_sub: Option<String>,
+    pub(crate) ui_locales: Option<String>,
+    pub(crate) claims: RequestedClaims,
+}
+
+impl AuthorizationRequest {
+    /// The locale of the pages shown for this request.
+    pub(crate) fn locale(&self, headers: &http::HeaderMap) -> Locale {
+        Locale::negotiate(self.ui_locales.as_deref(), accept_language(headers))
+    }
+}
+
+/// The `Accept-Language` header, if readable.
+pub(crate) fn accept_language(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get(http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+}
+
+/// An error page on the issuer (400 unless said otherwise).
+pub(crate) fn error_page(
+    code: ErrorCode,
+    description: &str,
+    locale: Locale,
+    status: StatusCode,
+) -> Response {
+    pages::render(&Page::Error(ErrorPage { error: code.as_str(), description }), locale, status)
+}
+
+/// The authorization response: `params` plus `state` and `iss`, sent to the
+/// target as its response mode says.
+pub(crate) fn respond(
+    issuer: &str,
+    target: &Target,
+    params: &[(&str, &str)],
+    locale: Locale,
+) -> Response {
+    let mut pairs: Vec<(&str, &str)> = params.to_vec();
+    if let Some(state) = &target.state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", issuer));
+    let uri = &target.redirect_uri;
+    let location = match target.mode {
+        ResponseMode::FormPost => {
+            return pages::render(
+                &Page::FormPost(FormPost { action: uri, fields: &pairs }),
+                locale,
+                StatusCode::OK,
+            );
+        }
+        ResponseMode::Query => {
+            let joiner = if uri.contains('?') { '&' } else { '?' };
+            format!("{uri}{joiner}{}", encode_pairs(pairs))
+        }
+        ResponseMode::Fragment => format!("{uri}#{}", encode_pairs(pairs)),
+    };
+    redirect(&location)
+}
+
+/// A `303 See Other` to `location`, not cacheable.
+pub(crate) fn redirect(location: &str) -> Response {
+    let mut response = Response::new(Vec::new());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = http::HeaderValue::from_str(location) {
+        response.headers_mut().insert(http::header::LOCATION, value);
+    }
+    crate::http::no_store(response.headers_mut());
+    response
+}
+
+/// An error sent back to the client's redirect URI.
+pub(crate) fn respond_error(
+    issuer: &str,
+    target: &Target,
+    error: &OAuthError,
+    locale: Locale,
+) -> Response {
+    let mut params = vec![("error", error.code().as_str())];
+    if let Some(description) = error.description() {
+        params.push(("error_description", description));
+    }
+    respond(issuer, target, &params, locale)
+}
+
+/// The authorization endpoint.
+pub(crate) async fn authorize<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Response {
+    let headers = request.headers().clone();
+    let fallback = Locale::negotiate(None, accept_language(&headers));
+    let page = |code: ErrorCode, description: &str| {
+        error_page(code, description, fallback, StatusCode::BAD_REQUEST)
+    };
+    let form = if request.method() == Method::POST {
+        parse_form(request.headers(), request.body())
+    } else {
+        parse_query(request.uri().query().unwrap_or_default())
+    };
+    let Ok(form) = form else {
+        return page(
+            ErrorCode::InvalidRequest,
+            "the authorization request is malformed or repeats a parameter",
+        );
+    };
+    let Some(client_id) = form.get("client_id") else {
+        return page(ErrorCode::InvalidRequest, "client_id is missing");
+    };
+    let app = match read_record::<AppRecord, _>(
+        &engine.cached_directory(cx.now()),
+        &schema::app(client_id),
+    )
+    .await
+    {
+        Ok(Some(app)) if app.enabled => app,
+        Ok(_) => {
+            cx.diagnose(format!(
+                "authorization request for unknown or disabled client {client_id:?}"
+            ));
+            return page(ErrorCode::InvalidClient, "unknown client");
+        }
+        Err(_) => {
+            return error_page(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable, try again later",
+                fallback,
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+        }
+    };
+    let Some((redirect_uri, sent)) = redirect_uri(&app, form.get("redirect_uri")) else {
+        cx.diagnose(format!("redirect_uri not registered for client {client_id:?}"));
+        return page(
+            ErrorCode::InvalidRequest,
+            "redirect_uri is missing or not registered for this client",
+        );
+    };
+    let mode = match form.get("response_mode") {
+        None => Some(ResponseMode::Query),
+        Some(m) => ResponseMode::ALL.iter().find(|(name, _)| *name == m).map(|(_, mode)| *mode),
+    };
+    let state = form.get("state").filter(|s| s.len() <= MAX_PARAM).map(str::to_owned);
+    let target = Target { redirect_uri, mode: mode.unwrap_or(ResponseMode::Query), state };
+    let issuer = engine.config().issuer.as_str().to_owned();
+    let ui_locales = form.get("ui_locales").map(str::to_owned);
+    let locale = Locale::negotiate(ui_locales.as_deref(), accept_language(&headers));
+    if mode.is_none() {
+        let error = OAuthError::invalid_request("response_mode is not supported");
+        return respond_error(&issuer, &target, &error, locale);
+    }
+    let validated = validate(engine, &app, &form, target.clone(), sent, cx).await;
+    let request_data = match validated {
+        Ok(request) => request,
+        Err(error) => {
+            cx.diagnose(format!("authorization request of {client_id:?} refused: {error}"));
+            return respond_error(&issuer, &target, &error, locale);
+        }
+    };
+    decide(engine, &app, request_data, &headers, cx).await
+}
+
+/// The registered redirect URI matching the presented one (or the only one, when
+/// none was presented: RFC 6749 section 3.1.2.3), and whether it was presented.
+fn redirect_uri(app: &AppRecord, presented: Option<&str>) -> Option<(String, bool)> {
+    let native = app.app_type == crate::policy::AppType::Native;
+    match presented {
+        Some(uri) => {
+            app.redirect_uris.iter().any(|r| r.matches(uri, native)).then(|| (uri.to_owned(), true))
+        }
+        None => match app.redirect_uris.as_slice() {
+            [only] => Some((only.as_str().to_owned(), false)),
+            _ => None,
+        },
+    }
+}
+
+/// Checks everything after the redirect URI; errors go to the redirect URI.
+async fn validate<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    form: &Form,
+    target: Target,
+    redirect_uri_sent: bool,
+    cx: &mut Context<'_>,
+) -> Result<AuthorizationRequest, OAuthError> {
+    if form.contains("request") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if form.contains("request_uri") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match form.get("response_type") {
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !app.response_types.contains(&ResponseType::Code)
+        || !app.grant_types.contains(&GrantType::AuthorizationCode)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the authorization code flow",
+        ));
+    }
+    let code_challenge = match (form.get("code_challenge"), form.get("code_challenge_method")) {
+        (None, None) if app.require_pkce => {
+            return Err(OAuthError::invalid_request("code_challenge is required (pkce)"));
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        (Some(challenge), method) => {
+            // RFC 7636 section 4.2: S256 only; `plain` (the default) is refused.
+            if method != Some("S256") {
+                return Err(OAuthError::invalid_request(
+                    "code_challenge_method must be S256 (plain is not supported)",
+                ));
+            }
+            if challenge.len() != 43
+                || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(OAuthError::invalid_request("code_challenge is malformed"));
+            }
+            Some(challenge.to_owned())
+        }
+    };
+    let prompt = Prompt::parse(form.get("prompt"))?;
+    let max_age = match form.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| OAuthError::invalid_request("max_age must be a number of seconds"))?,
+        ),
+    };
+    let nonce = match form.get("nonce") {
+        Some(n) if n.len() > MAX_PARAM => {
+            return Err(OAuthError::invalid_request("nonce is too long"));
+        }
+        n => n.map(str::to_owned),
+    };
+    let claims = RequestedClaims::parse(form.get("claims"))?;
+    let hint_sub = match form.get("id_token_hint") {
+        None => None,
+        Some(hint) => Some(
+            super::logout::verify_hint(engine, hint, cx.now())
+                .await?
+                .filter(|claims| claims.aud.contains(&app.client_id))
+                .map(|claims| claims.sub)
+                .ok_or_else(|| OAuthError::invalid_request("id_token_hint is not valid"))?,
+        ),
+    };
+    let login_hint = form.get("login_hint").filter(|h| h.len() <= 256).map(str::to_owned);
+    let (scope, audience, access_lifetime, access_alg) =
+        super::audience::for_user(engine, app, form.get("scope"), form.get("resource"), cx.now())
+            .await?;
+    Ok(AuthorizationRequest {
+        client_id: app.client_id.clone(),
+        target,
+        redirect_uri_sent,
+        scope,
+        audience,
+        access_lifetime,
+        access_alg,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint,
+        hint_sub,
+        ui_locales: form.get("ui_locales").map(str::to_owned),
+        claims,
+    })
+}
+
+/// With a valid request: use the session, or ask the user to sign in.
+async fn decide<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    request: AuthorizationRequest,
+    headers: &http::HeaderMap,
+    cx: &mut Context<'_>,
+) -> Response {
+    let issuer = engine.config().issuer.as_str().to_owned();
+    let locale = request.locale(headers);
+    let session = match engine.current_session(headers, cx.now()).await {
+        Ok(session) => session,
+        Err(error) => return respond_error(&issuer, &request.target, &error, locale),
+    };
+    let now = cx.now();
+    let usable = session.filter(|live| {
+        let fresh = request.max_age.is_none_or(|max| {
+            now.as_secs().saturating_sub(live.session.auth_time.as_secs()) <= max
+        });
+        let same_user = request.hint_sub.as_deref().is_none_or(|sub| sub == live.session.user_id);
+        fresh && same_user && !request.prompt.login && !request.prompt.select_account
+    });
+    match usable {
+        Some(live) => {
+            proceed(
+                engine,
+                app,
+                Interaction::signed_in(request, &live.session, now),
+                headers,
+                cx,
+                false,
+            )
+            .await
+        }
+        None if request.prompt.none => {
+            let error = OAuthError::new(ErrorCode::LoginRequired, "the user must sign in");
+            respond_error(&issuer, &request.target, &error, locale)
+        }
+        None => show_login(engine, app, Interaction::new(request, now), headers, None, cx),
+    }
+}
+
+/// Whether `now` is past `expires_at`.
+pub(crate) fn expired(expires_at: UnixTime, now: UnixTime) -> bool {
+    now >= expires_at
+}

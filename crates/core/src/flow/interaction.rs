@@ -1,0 +1,548 @@
+//! The steps between the authorization request and its answer: the login form,
+//! the consent form, and issuing the code once both are settled.
+//!
+//! The validated request travels between steps sealed (AES-256-GCM under the
+//! key-encryption key) in the forms' hidden `interaction` field, with a deadline,
+//! so no step stores anything until the user is known. Each form also carries the
+//! `csrf` token of the CSRF cookie (double submit): a page of another site cannot
+//! post a login or a consent on the user's behalf.
+
+use http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::authorize::{AuthorizationRequest, error_page, expired, respond, respond_error};
+use super::code::CodeGrant;
+use crate::context::Context;
+use crate::endpoints::{CONSENT_PATH, LOGIN_PATH};
+use crate::engine::{Engine, store_error};
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::cookie;
+use crate::http::{Form, Request, Response, parse_form};
+use crate::jose::KeyId;
+use crate::model::app::AppRecord;
+use crate::model::scope::ScopeRecord;
+use crate::model::user::UserRecord;
+use crate::pages::{
+    self, Brand, Consent, Locale, Login, LoginProblem, Page, ScopeItem, system_scope_description,
+};
+use crate::platform::Platform;
+use crate::session::{CSRF_COOKIE, SESSION_COOKIE, SESSION_SECS, Session};
+use crate::store::schema;
+use crate::store::{Counters, Directory, OnceStore, UsageEvent, read_record};
+use crate::token::random_id;
+use crate::types::UnixTime;
+
+/// How long a login or consent form stays valid, in seconds.
+pub(crate) const INTERACTION_SECS: u64 = 15 * 60;
+/// The failed sign-ins of one user, within [`LOCKOUT_WINDOW_SECS`], that lock it.
+pub(crate) const USER_MAX_FAILURES: u64 = 10;
+/// The failed sign-ins from one address, within the window, that lock it.
+pub(crate) const ADDRESS_MAX_FAILURES: u64 = 50;
+/// The lockout window, in seconds: failures count from the first one for this long.
+pub(crate) const LOCKOUT_WINDOW_SECS: u64 = 15 * 60;
+
+/// The additional authenticated data of sealed interactions.
+const SEAL_ID: &str = "gatehouse interaction v1";
+
+/// A user who signed in for this request (or whose session was used).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SignedIn {
+    pub(crate) user_id: String,
+    pub(crate) auth_time: UnixTime,
+    pub(crate) amr: Vec<String>,
+    pub(crate) sid: String,
+}
+
+/// An authorization request in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Interaction {
+    pub(crate) request: AuthorizationRequest,
+    pub(crate) expires_at: UnixTime,
+    pub(crate) signed_in: Option<SignedIn>,
+}
+
+impl Interaction {
+    /// A request whose user is not known yet.
+    pub(crate) fn new(request: AuthorizationRequest, now: UnixTime) -> Self {
+        Self { request, expires_at: now.plus(INTERACTION_SECS), signed_in: None }
+    }
+
+    /// A request answered from a live session.
+    pub(crate) fn signed_in(
+        request: AuthorizationRequest,
+        session: &Session,
+        now: UnixTime,
+    ) -> Self {
+        Self {
+            request,
+            expires_at: now.plus(INTERACTION_SECS),
+            signed_in: Some(SignedIn {
+                user_id: session.user_id.clone(),
+                auth_time: session.auth_time,
+                amr: session.amr.clone(),
+                sid: session.sid.clone(),
+            }),
+        }
+    }
+
+    fn seal<P: Platform>(&self, engine: &Engine<P>, cx: &mut Context<'_>) -> Option<String> {
+        let json = serde_json::to_vec(self).ok()?;
+        engine.config().kek.seal(&KeyId::new(SEAL_ID), &json, cx.rng()).ok()
+    }
+
+    fn open<P: Platform>(engine: &Engine<P>, sealed: &str) -> Option<Self> {
+        let opened = engine.config().kek.open(&KeyId::new(SEAL_ID), sealed).ok()?;
+        serde_json::from_slice(opened.expose()).ok()
+    }
+}
+
+/// How an app presents itself on the hosted pages.
+pub(crate) fn brand(app: &AppRecord) -> Brand<'_> {
+    Brand {
+        name: &app.client_name,
+        logo_uri: app.logo_uri.as_ref().map(|u| u.as_str()),
+        client_uri: app.client_uri.as_ref().map(|u| u.as_str()),
+        policy_uri: app.policy_uri.as_ref().map(|u| u.as_str()),
+        tos_uri: app.tos_uri.as_ref().map(|u| u.as_str()),
+        company_name: (!app.company_name.is_empty()).then_some(app.company_name.as_str()),
+    }
+}
+
+/// The request's CSRF token, and whether it is new (then the cookie must be set).
+pub(crate) fn csrf_token<P: Platform>(
+    engine: &Engine<P>,
+    headers: &HeaderMap,
+    cx: &mut Context<'_>,
+) -> (String, bool) {
+    let name = engine.cookie_policy().name(CSRF_COOKIE);
+    match cookie::get(headers, &name).filter(|v| v.len() == 43) {
+        Some(existing) => (existing.to_owned(), false),
+        None => (random_id(cx.rng(), 32), true),
+    }
+}
+
+/// Whether the form's `csrf` field is the CSRF cookie (compared in constant time).
+pub(crate) fn csrf_ok<P: Platform>(engine: &Engine<P>, headers: &HeaderMap, form: &Form) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let name = engine.cookie_policy().name(CSRF_COOKIE);
+    match (cookie::get(headers, &name), form.get("csrf")) {
+        (Some(cookie), Some(field)) if cookie.len() == 43 => {
+            bool::from(cookie.as_bytes().ct_eq(field.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+/// Adds a `Set-Cookie` header.
+pub(crate) fn set_cookie(response: &mut Response, value: http::HeaderValue) {
+    response.headers_mut().append(header::SET_COOKIE, value);
+}
+
+/// The login page for `interaction`.
+pub(crate) fn show_login<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    interaction: Interaction,
+    headers: &HeaderMap,
+    problem: Option<(LoginProblem, &str)>,
+    cx: &mut Context<'_>,
+) -> Response {
+    let locale = interaction.request.locale(headers);
+    let Some(sealed) = interaction.seal(engine, cx) else {
+        return unavailable(locale);
+    };
+    let (csrf, new) = csrf_token(engine, headers, cx);
+    let action = engine.config().issuer.endpoint(LOGIN_PATH);
+    let hidden = [("interaction", sealed.as_str()), ("csrf", csrf.as_str())];
+    let (problem, username) = match problem {
+        Some((problem, username)) => (Some(problem), username.to_owned()),
+        None => (None, interaction.request.login_hint.clone().unwrap_or_default()),
+    };
+    let status = if problem.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let page =
+        Login { brand: brand(app), action: &action, hidden: &hidden, username: &username, problem };
+    let mut response = pages::render(&Page::Login(page), locale, status);
+    if new {
+        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
+    }
+    response
+}
+
+fn unavailable(locale: Locale) -> Response {
+    error_page(
+        ErrorCode::TemporarilyUnavailable,
+        "the service is temporarily unavailable, try again later",
+        locale,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+}
+
+/// Reads a hosted form: its fields, the checked CSRF token, and the interaction.
+fn read_form<P: Platform>(
+    engine: &Engine<P>,
+    request: &Request,
+    now: UnixTime,
+) -> Result<(Form, Interaction), Box<Response>> {
+    let locale = Locale::negotiate(None, super::authorize::accept_language(request.headers()));
+    let bad = |description: &str, status| {
+        Err(Box::new(error_page(ErrorCode::InvalidRequest, description, locale, status)))
+    };
+    let Ok(form) = parse_form(request.headers(), request.body()) else {
+        return bad("the form could not be read", StatusCode::BAD_REQUEST);
+    };
+    if !csrf_ok(engine, request.headers(), &form) {
+        return bad(
+            "this form has expired or was not sent from this site; go back to the app and try again",
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let Some(interaction) = form.get("interaction").and_then(|s| Interaction::open(engine, s))
+    else {
+        return bad("the sign-in request is not valid", StatusCode::BAD_REQUEST);
+    };
+    if expired(interaction.expires_at, now) {
+        return bad(
+            "the sign-in request took too long; go back to the app and try again",
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    Ok((form, interaction))
+}
+
+/// The app of an interaction, if it is still enabled.
+async fn live_app<P: Platform>(
+    engine: &Engine<P>,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<Option<AppRecord>, OAuthError> {
+    read_record::<AppRecord, _>(&engine.cached_directory(now), &schema::app(client_id))
+        .await
+        .map(|app| app.filter(|a| a.enabled))
+        .map_err(|e| store_error(&e))
+}
+
+/// `POST /login`: checks the credentials, starts the session, and goes on.
+pub(crate) async fn login<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Response {
+    let now = cx.now();
+    let (form, interaction) = match read_form(engine, &request, now) {
+        Ok(read) => read,
+        Err(page) => return *page,
+    };
+    let headers = request.headers();
+    let locale = interaction.request.locale(headers);
+    let app = match live_app(engine, &interaction.request.client_id, now).await {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            return error_page(
+                ErrorCode::InvalidClient,
+                "unknown client",
+                locale,
+                StatusCode::BAD_REQUEST,
+            );
+        }
+        Err(_) => return unavailable(locale),
+    };
+    let username = form.get("username").unwrap_or_default().trim().to_owned();
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let outcome = match check_credentials(engine, headers, &username, &password, now).await {
+        Ok(outcome) => outcome,
+        Err(_) => return unavailable(locale),
+    };
+    let user = match outcome {
+        Credentials::Valid(user) => user,
+        Credentials::Invalid { locked } => {
+            cx.diagnose(format!("sign-in failed for client {:?}", app.client_id));
+            cx.count_usage(&app.client_id, UsageEvent::Failure);
+            let problem = if locked {
+                LoginProblem::LockedOut { retry_after_secs: LOCKOUT_WINDOW_SECS }
+            } else {
+                LoginProblem::InvalidCredentials
+            };
+            return show_login(engine, &app, interaction, headers, Some((problem, &username)), cx);
+        }
+    };
+    // A new session on every sign-in: a cookie set before it is never promoted.
+    if let Ok(Some(old)) = engine.current_session(headers, now).await {
+        let _ = engine.end_session(&old.key).await;
+    }
+    let (cookie_value, session) =
+        match engine.start_session(&user.id, &["pwd"], now, cx.rng()).await {
+            Ok(started) => started,
+            Err(_) => return unavailable(locale),
+        };
+    cx.count_usage(&app.client_id, UsageEvent::Login);
+    let interaction = Interaction::signed_in(interaction.request, &session, now);
+    let mut response = proceed(engine, &app, interaction, headers, cx, true).await;
+    set_cookie(
+        &mut response,
+        engine.cookie_policy().set(SESSION_COOKIE, &cookie_value, Some(SESSION_SECS)),
+    );
+    response
+}
+
+/// What a sign-in attempt found.
+enum Credentials {
+    Valid(Box<UserRecord>),
+    Invalid { locked: bool },
+}
+
+/// Checks a username (or email) and password, counting failures per user and per
+/// source address; a locked user or address is refused without checking.
+async fn check_credentials<P: Platform>(
+    engine: &Engine<P>,
+    headers: &HeaderMap,
+    username: &str,
+    password: &str,
+    now: UnixTime,
+) -> Result<Credentials, OAuthError> {
+    let counters = engine.platform().counters();
+    let mut source = Sha256::new();
+    source.update(b"gatehouse sign-in source\0");
+    source.update(crate::client_auth::throttle::source(headers).unwrap_or_default().as_bytes());
+    let address_key = schema::address_lockout(&source.finalize());
+    let window_end = now.plus(LOCKOUT_WINDOW_SECS);
+    if counters.get(&address_key, now).await.map_err(|e| store_error(&e))? >= ADDRESS_MAX_FAILURES {
+        return Ok(Credentials::Invalid { locked: true });
+    }
+    let user = find_user(engine, username).await?;
+    let user_key = user.as_ref().map(|u| schema::user_lockout(&u.id));
+    if let Some(key) = &user_key
+        && counters.get(key, now).await.map_err(|e| store_error(&e))? >= USER_MAX_FAILURES
+    {
+        return Ok(Credentials::Invalid { locked: true });
+    }
+    // An unknown user costs the same hash as a known one.
+    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref()).unwrap_or(DUMMY_HASH);
+    let matches = !password.is_empty() && crate::password::verify(password, stored);
+    match user {
+        Some(user) if matches && user.enabled => {
+            if let Some(key) = &user_key {
+                let _ = counters.reset(key).await;
+            }
+            Ok(Credentials::Valid(Box::new(user)))
+        }
+        _ => {
+            let address = counters.add(&address_key, 1, window_end, now).await.unwrap_or(0);
+            let mut locked = address >= ADDRESS_MAX_FAILURES;
+            if let Some(key) = &user_key {
+                let count = counters.add(key, 1, window_end, now).await.unwrap_or(0);
+                locked |= count >= USER_MAX_FAILURES;
+            }
+            Ok(Credentials::Invalid { locked })
+        }
+    }
+}
+
+/// An Argon2id hash (of a random password) at the same cost as real ones, checked
+/// when the user does not exist so that a miss takes as long as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$WcSWjnfqyIAJ2F4lhRTzKg8UB8sA3PHYvH9DmKVN8dI";
+
+/// The user signing in as `name`: by username, or by email when it has an `@`.
+async fn find_user<P: Platform>(
+    engine: &Engine<P>,
+    name: &str,
+) -> Result<Option<UserRecord>, OAuthError> {
+    if name.is_empty() || name.len() > 256 {
+        return Ok(None);
+    }
+    let directory = engine.platform().directory();
+    let claim = if name.contains('@') { schema::user_email(name) } else { schema::user_name(name) };
+    let key = match directory.get(&claim).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<String>(&bytes).ok(),
+        Ok(None) | Err(crate::store::StoreError::Refused(_)) => None,
+        Err(err) => return Err(store_error(&err)),
+    };
+    let Some(key) = key.filter(|k| k.starts_with(schema::USERS_PREFIX)) else {
+        return Ok(None);
+    };
+    read_record(directory, &key).await.map_err(|e| store_error(&e))
+}
+
+/// With the user known: asks for consent if needed, else issues the code.
+pub(crate) async fn proceed<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    interaction: Interaction,
+    headers: &HeaderMap,
+    cx: &mut Context<'_>,
+    signed_in_now: bool,
+) -> Response {
+    let issuer = engine.config().issuer.as_str().to_owned();
+    let locale = interaction.request.locale(headers);
+    let request = &interaction.request;
+    let Some(signed_in) = interaction.signed_in.clone() else {
+        return show_login(engine, app, interaction, headers, None, cx);
+    };
+    let user = match read_record::<UserRecord, _>(
+        engine.platform().directory(),
+        &schema::user(&signed_in.user_id),
+    )
+    .await
+    {
+        Ok(user) => user.filter(|u| u.enabled),
+        Err(err) => return respond_error(&issuer, &request.target, &store_error(&err), locale),
+    };
+    let Some(user) = user else {
+        // The session's user is gone or disabled: sign in again.
+        if request.prompt.none {
+            let error = OAuthError::new(ErrorCode::LoginRequired, "the user must sign in");
+            return respond_error(&issuer, &request.target, &error, locale);
+        }
+        let fresh = Interaction::new(interaction.request, cx.now());
+        return show_login(engine, app, fresh, headers, None, cx);
+    };
+    if !app.first_party {
+        let consented = match engine.consented(&user.id, &app.client_id, cx.now()).await {
+            Ok(consented) => consented,
+            Err(error) => return respond_error(&issuer, &request.target, &error, locale),
+        };
+        let asked = request.prompt.consent && !signed_in_now;
+        if asked || !request.scope.is_subset(&consented) {
+            if request.prompt.none {
+                let error = OAuthError::new(ErrorCode::ConsentRequired, "the user must consent");
+                return respond_error(&issuer, &request.target, &error, locale);
+            }
+            return show_consent(engine, app, &user, interaction, headers, cx).await;
+        }
+    }
+    issue_code(engine, &interaction, &signed_in, locale, cx).await
+}
+
+/// The consent page.
+async fn show_consent<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    user: &UserRecord,
+    interaction: Interaction,
+    headers: &HeaderMap,
+    cx: &mut Context<'_>,
+) -> Response {
+    let locale = interaction.request.locale(headers);
+    let mut descriptions: Vec<(String, Option<String>)> = Vec::new();
+    for scope in interaction.request.scope.iter() {
+        let name = scope.as_str();
+        let description = if system_scope_description(name, locale).is_some() {
+            None
+        } else {
+            read_record::<ScopeRecord, _>(&engine.cached_directory(cx.now()), &schema::scope(name))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|record| {
+                    record
+                        .description
+                        .get(locale.tag())
+                        .or_else(|| record.description.get("en"))
+                        .or_else(|| record.description.values().next())
+                        .cloned()
+                })
+        };
+        descriptions.push((name.to_owned(), description));
+    }
+    let Some(sealed) = interaction.seal(engine, cx) else { return unavailable(locale) };
+    let (csrf, new) = csrf_token(engine, headers, cx);
+    let action = engine.config().issuer.endpoint(CONSENT_PATH);
+    let hidden = [("interaction", sealed.as_str()), ("csrf", csrf.as_str())];
+    let items: Vec<ScopeItem<'_>> = descriptions
+        .iter()
+        .map(|(name, description)| ScopeItem { name, description: description.as_deref() })
+        .collect();
+    let shown = user.claims.get("email").and_then(|e| e.as_str()).unwrap_or(&user.username);
+    let page = Consent {
+        brand: brand(app),
+        action: &action,
+        hidden: &hidden,
+        user: shown,
+        scopes: &items,
+    };
+    let mut response = pages::render(&Page::Consent(page), locale, StatusCode::OK);
+    if new {
+        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
+    }
+    response
+}
+
+/// `POST /consent`: allow remembers the consent and issues the code; deny answers
+/// `access_denied`.
+pub(crate) async fn consent<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Response {
+    let now = cx.now();
+    let (form, interaction) = match read_form(engine, &request, now) {
+        Ok(read) => read,
+        Err(page) => return *page,
+    };
+    let locale = interaction.request.locale(request.headers());
+    let issuer = engine.config().issuer.as_str().to_owned();
+    let Some(signed_in) = interaction.signed_in.clone() else {
+        return error_page(
+            ErrorCode::InvalidRequest,
+            "the sign-in request is not valid",
+            locale,
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    let target = &interaction.request.target;
+    match form.get("decision") {
+        Some("allow") => {
+            let client_id = &interaction.request.client_id;
+            if let Err(error) = engine
+                .remember_consent(&signed_in.user_id, client_id, &interaction.request.scope, now)
+                .await
+            {
+                return respond_error(&issuer, target, &error, locale);
+            }
+            issue_code(engine, &interaction, &signed_in, locale, cx).await
+        }
+        Some("deny") => {
+            let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+            respond_error(&issuer, target, &error, locale)
+        }
+        _ => error_page(
+            ErrorCode::InvalidRequest,
+            "decision must be allow or deny",
+            locale,
+            StatusCode::BAD_REQUEST,
+        ),
+    }
+}
+
+/// Issues the authorization code and sends it to the redirect URI.
+async fn issue_code<P: Platform>(
+    engine: &Engine<P>,
+    interaction: &Interaction,
+    signed_in: &SignedIn,
+    locale: Locale,
+    cx: &mut Context<'_>,
+) -> Response {
+    let issuer = engine.config().issuer.as_str().to_owned();
+    let request = &interaction.request;
+    let code = random_id(cx.rng(), 32);
+    let grant = CodeGrant::new(request, signed_in, &code);
+    let now = cx.now();
+    let stored = match serde_json::to_vec(&grant) {
+        Ok(json) => engine
+            .platform()
+            .once()
+            .put(
+                &schema::code(&Sha256::digest(code.as_bytes())),
+                &json,
+                now.plus(super::code::CODE_SECS),
+                now,
+            )
+            .await
+            .map_err(|e| store_error(&e)),
+        Err(_) => Err(OAuthError::server_error()),
+    };
+    if let Err(error) = stored {
+        return respond_error(&issuer, &request.target, &error, locale);
+    }
+    respond(&issuer, &request.target, &[("code", &code)], locale)
+}

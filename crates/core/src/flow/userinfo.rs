@@ -1,0 +1,131 @@
+//! The userinfo endpoint (OpenID Connect Core section 5.3): the claims of the
+//! user an access token was issued for, by the token's scopes. The token comes in
+//! the `Authorization` header or, on POST, the form body (RFC 6750 sections 2.1
+//! and 2.2, never both); errors are RFC 6750 challenges.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use serde_json::{Map, Value, json};
+
+use super::issue::grant_user;
+use crate::context::Context;
+use crate::engine::Engine;
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::bearer::{self, Bearer};
+use crate::http::{Request, Response, json_response, parse_form};
+use crate::platform::Platform;
+use crate::token::{AccessTokenClaims, released_claims, user_claims};
+use crate::verify::{AccessTokenPolicy, verify_access_token};
+
+/// An RFC 6750 error with its `WWW-Authenticate` challenge (no `error` when the
+/// request carried no token at all, section 3.1).
+pub(crate) fn bearer_error(code: Option<ErrorCode>, description: &str) -> Response {
+    let status = code.map_or(StatusCode::UNAUTHORIZED, ErrorCode::status);
+    let mut challenge = "Bearer realm=\"gatehouse\"".to_owned();
+    let mut body = Map::new();
+    if let Some(code) = code {
+        challenge.push_str(&format!(
+            ", error=\"{}\", error_description=\"{description}\"",
+            code.as_str()
+        ));
+        body.insert("error".into(), json!(code.as_str()));
+        body.insert("error_description".into(), json!(description));
+    }
+    let mut response = json_response(status, &Value::Object(body));
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// The access token a request presents, or the error to answer.
+fn presented(request: &Request) -> Result<String, Box<Response>> {
+    let header_token = bearer::from_headers(request.headers());
+    let form_token = if request.method() == Method::POST
+        && request.headers().contains_key(header::CONTENT_TYPE)
+    {
+        parse_form(request.headers(), request.body())
+            .map_err(|_| {
+                Box::new(bearer_error(
+                    Some(ErrorCode::InvalidRequest),
+                    "the request body is malformed",
+                ))
+            })?
+            .get("access_token")
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    match (header_token, form_token) {
+        (Bearer::Token(_), Some(_)) => Err(Box::new(bearer_error(
+            Some(ErrorCode::InvalidRequest),
+            "the token was sent more than one way",
+        ))),
+        (Bearer::Token(token), None) => Ok(token.to_owned()),
+        (Bearer::Missing, Some(token)) => Ok(token),
+        (Bearer::Malformed, _) => Err(Box::new(bearer_error(
+            Some(ErrorCode::InvalidRequest),
+            "the authorization header is malformed",
+        ))),
+        (Bearer::Missing, None) => Err(Box::new(bearer_error(None, ""))),
+    }
+}
+
+/// Verifies an access token this issuer signed for `audience`.
+pub(crate) async fn verify_own_access_token<P: Platform>(
+    engine: &Engine<P>,
+    token: &str,
+    audience: &str,
+    cx: &mut Context<'_>,
+) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    let ring = engine.keyring(cx.now()).await?;
+    let policy = AccessTokenPolicy::new(engine.config().issuer.as_str(), audience);
+    Ok(verify_access_token(
+        engine.platform().crypto(),
+        &ring.jwks(cx.now()),
+        &policy,
+        token,
+        cx.now(),
+    )
+    .await
+    .ok())
+}
+
+/// The userinfo endpoint.
+pub(crate) async fn userinfo<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Response {
+    let token = match presented(&request) {
+        Ok(token) => token,
+        Err(response) => return *response,
+    };
+    let issuer = engine.config().issuer.as_str().to_owned();
+    let claims = match verify_own_access_token(engine, &token, &issuer, cx).await {
+        Ok(Some(claims)) => claims,
+        Ok(None) => {
+            return bearer_error(
+                Some(ErrorCode::InvalidToken),
+                "the access token is invalid or expired",
+            );
+        }
+        Err(error) => return error.into_response(),
+    };
+    if !claims.scope.contains("openid") {
+        return bearer_error(
+            Some(ErrorCode::InsufficientScope),
+            "the token lacks the openid scope",
+        );
+    }
+    let user = match grant_user(engine, &claims.sub).await {
+        Ok(user) => user,
+        Err(error) if error.code() == ErrorCode::InvalidGrant => {
+            return bearer_error(Some(ErrorCode::InvalidToken), "the user cannot sign in");
+        }
+        Err(error) => return error.into_response(),
+    };
+    let mut body =
+        released_claims(claims.scope.iter().map(|s| s.as_str()), &[], &user_claims(&user));
+    body.insert("sub".into(), json!(user.id));
+    json_response(StatusCode::OK, &Value::Object(body))
+}

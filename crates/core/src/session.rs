@@ -1,0 +1,181 @@
+//! The SSO session: a cookie naming a record in the [`Sessions`] store, and the
+//! consent a user gave each app.
+//!
+//! The cookie holds 256 random bits; the store keys the session by the cookie's
+//! SHA-256 ([`schema::session`]), so a copy of the store lets nobody sign in. A
+//! sign-in always starts a new session (a cookie planted before sign-in is never
+//! promoted), and logout deletes the record, which every location sees at once.
+//! The `sid` claim of ID tokens is derived from the cookie, one-way, so an ID token
+//! never carries what would let its holder ride the session.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Engine, store_error};
+use crate::error::OAuthError;
+use crate::http::cookie::{self, CookiePolicy};
+use crate::jose::b64url;
+use crate::platform::Platform;
+use crate::store::schema;
+use crate::store::{Sessions, StoreError};
+use crate::token::random_id;
+use crate::types::{ScopeSet, UnixTime};
+
+/// The session cookie's name (prefixed `__Host-` under an `https` issuer).
+pub const SESSION_COOKIE: &str = "gatehouse-session";
+/// The CSRF cookie of the hosted pages' forms.
+pub const CSRF_COOKIE: &str = "gatehouse-csrf";
+/// How long a session lasts after sign-in (absolute), in seconds: 7 days.
+pub const SESSION_SECS: u64 = 7 * 86_400;
+/// How long a consent is remembered, in seconds: a year.
+pub const CONSENT_SECS: u64 = 365 * 86_400;
+
+/// A signed-in user, as the session record holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The user's id (`sub`).
+    pub user_id: String,
+    /// When the user authenticated (`auth_time`).
+    pub auth_time: UnixTime,
+    /// How (`amr`, RFC 8176): `pwd`.
+    pub amr: Vec<String>,
+    /// The session id given to apps (`sid`).
+    pub sid: String,
+}
+
+/// A live session found through the request's cookie.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// Its store key.
+    pub key: String,
+    /// The record.
+    pub session: Session,
+}
+
+/// What a user consented to for one app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Consent {
+    scope: ScopeSet,
+}
+
+impl<P: Platform> Engine<P> {
+    /// How this issuer's cookies are named and flagged.
+    pub fn cookie_policy(&self) -> CookiePolicy {
+        CookiePolicy::new(self.config().issuer.as_str().starts_with("https://"))
+    }
+
+    /// The session the request's cookie names, if it is live.
+    ///
+    /// # Errors
+    ///
+    /// The opaque error of a store failure.
+    pub async fn current_session(
+        &self,
+        headers: &http::HeaderMap,
+        now: UnixTime,
+    ) -> Result<Option<LiveSession>, OAuthError> {
+        let name = self.cookie_policy().name(SESSION_COOKIE);
+        let Some(value) = cookie::get(headers, &name) else { return Ok(None) };
+        if value.len() != 43 {
+            return Ok(None);
+        }
+        let key = schema::session(&Sha256::digest(value.as_bytes()));
+        let data = match self.platform().sessions().get(&key, now).await {
+            Ok(data) => data,
+            Err(StoreError::Refused(_)) => None,
+            Err(err) => return Err(store_error(&err)),
+        };
+        Ok(data
+            .and_then(|d| serde_json::from_slice::<Session>(&d).ok())
+            .map(|session| LiveSession { key, session }))
+    }
+
+    /// Starts a session for `user_id`, authenticated at `now` by `amr`; returns
+    /// the cookie value and the record.
+    ///
+    /// # Errors
+    ///
+    /// The opaque error of a store failure.
+    pub async fn start_session(
+        &self,
+        user_id: &str,
+        amr: &[&str],
+        now: UnixTime,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<(String, Session), OAuthError> {
+        let value = random_id(rng, 32);
+        let mut sid_input = b"sid\0".to_vec();
+        sid_input.extend_from_slice(value.as_bytes());
+        let sid = b64url(Sha256::digest(&sid_input).get(..16).unwrap_or_default());
+        let session = Session {
+            user_id: user_id.to_owned(),
+            auth_time: now,
+            amr: amr.iter().map(|a| (*a).to_owned()).collect(),
+            sid,
+        };
+        let data = serde_json::to_vec(&session).map_err(|_| OAuthError::server_error())?;
+        let key = schema::session(&Sha256::digest(value.as_bytes()));
+        self.platform()
+            .sessions()
+            .put(&key, &data, now.plus(SESSION_SECS), now)
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok((value, session))
+    }
+
+    /// Ends the session stored under `key`.
+    ///
+    /// # Errors
+    ///
+    /// The opaque error of a store failure.
+    pub async fn end_session(&self, key: &str) -> Result<(), OAuthError> {
+        self.platform().sessions().delete(key).await.map(|_| ()).map_err(|e| store_error(&e))
+    }
+
+    /// The scopes `user_id` consented to for `client_id`.
+    ///
+    /// # Errors
+    ///
+    /// The opaque error of a store failure.
+    pub async fn consented(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<ScopeSet, OAuthError> {
+        let key = schema::consent(user_id, client_id);
+        let data = match self.platform().sessions().get(&key, now).await {
+            Ok(data) => data,
+            Err(StoreError::Refused(_)) => None,
+            Err(err) => return Err(store_error(&err)),
+        };
+        Ok(data
+            .and_then(|d| serde_json::from_slice::<Consent>(&d).ok())
+            .map(|c| c.scope)
+            .unwrap_or_default())
+    }
+
+    /// Remembers that `user_id` consented to `scope` for `client_id`, beside what
+    /// was consented before.
+    ///
+    /// # Errors
+    ///
+    /// The opaque error of a store failure.
+    pub async fn remember_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: UnixTime,
+    ) -> Result<(), OAuthError> {
+        let mut all = self.consented(user_id, client_id, now).await?;
+        all = all.iter().chain(scope.iter()).cloned().collect();
+        let data =
+            serde_json::to_vec(&Consent { scope: all }).map_err(|_| OAuthError::server_error())?;
+        self.platform()
+            .sessions()
+            .put(&schema::consent(user_id, client_id), &data, now.plus(CONSENT_SECS), now)
+            .await
+            .map_err(|e| store_error(&e))
+    }
+}
