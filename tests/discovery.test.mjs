@@ -34,13 +34,24 @@ for (const doc of ["openid-configuration", "oauth-authorization-server"]) {
       assert.equal(m.jwks_uri, `${worker.issuer}/.well-known/jwks.json`);
     });
 
-    test("advertises client_credentials and the secret and JWT auth methods", () => {
+    test("advertises the served grants and the secret, JWT and public auth methods", async () => {
       const m = res.json;
-      assert.deepEqual(m.grant_types_supported, ["client_credentials"]);
+      assert.deepEqual(m.grant_types_supported, ["authorization_code", "refresh_token", "client_credentials"]);
       assert.deepEqual(
         [...m.token_endpoint_auth_methods_supported].sort(),
-        ["client_secret_basic", "client_secret_jwt", "client_secret_post", "private_key_jwt"],
+        ["client_secret_basic", "client_secret_jwt", "client_secret_post", "none", "private_key_jwt"],
       );
+      assert.deepEqual(m.response_types_supported, ["code"]);
+      assert.deepEqual(m.code_challenge_methods_supported, ["S256"]);
+      assert.equal(m.authorization_response_iss_parameter_supported, true);
+      // Every advertised endpoint is served: none answers 404.
+      for (const [member, url] of Object.entries(m)) {
+        if (!member.endsWith("_endpoint")) continue;
+        assert.ok(url.startsWith(`${worker.issuer}/`), `${member} under ISSUER`);
+        const r = await fetch(url, { redirect: "manual" });
+        await r.arrayBuffer();
+        assert.notEqual(r.status, 404, `${member} ${url}`);
+      }
       assert.deepEqual(
         [...m.token_endpoint_auth_signing_alg_values_supported].sort(),
         ["ES256", "HS256", "RS256"],
@@ -53,8 +64,7 @@ for (const doc of ["openid-configuration", "oauth-authorization-server"]) {
       for (const s of MANAGEMENT_SCOPES) {
         assert.ok(m.scopes_supported.includes(s), `scopes_supported lacks ${s}`);
       }
-      // REQUIRED members. response_types_supported may be empty while the
-      // issuer has no authorization endpoint (client_credentials only).
+      // REQUIRED members.
       assert.ok(Array.isArray(m.response_types_supported), "response_types_supported is an array");
       for (const k of ["subject_types_supported", "id_token_signing_alg_values_supported"]) {
         assert.ok(Array.isArray(m[k]) && m[k].length > 0, `${k} is a non-empty array`);
