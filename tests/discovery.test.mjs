@@ -36,7 +36,12 @@ for (const doc of ["openid-configuration", "oauth-authorization-server"]) {
 
     test("advertises the served grants and the secret, JWT and public auth methods", async () => {
       const m = res.json;
-      assert.deepEqual(m.grant_types_supported, ["authorization_code", "refresh_token", "client_credentials"]);
+      assert.deepEqual(m.grant_types_supported, [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+      ]);
       assert.deepEqual(
         [...m.token_endpoint_auth_methods_supported].sort(),
         ["client_secret_basic", "client_secret_jwt", "client_secret_post", "none", "private_key_jwt"],

@@ -8,8 +8,8 @@
 use serde::Serialize;
 
 use crate::endpoints::{
-    AUTHORIZE_PATH, Handler, INTROSPECT_PATH, JWKS_PATH, LOGOUT_PATH, REVOKE_PATH, TOKEN_PATH,
-    USERINFO_PATH, path_of,
+    AUTHORIZE_PATH, DEVICE_AUTHORIZATION_PATH, Handler, INTROSPECT_PATH, JWKS_PATH, LOGOUT_PATH,
+    REVOKE_PATH, TOKEN_PATH, USERINFO_PATH, path_of,
 };
 use crate::flow::{Prompt, ResponseMode, SERVED_GRANTS};
 use crate::model::scope::OIDC_SCOPES;
@@ -28,6 +28,7 @@ pub struct Metadata {
     revocation_endpoint: String,
     introspection_endpoint: String,
     end_session_endpoint: String,
+    device_authorization_endpoint: String,
     scopes_supported: Vec<&'static str>,
     response_types_supported: Vec<&'static str>,
     response_modes_supported: Vec<&'static str>,
@@ -87,6 +88,10 @@ impl Metadata {
             revocation_endpoint: url(Handler::Revoke, REVOKE_PATH),
             introspection_endpoint: url(Handler::Introspect, INTROSPECT_PATH),
             end_session_endpoint: url(Handler::Logout, LOGOUT_PATH),
+            device_authorization_endpoint: url(
+                Handler::DeviceAuthorization,
+                DEVICE_AUTHORIZATION_PATH,
+            ),
             scopes_supported: scopes,
             response_types_supported: vec!["code"],
             response_modes_supported: ResponseMode::ALL.iter().map(|(name, _)| *name).collect(),

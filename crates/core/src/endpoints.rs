@@ -20,6 +20,10 @@ pub const REVOKE_PATH: &str = "/revoke";
 pub const INTROSPECT_PATH: &str = "/introspect";
 /// The end-session (logout) endpoint path.
 pub const LOGOUT_PATH: &str = "/logout";
+/// The device authorization endpoint path (RFC 8628 section 3.1).
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+/// The device page, where the user enters the user code (the verification URI).
+pub const DEVICE_PATH: &str = "/device";
 /// The JWKS path under the issuer.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// OpenID Provider metadata path.
@@ -63,6 +67,10 @@ pub enum Handler {
     Introspect,
     /// RP-initiated logout (the end-session endpoint).
     Logout,
+    /// The device authorization endpoint (RFC 8628).
+    DeviceAuthorization,
+    /// The device page (user code entry).
+    Device,
     /// The management API, a subtree with its own routes, methods and problem
     /// documents (RFC 9457).
     Admin,
@@ -160,6 +168,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         cors: Cors::None,
         handler: Handler::Introspect,
+    },
+    Endpoint {
+        path: DEVICE_AUTHORIZATION_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::DeviceAuthorization,
+    },
+    Endpoint {
+        path: DEVICE_PATH,
+        subtree: false,
+        methods: GET_POST,
+        cors: Cors::None,
+        handler: Handler::Device,
     },
     Endpoint {
         path: LOGOUT_PATH,

@@ -56,6 +56,12 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// Revocation of this token type is not supported (RFC 7009 section 2.2.1).
     UnsupportedTokenType,
+    /// The device's user has not decided yet (RFC 8628 section 3.5).
+    AuthorizationPending,
+    /// The device polls too fast: wait 5 more seconds (RFC 8628 section 3.5).
+    SlowDown,
+    /// The device code expired (RFC 8628 section 3.5).
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -90,6 +96,9 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

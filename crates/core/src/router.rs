@@ -66,6 +66,10 @@ impl<P: Platform> Engine<P> {
                 .await
                 .unwrap_or_else(OAuthError::into_response),
             Handler::Logout => crate::flow::logout(self, request, cx).await,
+            Handler::DeviceAuthorization => crate::flow::device_authorization(self, request, cx)
+                .await
+                .unwrap_or_else(OAuthError::into_response),
+            Handler::Device => crate::flow::device_page(self, request, cx).await,
             Handler::Admin => not_found(),
         };
         if endpoint.cors == Cors::Any {

@@ -39,14 +39,19 @@ pub(crate) struct CodeGrant {
 }
 
 impl CodeGrant {
-    /// The grant behind `code`, for `request` signed in as `signed_in`.
-    pub(crate) fn new(request: &AuthorizationRequest, signed_in: &SignedIn, code: &str) -> Self {
+    /// The grant of `request` signed in as `signed_in`, starting the refresh family
+    /// `family` ([`family_of`] its code).
+    pub(crate) fn new(
+        request: &AuthorizationRequest,
+        signed_in: &SignedIn,
+        family: String,
+    ) -> Self {
         Self {
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri_sent.then(|| request.target.redirect_uri.clone()),
             code_challenge: request.code_challenge.clone(),
             nonce: request.nonce.clone(),
-            family: family_of(code),
+            family,
             grant: UserGrant {
                 user_id: signed_in.user_id.clone(),
                 scope: request.scope.clone(),
@@ -62,8 +67,8 @@ impl CodeGrant {
     }
 }
 
-/// The refresh family a code starts.
-fn family_of(code: &str) -> String {
+/// The refresh family a code (or a device code's digest) starts.
+pub(crate) fn family_of(code: &str) -> String {
     let mut digest = Sha256::new();
     digest.update(b"gatehouse refresh family\0");
     digest.update(code.as_bytes());

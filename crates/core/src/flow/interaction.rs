@@ -24,7 +24,8 @@ use crate::model::app::AppRecord;
 use crate::model::scope::ScopeRecord;
 use crate::model::user::UserRecord;
 use crate::pages::{
-    self, Brand, Consent, Locale, Login, LoginProblem, Page, ScopeItem, system_scope_description,
+    self, Brand, Consent, DeviceDone, Locale, Login, LoginProblem, Page, ScopeItem,
+    system_scope_description,
 };
 use crate::platform::Platform;
 use crate::session::{CSRF_COOKIE, SESSION_COOKIE, SESSION_SECS, Session};
@@ -60,12 +61,23 @@ pub(crate) struct Interaction {
     pub(crate) request: AuthorizationRequest,
     pub(crate) expires_at: UnixTime,
     pub(crate) signed_in: Option<SignedIn>,
+    /// The user code, when the user is approving a device (RFC 8628) rather than
+    /// answering an authorization request: the end is the device page, not a
+    /// redirect.
+    #[serde(default)]
+    pub(crate) device: Option<String>,
 }
 
 impl Interaction {
     /// A request whose user is not known yet.
     pub(crate) fn new(request: AuthorizationRequest, now: UnixTime) -> Self {
-        Self { request, expires_at: now.plus(INTERACTION_SECS), signed_in: None }
+        Self { request, expires_at: now.plus(INTERACTION_SECS), signed_in: None, device: None }
+    }
+
+    /// The same interaction, approving the device with `user_code`.
+    pub(crate) fn for_device(mut self, user_code: &str) -> Self {
+        self.device = Some(user_code.to_owned());
+        self
     }
 
     /// A request answered from a live session.
@@ -75,6 +87,7 @@ impl Interaction {
         now: UnixTime,
     ) -> Self {
         Self {
+            device: None,
             request,
             expires_at: now.plus(INTERACTION_SECS),
             signed_in: Some(SignedIn {
@@ -211,7 +224,7 @@ fn read_form<P: Platform>(
 }
 
 /// The app of an interaction, if it is still enabled.
-async fn live_app<P: Platform>(
+pub(crate) async fn live_app<P: Platform>(
     engine: &Engine<P>,
     client_id: &str,
     now: UnixTime,
@@ -276,7 +289,9 @@ pub(crate) async fn login<P: Platform>(
             Err(_) => return unavailable(locale),
         };
     cx.count_usage(&app.client_id, UsageEvent::Login);
-    let interaction = Interaction::signed_in(interaction.request, &session, now);
+    let device = interaction.device.clone();
+    let mut interaction = Interaction::signed_in(interaction.request, &session, now);
+    interaction.device = device;
     let mut response = proceed(engine, &app, interaction, headers, cx, true).await;
     set_cookie(
         &mut response,
@@ -301,12 +316,9 @@ async fn check_credentials<P: Platform>(
     now: UnixTime,
 ) -> Result<Credentials, OAuthError> {
     let counters = engine.platform().counters();
-    let mut source = Sha256::new();
-    source.update(b"gatehouse sign-in source\0");
-    source.update(crate::client_auth::throttle::source(headers).unwrap_or_default().as_bytes());
-    let address_key = schema::address_lockout(&source.finalize());
+    let address_key = address_key(headers);
     let window_end = now.plus(LOCKOUT_WINDOW_SECS);
-    if counters.get(&address_key, now).await.map_err(|e| store_error(&e))? >= ADDRESS_MAX_FAILURES {
+    if address_failures(engine, headers, now).await? {
         return Ok(Credentials::Invalid { locked: true });
     }
     let user = find_user(engine, username).await?;
@@ -338,6 +350,43 @@ async fn check_credentials<P: Platform>(
     }
 }
 
+/// The failed sign-in counter of the request's source address.
+fn address_key(headers: &HeaderMap) -> String {
+    let mut source = Sha256::new();
+    source.update(b"gatehouse sign-in source\0");
+    source.update(crate::client_auth::throttle::source(headers).unwrap_or_default().as_bytes());
+    schema::address_lockout(&source.finalize())
+}
+
+/// Whether the request's source address is locked out by failed sign-ins (or
+/// wrong device codes).
+pub(crate) async fn address_failures<P: Platform>(
+    engine: &Engine<P>,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<bool, OAuthError> {
+    let count = engine
+        .platform()
+        .counters()
+        .get(&address_key(headers), now)
+        .await
+        .map_err(|e| store_error(&e))?;
+    Ok(count >= ADDRESS_MAX_FAILURES)
+}
+
+/// Counts a failure against the request's source address (best effort).
+pub(crate) async fn count_address_failure<P: Platform>(
+    engine: &Engine<P>,
+    headers: &HeaderMap,
+    now: UnixTime,
+) {
+    let _ = engine
+        .platform()
+        .counters()
+        .add(&address_key(headers), 1, now.plus(LOCKOUT_WINDOW_SECS), now)
+        .await;
+}
+
 /// An Argon2id hash (of a random password) at the same cost as real ones, checked
 /// when the user does not exist so that a miss takes as long as a wrong password.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$WcSWjnfqyIAJ2F4lhRTzKg8UB8sA3PHYvH9DmKVN8dI";
@@ -363,7 +412,27 @@ async fn find_user<P: Platform>(
     read_record(directory, &key).await.map_err(|e| store_error(&e))
 }
 
-/// With the user known: asks for consent if needed, else issues the code.
+/// An error of an interaction: back to the redirect URI, or for a device on a page.
+fn fail<P: Platform>(
+    engine: &Engine<P>,
+    interaction: &Interaction,
+    error: &OAuthError,
+    locale: Locale,
+) -> Response {
+    if interaction.device.is_some() {
+        let status = if error.code().is_client_fault() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        let description = error.description().unwrap_or("the request could not be completed");
+        return error_page(error.code(), description, locale, status);
+    }
+    respond_error(engine.config().issuer.as_str(), &interaction.request.target, error, locale)
+}
+
+/// With the user known: asks for consent if needed, else issues the code (or
+/// approves the device).
 pub(crate) async fn proceed<P: Platform>(
     engine: &Engine<P>,
     app: &AppRecord,
@@ -372,7 +441,6 @@ pub(crate) async fn proceed<P: Platform>(
     cx: &mut Context<'_>,
     signed_in_now: bool,
 ) -> Response {
-    let issuer = engine.config().issuer.as_str().to_owned();
     let locale = interaction.request.locale(headers);
     let request = &interaction.request;
     let Some(signed_in) = interaction.signed_in.clone() else {
@@ -385,32 +453,64 @@ pub(crate) async fn proceed<P: Platform>(
     .await
     {
         Ok(user) => user.filter(|u| u.enabled),
-        Err(err) => return respond_error(&issuer, &request.target, &store_error(&err), locale),
+        Err(err) => return fail(engine, &interaction, &store_error(&err), locale),
     };
     let Some(user) = user else {
         // The session's user is gone or disabled: sign in again.
         if request.prompt.none {
             let error = OAuthError::new(ErrorCode::LoginRequired, "the user must sign in");
-            return respond_error(&issuer, &request.target, &error, locale);
+            return fail(engine, &interaction, &error, locale);
         }
-        let fresh = Interaction::new(interaction.request, cx.now());
+        let device = interaction.device.clone();
+        let mut fresh = Interaction::new(interaction.request, cx.now());
+        fresh.device = device;
         return show_login(engine, app, fresh, headers, None, cx);
     };
     if !app.first_party {
         let consented = match engine.consented(&user.id, &app.client_id, cx.now()).await {
             Ok(consented) => consented,
-            Err(error) => return respond_error(&issuer, &request.target, &error, locale),
+            Err(error) => return fail(engine, &interaction, &error, locale),
         };
         let asked = request.prompt.consent && !signed_in_now;
         if asked || !request.scope.is_subset(&consented) {
             if request.prompt.none {
                 let error = OAuthError::new(ErrorCode::ConsentRequired, "the user must consent");
-                return respond_error(&issuer, &request.target, &error, locale);
+                return fail(engine, &interaction, &error, locale);
             }
             return show_consent(engine, app, &user, interaction, headers, cx).await;
         }
     }
-    issue_code(engine, &interaction, &signed_in, locale, cx).await
+    finish(engine, &interaction, &signed_in, locale, cx).await
+}
+
+/// The end of an interaction the user allowed: the code, or the device approved.
+async fn finish<P: Platform>(
+    engine: &Engine<P>,
+    interaction: &Interaction,
+    signed_in: &SignedIn,
+    locale: Locale,
+    cx: &mut Context<'_>,
+) -> Response {
+    match &interaction.device {
+        Some(user_code) => {
+            match super::device::decide(
+                engine,
+                user_code,
+                Some((&interaction.request, signed_in)),
+                cx,
+            )
+            .await
+            {
+                Ok(()) => pages::render(
+                    &Page::DeviceDone(DeviceDone { approved: true }),
+                    locale,
+                    StatusCode::OK,
+                ),
+                Err(error) => fail(engine, interaction, &error, locale),
+            }
+        }
+        None => issue_code(engine, interaction, signed_in, locale, cx).await,
+    }
 }
 
 /// The consent page.
@@ -480,7 +580,6 @@ pub(crate) async fn consent<P: Platform>(
         Err(page) => return *page,
     };
     let locale = interaction.request.locale(request.headers());
-    let issuer = engine.config().issuer.as_str().to_owned();
     let Some(signed_in) = interaction.signed_in.clone() else {
         return error_page(
             ErrorCode::InvalidRequest,
@@ -489,7 +588,6 @@ pub(crate) async fn consent<P: Platform>(
             StatusCode::BAD_REQUEST,
         );
     };
-    let target = &interaction.request.target;
     match form.get("decision") {
         Some("allow") => {
             let client_id = &interaction.request.client_id;
@@ -497,13 +595,23 @@ pub(crate) async fn consent<P: Platform>(
                 .remember_consent(&signed_in.user_id, client_id, &interaction.request.scope, now)
                 .await
             {
-                return respond_error(&issuer, target, &error, locale);
+                return fail(engine, &interaction, &error, locale);
             }
-            issue_code(engine, &interaction, &signed_in, locale, cx).await
+            finish(engine, &interaction, &signed_in, locale, cx).await
         }
         Some("deny") => {
+            if let Some(user_code) = &interaction.device {
+                return match super::device::decide(engine, user_code, None, cx).await {
+                    Ok(()) => pages::render(
+                        &Page::DeviceDone(DeviceDone { approved: false }),
+                        locale,
+                        StatusCode::OK,
+                    ),
+                    Err(error) => fail(engine, &interaction, &error, locale),
+                };
+            }
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-            respond_error(&issuer, target, &error, locale)
+            fail(engine, &interaction, &error, locale)
         }
         _ => error_page(
             ErrorCode::InvalidRequest,
@@ -525,7 +633,7 @@ async fn issue_code<P: Platform>(
     let issuer = engine.config().issuer.as_str().to_owned();
     let request = &interaction.request;
     let code = random_id(cx.rng(), 32);
-    let grant = CodeGrant::new(request, signed_in, &code);
+    let grant = CodeGrant::new(request, signed_in, super::code::family_of(&code));
     let now = cx.now();
     let stored = match serde_json::to_vec(&grant) {
         Ok(json) => engine
@@ -542,7 +650,7 @@ async fn issue_code<P: Platform>(
         Err(_) => Err(OAuthError::server_error()),
     };
     if let Err(error) = stored {
-        return respond_error(&issuer, &request.target, &error, locale);
+        return fail(engine, interaction, &error, locale);
     }
     respond(&issuer, &request.target, &[("code", &code)], locale)
 }

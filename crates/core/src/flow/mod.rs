@@ -8,6 +8,7 @@ mod audience;
 mod authorize;
 mod client_credentials;
 mod code;
+mod device;
 mod interaction;
 mod issue;
 mod logout;
@@ -17,6 +18,7 @@ mod token;
 mod userinfo;
 
 pub(crate) use authorize::{Prompt, ResponseMode, authorize};
+pub(crate) use device::{device_authorization, page as device_page};
 pub(crate) use interaction::{consent, login};
 pub(crate) use logout::logout;
 pub(crate) use revoke::{introspect, revoke};

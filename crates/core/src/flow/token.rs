@@ -7,7 +7,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use super::issue::Issued;
-use super::{client_credentials, code, refresh};
+use super::{client_credentials, code, device, refresh};
 use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials, throttle};
 use crate::context::Context;
 use crate::engine::Engine;
@@ -19,8 +19,12 @@ use crate::policy::GrantType;
 use crate::store::UsageEvent;
 
 /// The grant types the token endpoint serves; discovery lists exactly these.
-pub(crate) const SERVED_GRANTS: &[GrantType] =
-    &[GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
+pub(crate) const SERVED_GRANTS: &[GrantType] = &[
+    GrantType::AuthorizationCode,
+    GrantType::RefreshToken,
+    GrantType::ClientCredentials,
+    GrantType::DeviceCode,
+];
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -130,6 +134,7 @@ async fn issue<P: Platform>(
         GrantType::ClientCredentials => client_credentials::issue(engine, client, form, cx).await,
         GrantType::AuthorizationCode => code::issue(engine, client, form, cx).await,
         GrantType::RefreshToken => refresh::issue(engine, client, form, cx).await,
+        GrantType::DeviceCode => device::issue(engine, client, form, cx).await,
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported")),
     }
 }

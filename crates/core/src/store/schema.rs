@@ -136,6 +136,30 @@ pub fn session(cookie_digest: &[u8]) -> String {
     format!("sso/{}", b64url(cookie_digest))
 }
 
+/// A pending device authorization (RFC 8628), by its user code (sessions store).
+#[must_use]
+pub fn device_user_code(user_code: &str) -> String {
+    format!("device/{user_code}")
+}
+
+/// The user code of a device code, by the digest of the device code (sessions store).
+#[must_use]
+pub fn device_code(device_code_digest: &[u8]) -> String {
+    format!("device-code/{}", b64url(device_code_digest))
+}
+
+/// The take-once grant of an approved device, by the digest of its device code.
+#[must_use]
+pub fn device_grant(device_code_digest: &[u8]) -> String {
+    format!("device-grant/{}", b64url(device_code_digest))
+}
+
+/// The polling counter of a device code (`slow_down`), by its digest.
+#[must_use]
+pub fn device_poll(device_code_digest: &[u8]) -> String {
+    format!("device-poll/{}", b64url(device_code_digest))
+}
+
 /// The consent a user gave an app (in the sessions store, kept a year).
 #[must_use]
 pub fn consent(user_id: &str, client_id: &str) -> String {
@@ -204,6 +228,10 @@ mod tests {
         assert_eq!(family("f1"), "rt/f1");
         assert_eq!(session(&[0xff]), "sso/_w");
         assert_eq!(consent("u1", "c1"), "consent/u1/c1");
+        assert_eq!(device_user_code("BCDFGHJK"), "device/BCDFGHJK");
+        assert_eq!(device_code(&[0xff]), "device-code/_w");
+        assert_eq!(device_grant(&[0xff]), "device-grant/_w");
+        assert_eq!(device_poll(&[0xff]), "device-poll/_w");
         assert_eq!(user_lockout("u1"), "lockout/user/u1");
         assert_eq!(address_lockout(&[0xff]), "lockout/addr/_w");
         assert_eq!(user_email("Ada@Example.com"), "names/emails/ada@example.com");

@@ -13,7 +13,12 @@ fn both_metadata_documents_name_only_what_is_served() {
         assert_eq!(doc["jwks_uri"], "https://id.example.test/.well-known/jwks.json");
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
         // Every advertised endpoint is served (a 405 for GET still means it exists).
         for (member, url) in doc.as_object().unwrap() {

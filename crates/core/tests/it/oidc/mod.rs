@@ -3,6 +3,7 @@
 //! introspection and logout, driven like a browser and a client would.
 
 mod authorize;
+mod device;
 mod logout;
 mod refresh;
 mod tokens;
