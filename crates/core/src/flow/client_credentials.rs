@@ -25,6 +25,7 @@ pub(super) async fn issue<P: Platform>(
         scope: grant.scope,
         lifetime: grant.lifetime,
         alg: grant.alg,
+        access: super::issue::UserAccess::default(),
     };
     access_token(engine, client, access, cx).await
 }

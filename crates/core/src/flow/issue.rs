@@ -10,13 +10,14 @@ use crate::engine::{Engine, store_error};
 use crate::error::{ErrorCode, OAuthError};
 use crate::jose::Algorithm;
 use crate::model::app::AppRecord;
+use crate::model::role::{PermissionSet, RoleRecord};
 use crate::model::user::UserRecord;
 use crate::platform::Platform;
 use crate::store::read_record;
 use crate::store::schema;
 use crate::token::{
-    AccessTokenClaims, Audience, mint_access_token, mint_id_token, random_id, released_claims,
-    user_claims,
+    AccessTokenClaims, Audience, WithAccess, mint_access_token, mint_access_token_with,
+    mint_id_token, random_id, released_claims, user_claims,
 };
 use crate::types::{ScopeSet, UnixTime};
 use crate::verify::half_hash;
@@ -48,6 +49,16 @@ pub(crate) struct AccessGrant<'a> {
     pub(crate) lifetime: u64,
     /// The signing algorithm.
     pub(crate) alg: Algorithm,
+    /// The user's permission names (for this app) and role names, when the app
+    /// puts them in its tokens.
+    pub(crate) access: UserAccess,
+}
+
+/// A user's permissions for one app, and roles, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UserAccess {
+    pub(crate) permissions: Vec<String>,
+    pub(crate) roles: Vec<String>,
 }
 
 /// Mints the access token of `grant` for `client`.
@@ -72,9 +83,18 @@ pub(crate) async fn access_token<P: Platform>(
         client_id: client.client_id.as_str().to_owned(),
         scope: grant.scope.clone(),
     };
-    let access_token = mint_access_token(engine.platform().crypto(), &key, &claims)
-        .await
-        .map_err(|_| OAuthError::server_error())?;
+    let crypto = engine.platform().crypto();
+    let minted = if grant.access == UserAccess::default() {
+        mint_access_token(crypto, &key, &claims).await
+    } else {
+        let with = WithAccess {
+            claims: &claims,
+            permissions: &grant.access.permissions,
+            roles: &grant.access.roles,
+        };
+        mint_access_token_with(crypto, &key, &with).await
+    };
+    let access_token = minted.map_err(|_| OAuthError::server_error())?;
     Ok(Issued {
         access_token,
         expires_in: grant.lifetime,
@@ -111,6 +131,46 @@ pub(crate) async fn grant_user<P: Platform>(
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidGrant, "the user cannot sign in"))
 }
 
+/// What of the user's roles and permissions `app` puts in its access tokens
+/// (`access_token_roles`, `access_token_permissions`): the names of the user's
+/// roles, and of the app's permissions those roles hold (read by id from the app's
+/// current permission set, so a renamed or deleted permission is never stale).
+async fn user_access<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    user: &UserRecord,
+) -> Result<UserAccess, OAuthError> {
+    let mut access = UserAccess::default();
+    if !app.access_token_permissions && !app.access_token_roles {
+        return Ok(access);
+    }
+    let directory = engine.platform().directory();
+    let mut held = Vec::new();
+    for id in &user.roles {
+        let role: Option<RoleRecord> =
+            read_record(directory, &schema::role(id)).await.map_err(|e| store_error(&e))?;
+        let Some(role) = role else { continue };
+        if app.access_token_roles {
+            access.roles.push(role.name);
+        }
+        held.extend(
+            role.permissions.into_iter().filter(|p| p.client_id == app.client_id).map(|p| p.id),
+        );
+    }
+    if app.access_token_permissions && !held.is_empty() {
+        let set: Option<PermissionSet> =
+            read_record(directory, &schema::permissions(&app.client_id))
+                .await
+                .map_err(|e| store_error(&e))?;
+        for permission in set.map(|s| s.items).unwrap_or_default() {
+            if held.contains(&permission.id) && !access.permissions.contains(&permission.name) {
+                access.permissions.push(permission.name);
+            }
+        }
+    }
+    Ok(access)
+}
+
 /// Mints the access token and, with `openid`, the ID token of a user grant.
 pub(crate) async fn for_user<P: Platform>(
     engine: &Engine<P>,
@@ -128,6 +188,7 @@ pub(crate) async fn for_user<P: Platform>(
         scope: scope.clone(),
         lifetime: grant.access_lifetime,
         alg: grant.access_alg,
+        access: user_access(engine, app, &user).await?,
     };
     let mut issued = access_token(engine, client, access, cx).await?;
     if scope.contains("openid") {

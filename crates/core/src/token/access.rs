@@ -111,6 +111,45 @@ pub async fn mint_access_token<C: Signer>(
     key: &SigningKey<'_>,
     claims: &AccessTokenClaims,
 ) -> Result<String, CryptoError> {
+    sign(crypto, key, claims).await
+}
+
+/// The claims of an access token that carries the user's `permissions` and
+/// `roles` (arrays of names, left out when empty) beside the RFC 9068 ones.
+#[cfg(feature = "issuer")]
+#[derive(Serialize)]
+pub struct WithAccess<'a> {
+    /// The RFC 9068 claims.
+    #[serde(flatten)]
+    pub claims: &'a AccessTokenClaims,
+    /// Permission names, for the app the token is issued to.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub permissions: &'a [String],
+    /// Role names.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub roles: &'a [String],
+}
+
+#[cfg(feature = "issuer")]
+/// Signs `claims` (with permissions and roles) as an `at+jwt` with `key`.
+///
+/// # Errors
+///
+/// [`CryptoError`] if signing fails.
+pub async fn mint_access_token_with<C: Signer>(
+    crypto: &C,
+    key: &SigningKey<'_>,
+    claims: &WithAccess<'_>,
+) -> Result<String, CryptoError> {
+    sign(crypto, key, claims).await
+}
+
+#[cfg(feature = "issuer")]
+async fn sign<C: Signer, T: Serialize>(
+    crypto: &C,
+    key: &SigningKey<'_>,
+    claims: &T,
+) -> Result<String, CryptoError> {
     let header = JwsHeader {
         alg: key.alg,
         typ: Some(ACCESS_TOKEN_TYP.to_owned()),

@@ -5,9 +5,9 @@ mod access;
 #[cfg(feature = "issuer")]
 mod id_token;
 
-#[cfg(feature = "issuer")]
-pub use access::mint_access_token;
 pub use access::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+#[cfg(feature = "issuer")]
+pub use access::{WithAccess, mint_access_token, mint_access_token_with};
 #[cfg(feature = "issuer")]
 pub use id_token::{SCOPE_CLAIMS, mint_id_token, released_claims, user_claims};
 

@@ -187,3 +187,53 @@ fn a_spa_reads_token_answers_from_its_registered_origins_only() {
     );
     assert!(elsewhere.headers().get("access-control-allow-origin").is_none());
 }
+
+#[test]
+fn access_tokens_carry_the_users_roles_and_permissions_when_the_app_asks() {
+    let w = World::new();
+    let app = w.app(
+        "orders_ui",
+        "web",
+        json!({ "access_token_permissions": true, "access_token_roles": true, "first_party": true }),
+    );
+    let perms = format!("/admin/v1/apps/{}/permissions", app.client_id);
+    for name in ["read_orders", "write_orders"] {
+        let created = w.s.admin(Method::POST, &perms, &w.admin, Some(json!({ "name": name })), &[]);
+        assert_eq!(created.status(), 201);
+    }
+    let role = w.s.admin(
+        Method::POST,
+        "/admin/v1/roles",
+        &w.admin,
+        Some(json!({ "name": "clerk", "permissions": [{ "client_id": app.client_id, "name": "read_orders" }] })),
+        &[],
+    );
+    assert_eq!(role.status(), 201, "{}", text(&role));
+    let role_id = body_json(&role)["id"].as_str().unwrap().to_owned();
+    let user = format!("/admin/v1/users/{}", w.user_id);
+    let patched =
+        w.s.admin(Method::PATCH, &user, &w.admin, Some(json!({ "roles": [role_id] })), &[]);
+    assert_eq!(patched.status(), 200, "{}", text(&patched));
+
+    let tokens = w.tokens(&app, "openid");
+    let access = tokens["access_token"].as_str().unwrap();
+    let payload = access.split('.').nth(1).unwrap();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["permissions"], json!(["read_orders"]));
+    assert_eq!(claims["roles"], json!(["clerk"]));
+    assert_eq!(claims["sub"], w.user_id.as_str());
+
+    // An app that did not ask gets neither.
+    let plain = w.app("plain_app", "web", json!({ "first_party": true }));
+    let access = w.tokens(&plain, "openid")["access_token"].as_str().unwrap().to_owned();
+    let payload = access.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+    )
+    .unwrap();
+    assert!(claims.get("permissions").is_none() && claims.get("roles").is_none());
+}
