@@ -1,12 +1,13 @@
 //! The SSO session: a cookie naming a record in the [`Sessions`] store, and the
 //! consent a user gave each app.
 //!
-//! The cookie holds 256 random bits; the store keys the session by the cookie's
-//! SHA-256 ([`schema::session`]), so a copy of the store lets nobody sign in. A
-//! sign-in always starts a new session (a cookie planted before sign-in is never
-//! promoted), and logout deletes the record, which every location sees at once.
-//! The `sid` claim of ID tokens is derived from the cookie, one-way, so an ID token
-//! never carries what would let its holder ride the session.
+//! The cookie holds 256 random bits. The session's `sid` (the claim of ID tokens)
+//! is derived from the cookie one-way, and the store keys the session by it
+//! ([`schema::session`]), so neither a copy of the store nor an ID token lets
+//! anybody ride the session, while a refresh family finds its session by the `sid`
+//! it keeps. A sign-in always starts a new session (a cookie planted before
+//! sign-in is never promoted), and logout deletes the record, which every location
+//! sees at once.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -52,6 +53,14 @@ pub struct LiveSession {
     pub session: Session,
 }
 
+/// The `sid` of the session whose cookie is `cookie`.
+fn sid_of(cookie: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"sid\0");
+    digest.update(cookie.as_bytes());
+    b64url(digest.finalize().get(..16).unwrap_or_default())
+}
+
 /// What a user consented to for one app.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Consent {
@@ -79,7 +88,7 @@ impl<P: Platform> Engine<P> {
         if value.len() != 43 {
             return Ok(None);
         }
-        let key = schema::session(&Sha256::digest(value.as_bytes()));
+        let key = schema::session(&sid_of(value));
         let data = match self.platform().sessions().get(&key, now).await {
             Ok(data) => data,
             Err(StoreError::Refused(_)) => None,
@@ -104,9 +113,7 @@ impl<P: Platform> Engine<P> {
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<(String, Session), OAuthError> {
         let value = random_id(rng, 32);
-        let mut sid_input = b"sid\0".to_vec();
-        sid_input.extend_from_slice(value.as_bytes());
-        let sid = b64url(Sha256::digest(&sid_input).get(..16).unwrap_or_default());
+        let sid = sid_of(&value);
         let session = Session {
             user_id: user_id.to_owned(),
             auth_time: now,
@@ -114,13 +121,26 @@ impl<P: Platform> Engine<P> {
             sid,
         };
         let data = serde_json::to_vec(&session).map_err(|_| OAuthError::server_error())?;
-        let key = schema::session(&Sha256::digest(value.as_bytes()));
+        let key = schema::session(&session.sid);
         self.platform()
             .sessions()
             .put(&key, &data, now.plus(SESSION_SECS), now)
             .await
             .map_err(|e| store_error(&e))?;
         Ok((value, session))
+    }
+
+    /// Whether the session `sid` is still live.
+    ///
+    /// # Errors
+    ///
+    /// The opaque error of a store failure.
+    pub async fn session_live(&self, sid: &str, now: UnixTime) -> Result<bool, OAuthError> {
+        match self.platform().sessions().get(&schema::session(sid), now).await {
+            Ok(data) => Ok(data.is_some()),
+            Err(StoreError::Refused(_)) => Ok(false),
+            Err(err) => Err(store_error(&err)),
+        }
     }
 
     /// Ends the session stored under `key`.

@@ -146,6 +146,11 @@ pub(super) async fn issue<P: Platform>(
         Rotation::Unknown => return Err(invalid_grant("the refresh token is invalid or expired")),
     };
     let grant: UserGrant = serde_json::from_slice(&data).map_err(|_| OAuthError::server_error())?;
+    if app.refresh_tokens_end_with_session && !engine.session_live(&grant.sid, cx.now()).await? {
+        // The app asked for its refresh tokens to end with the session.
+        let _ = families.revoke(&key).await;
+        return Err(invalid_grant("the session of this refresh token has ended"));
+    }
     if grant_user(engine, &grant.user_id).await.is_err() {
         // A disabled or deleted user's family ends here.
         let _ = families.revoke(&key).await;

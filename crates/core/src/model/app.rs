@@ -106,6 +106,10 @@ pub struct AppRecord {
     pub refresh_token_lifetime: u64,
     /// Seconds in which a retried refresh gets the same successor (0 to 60).
     pub refresh_token_grace_period: u64,
+    /// Whether the app's refresh tokens stop working when the user's session
+    /// ends (logout or expiry).
+    #[serde(default)]
+    pub refresh_tokens_end_with_session: bool,
     /// Whether PKCE is required on authorization requests.
     pub require_pkce: bool,
     /// First-party apps skip the consent page.
@@ -457,6 +461,8 @@ pub fn validate(
     if rules.pkce_required && !require_pkce {
         fields.error("/require_pkce", "cannot be turned off for public clients");
     }
+    let end_with_session =
+        fields.take("refresh_tokens_end_with_session", "a boolean").unwrap_or(false);
     let first_party = fields.take("first_party", "a boolean").unwrap_or(false);
     let access_token_permissions =
         fields.take("access_token_permissions", "a boolean").unwrap_or(false);
@@ -505,6 +511,7 @@ pub fn validate(
         refresh_tokens,
         refresh_token_lifetime,
         refresh_token_grace_period: grace,
+        refresh_tokens_end_with_session: end_with_session,
         require_pkce,
         first_party,
         access_token_permissions,

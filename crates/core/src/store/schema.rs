@@ -130,10 +130,11 @@ pub fn family(id: &str) -> String {
     format!("rt/{id}")
 }
 
-/// A login session, by the digest of its cookie (the store never sees the cookie).
+/// A login session, by its `sid` (a one-way digest of its cookie: the store never
+/// sees the cookie, and a refresh family finds its session by the `sid` it holds).
 #[must_use]
-pub fn session(cookie_digest: &[u8]) -> String {
-    format!("sso/{}", b64url(cookie_digest))
+pub fn session(sid: &str) -> String {
+    format!("sso/{sid}")
 }
 
 /// A pending device authorization (RFC 8628), by its user code (sessions store).
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(usage_series("c1"), "usage/c1");
         assert_eq!(code(&[0xff]), "code/_w");
         assert_eq!(family("f1"), "rt/f1");
-        assert_eq!(session(&[0xff]), "sso/_w");
+        assert_eq!(session("s1"), "sso/s1");
         assert_eq!(consent("u1", "c1"), "consent/u1/c1");
         assert_eq!(device_user_code("BCDFGHJK"), "device/BCDFGHJK");
         assert_eq!(device_code(&[0xff]), "device-code/_w");

@@ -48,3 +48,42 @@ fn logout_without_a_hint_asks_first() {
     assert_eq!(done.status(), 200);
     assert!(is_login(&browser.get(&w.s, &w.authorize_url(&app, "openid", &challenge, ""))));
 }
+
+#[test]
+fn logout_ends_the_refresh_tokens_of_apps_that_asked_and_only_those() {
+    let w = World::new();
+    let bound = w.app(
+        "bound_app",
+        "web",
+        serde_json::json!({ "refresh_tokens": true, "refresh_tokens_end_with_session": true, "first_party": true }),
+    );
+    let free = w.app(
+        "free_app",
+        "web",
+        serde_json::json!({ "refresh_tokens": true, "first_party": true }),
+    );
+    let browser = Browser::new();
+    let mut refresh = Vec::new();
+    for app in [&bound, &free] {
+        let (verifier, challenge) = pkce(8);
+        let url = w.authorize_url(app, "openid offline_access", &challenge, "");
+        // The first signs in; the second rides the session.
+        let redirect =
+            if refresh.is_empty() { w.sign_in(&browser, &url) } else { browser.get(&w.s, &url) };
+        let code = w.code_of(&redirect);
+        let body = gatehouse_testkit::body_json(&w.redeem(app, &code, &verifier));
+        refresh.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let use_refresh = |app: &super::App, token: &str| {
+        gatehouse_testkit::body_json(
+            &w.post_token(app, &format!("grant_type=refresh_token&refresh_token={token}")),
+        )
+    };
+    let next = use_refresh(&bound, &refresh[0]);
+    let bound_token = next["refresh_token"].as_str().unwrap().to_owned();
+
+    let confirm = browser.get(&w.s, "/logout");
+    assert_eq!(browser.submit(&w.s, &confirm, &[("decision", "logout")]).status(), 200);
+    assert_eq!(use_refresh(&bound, &bound_token)["error"], "invalid_grant");
+    assert!(use_refresh(&free, &refresh[1])["refresh_token"].is_string());
+}
