@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::authorize::AuthorizationRequest;
 use super::interaction::SignedIn;
-use super::issue::{Issued, UserGrant, for_user};
+use super::issue::{Issued, UserGrant, app_of, for_user};
 use super::refresh;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
@@ -18,6 +18,7 @@ use crate::engine::{Engine, store_error};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::Form;
 use crate::jose::b64url;
+use crate::model::app::AppRecord;
 use crate::platform::Platform;
 use crate::store::schema;
 use crate::store::{OnceStore, RefreshFamilies, Taken};
@@ -93,6 +94,52 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
         )
 }
 
+/// Takes the grant under `key` (an authorization code's, or an approved device
+/// code's): the grant on the first take. A replay fails with `replayed` and
+/// revokes the refresh family the first take started; `None` when there is no
+/// such record (or it expired).
+pub(super) async fn take_grant<P: Platform>(
+    engine: &Engine<P>,
+    key: &str,
+    replayed: OAuthError,
+    cx: &mut Context<'_>,
+) -> Result<Option<CodeGrant>, OAuthError> {
+    let platform = engine.platform();
+    match platform.once().take(key, cx.now()).await.map_err(|e| store_error(&e))? {
+        Taken::First(value) => {
+            serde_json::from_slice(&value).map(Some).map_err(|_| OAuthError::server_error())
+        }
+        Taken::Again(value) => {
+            if let Ok(grant) = serde_json::from_slice::<CodeGrant>(&value) {
+                let _ = platform.families().revoke(&schema::family(&grant.family)).await;
+            }
+            cx.diagnose(format!("{key} was redeemed twice; what it issued is revoked"));
+            Err(replayed)
+        }
+        Taken::Missing => Ok(None),
+    }
+}
+
+/// The tokens of a redeemed grant: the access token, the ID token with `openid`,
+/// and a refresh token (starting the grant's family) with `offline_access` when
+/// the app issues them.
+pub(super) async fn issue_grant<P: Platform>(
+    engine: &Engine<P>,
+    client: &AuthenticatedClient,
+    app: &AppRecord,
+    grant: &CodeGrant,
+    cx: &mut Context<'_>,
+) -> Result<Issued, OAuthError> {
+    let scope = grant.grant.scope.clone();
+    let mut issued =
+        for_user(engine, client, app, &grant.grant, scope, grant.nonce.as_deref(), cx).await?;
+    if app.refresh_tokens && grant.grant.scope.contains("offline_access") {
+        issued.refresh_token =
+            Some(refresh::start(engine, client, app, &grant.family, &grant.grant, cx).await?);
+    }
+    Ok(issued)
+}
+
 /// Redeems the code in `form` for `client`.
 pub(super) async fn issue<P: Platform>(
     engine: &Engine<P>,
@@ -100,31 +147,16 @@ pub(super) async fn issue<P: Platform>(
     form: &Form,
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
-    let Some(app) = client.app.clone() else {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use this grant",
-        ));
-    };
+    let app = app_of(client)?;
     let Some(code) = form.get("code") else {
         return Err(OAuthError::invalid_request("code is required"));
     };
-    let now = cx.now();
     let key = schema::code(&Sha256::digest(code.as_bytes()));
-    let taken = engine.platform().once().take(&key, now).await.map_err(|e| store_error(&e))?;
-    let stored = match taken {
-        Taken::First(value) => value,
-        Taken::Again(value) => {
-            if let Ok(grant) = serde_json::from_slice::<CodeGrant>(&value) {
-                let _ = engine.platform().families().revoke(&schema::family(&grant.family)).await;
-            }
-            cx.diagnose("an authorization code was redeemed twice; its tokens are revoked".into());
-            return Err(invalid_grant("the code was already used"));
-        }
-        Taken::Missing => return Err(invalid_grant("the code is invalid or expired")),
+    let Some(grant) =
+        take_grant(engine, &key, invalid_grant("the code was already used"), cx).await?
+    else {
+        return Err(invalid_grant("the code is invalid or expired"));
     };
-    let grant: CodeGrant =
-        serde_json::from_slice(&stored).map_err(|_| OAuthError::server_error())?;
     if grant.client_id != client.client_id.as_str() {
         return Err(invalid_grant("the code was issued to another client"));
     }
@@ -143,21 +175,7 @@ pub(super) async fn issue<P: Platform>(
         (None, Some(_)) => return Err(invalid_grant("the code was issued without pkce")),
         (None, None) => {}
     }
-    let mut issued = for_user(
-        engine,
-        client,
-        &app,
-        &grant.grant,
-        grant.grant.scope.clone(),
-        grant.nonce.as_deref(),
-        cx,
-    )
-    .await?;
-    if app.refresh_tokens && grant.grant.scope.contains("offline_access") {
-        issued.refresh_token =
-            Some(refresh::start(engine, client, &app, &grant.family, &grant.grant, cx).await?);
-    }
-    Ok(issued)
+    issue_grant(engine, client, &app, &grant, cx).await
 }
 
 #[cfg(test)]

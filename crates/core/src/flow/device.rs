@@ -20,13 +20,13 @@ use super::authorize::{
     AuthorizationRequest, Prompt, RequestedClaims, ResponseMode, Target, accept_language,
     error_page,
 };
-use super::code::{CodeGrant, family_of};
+use super::code::{CodeGrant, family_of, issue_grant, take_grant};
 use super::interaction::{
-    Interaction, SignedIn, address_failures, count_address_failure, csrf_ok, csrf_token, live_app,
-    proceed, set_cookie, show_login,
+    Interaction, SignedIn, address_failures, count_address_failure, csrf_ok, live_app, proceed,
+    show_login, unavailable, with_csrf,
 };
-use super::issue::{Issued, for_user};
-use super::token::{client, form_error};
+use super::issue::{Issued, app_of};
+use super::token::authenticated_form;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::endpoints::DEVICE_PATH;
@@ -37,9 +37,8 @@ use crate::jose::b64url;
 use crate::pages::{self, DeviceEntry, DeviceProblem, Locale, Page};
 use crate::platform::Platform;
 use crate::policy::GrantType;
-use crate::session::CSRF_COOKIE;
 use crate::store::schema;
-use crate::store::{Counters, OnceStore, RefreshFamilies, Sessions, StoreError, Taken};
+use crate::store::{Counters, OnceStore, Sessions, StoreError};
 use crate::token::random_id;
 use crate::types::UnixTime;
 
@@ -140,10 +139,8 @@ pub(crate) async fn device_authorization<P: Platform>(
     request: Request,
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
-    let (parts, body) = request.into_parts();
-    let form = parse_form(&parts.headers, &body).map_err(form_error)?;
-    let client = match client(engine, &parts.headers, &form, cx).await? {
-        Ok(client) => client,
+    let (form, client) = match authenticated_form(engine, request, cx).await? {
+        Ok(authenticated) => authenticated,
         Err(refused) => return Ok(refused),
     };
     let app = match &client.app {
@@ -218,52 +215,20 @@ pub(super) async fn issue<P: Platform>(
     form: &Form,
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
-    let Some(app) = client.app.clone() else {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use this grant",
-        ));
-    };
+    let app = app_of(client)?;
     let Some(device_code) = form.get("device_code") else {
         return Err(OAuthError::invalid_request("device_code is required"));
     };
-    let now = cx.now();
     let digest = Sha256::digest(device_code.as_bytes());
-    let platform = engine.platform();
-    let taken = platform
-        .once()
-        .take(&schema::device_grant(&digest), now)
-        .await
-        .map_err(|e| store_error(&e))?;
-    match taken {
-        Taken::First(value) => {
-            let grant: CodeGrant =
-                serde_json::from_slice(&value).map_err(|_| OAuthError::server_error())?;
-            if grant.client_id != client.client_id.as_str() {
-                return Err(device_error(
-                    ErrorCode::InvalidGrant,
-                    "the device code belongs to another client",
-                ));
-            }
-            let mut issued =
-                for_user(engine, client, &app, &grant.grant, grant.grant.scope.clone(), None, cx)
-                    .await?;
-            if app.refresh_tokens && grant.grant.scope.contains("offline_access") {
-                issued.refresh_token = Some(
-                    super::refresh::start(engine, client, &app, &grant.family, &grant.grant, cx)
-                        .await?,
-                );
-            }
-            Ok(issued)
+    let replayed = device_error(ErrorCode::InvalidGrant, "the device code was already used");
+    match take_grant(engine, &schema::device_grant(&digest), replayed, cx).await? {
+        Some(grant) if grant.client_id == client.client_id.as_str() => {
+            issue_grant(engine, client, &app, &grant, cx).await
         }
-        Taken::Again(value) => {
-            if let Ok(grant) = serde_json::from_slice::<CodeGrant>(&value) {
-                let _ = platform.families().revoke(&schema::family(&grant.family)).await;
-            }
-            cx.diagnose("a device code was redeemed twice; its tokens are revoked".into());
-            Err(device_error(ErrorCode::InvalidGrant, "the device code was already used"))
+        Some(_) => {
+            Err(device_error(ErrorCode::InvalidGrant, "the device code belongs to another client"))
         }
-        Taken::Missing => Err(pending(engine, client, device_code, &digest, now).await),
+        None => Err(pending(engine, client, device_code, &digest, cx.now()).await),
     }
 }
 
@@ -388,14 +353,6 @@ pub(crate) async fn page<P: Platform>(
     }
     let typed = form.get("user_code").unwrap_or_default().to_owned();
     let now = cx.now();
-    let unavailable = || {
-        error_page(
-            ErrorCode::TemporarilyUnavailable,
-            "the service is temporarily unavailable, try again later",
-            locale,
-            StatusCode::SERVICE_UNAVAILABLE,
-        )
-    };
     match address_failures(engine, &headers, now).await {
         Ok(true) => {
             let locked = DeviceProblem::LockedOut {
@@ -412,12 +369,12 @@ pub(crate) async fn page<P: Platform>(
             );
         }
         Ok(false) => {}
-        Err(_) => return unavailable(),
+        Err(_) => return unavailable(locale),
     }
     let found = match normalize(&typed) {
         Some(code) => match load(engine, &code, now).await {
             Ok(record) => record.filter(|r| r.status == Status::Pending).map(|r| (code, r)),
-            Err(_) => return unavailable(),
+            Err(_) => return unavailable(locale),
         },
         None => None,
     };
@@ -443,11 +400,11 @@ pub(crate) async fn page<P: Platform>(
                 StatusCode::BAD_REQUEST,
             );
         }
-        Err(_) => return unavailable(),
+        Err(_) => return unavailable(locale),
     };
     let session = match engine.current_session(&headers, now).await {
         Ok(session) => session,
-        Err(_) => return unavailable(),
+        Err(_) => return unavailable(locale),
     };
     match session {
         Some(live) => {
@@ -472,16 +429,13 @@ fn entry<P: Platform>(
     status: StatusCode,
     cx: &mut Context<'_>,
 ) -> Response {
-    let (csrf, new) = csrf_token(engine, headers, cx);
     let action = engine.config().issuer.endpoint(DEVICE_PATH);
-    let hidden = [("csrf", csrf.as_str())];
     let shown: String = typed.chars().take(16).collect();
-    let page = DeviceEntry { action: &action, hidden: &hidden, user_code: &shown, problem };
-    let mut response = pages::render(&Page::DeviceEntry(page), locale, status);
-    if new {
-        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
-    }
-    response
+    with_csrf(engine, headers, cx, |csrf| {
+        let hidden = [("csrf", csrf)];
+        let page = DeviceEntry { action: &action, hidden: &hidden, user_code: &shown, problem };
+        pages::render(&Page::DeviceEntry(page), locale, status)
+    })
 }
 
 #[cfg(test)]

@@ -147,6 +147,22 @@ pub(crate) fn csrf_ok<P: Platform>(engine: &Engine<P>, headers: &HeaderMap, form
     }
 }
 
+/// A page with a form: `render` gets the request's CSRF token for its hidden
+/// `csrf` field, and the CSRF cookie is set when the token is new.
+pub(crate) fn with_csrf<P: Platform>(
+    engine: &Engine<P>,
+    headers: &HeaderMap,
+    cx: &mut Context<'_>,
+    render: impl FnOnce(&str) -> Response,
+) -> Response {
+    let (csrf, new) = csrf_token(engine, headers, cx);
+    let mut response = render(&csrf);
+    if new {
+        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
+    }
+    response
+}
+
 /// Adds a `Set-Cookie` header.
 pub(crate) fn set_cookie(response: &mut Response, value: http::HeaderValue) {
     response.headers_mut().append(header::SET_COOKIE, value);
@@ -165,24 +181,27 @@ pub(crate) fn show_login<P: Platform>(
     let Some(sealed) = interaction.seal(engine, cx) else {
         return unavailable(locale);
     };
-    let (csrf, new) = csrf_token(engine, headers, cx);
     let action = engine.config().issuer.endpoint(LOGIN_PATH);
-    let hidden = [("interaction", sealed.as_str()), ("csrf", csrf.as_str())];
     let (problem, username) = match problem {
         Some((problem, username)) => (Some(problem), username.to_owned()),
         None => (None, interaction.request.login_hint.clone().unwrap_or_default()),
     };
     let status = if problem.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    let page =
-        Login { brand: brand(app), action: &action, hidden: &hidden, username: &username, problem };
-    let mut response = pages::render(&Page::Login(page), locale, status);
-    if new {
-        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
-    }
-    response
+    with_csrf(engine, headers, cx, |csrf| {
+        let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
+        let page = Login {
+            brand: brand(app),
+            action: &action,
+            hidden: &hidden,
+            username: &username,
+            problem,
+        };
+        pages::render(&Page::Login(page), locale, status)
+    })
 }
 
-fn unavailable(locale: Locale) -> Response {
+/// The page for a store that is down.
+pub(crate) fn unavailable(locale: Locale) -> Response {
     error_page(
         ErrorCode::TemporarilyUnavailable,
         "the service is temporarily unavailable, try again later",
@@ -545,26 +564,23 @@ async fn show_consent<P: Platform>(
         descriptions.push((name.to_owned(), description));
     }
     let Some(sealed) = interaction.seal(engine, cx) else { return unavailable(locale) };
-    let (csrf, new) = csrf_token(engine, headers, cx);
     let action = engine.config().issuer.endpoint(CONSENT_PATH);
-    let hidden = [("interaction", sealed.as_str()), ("csrf", csrf.as_str())];
     let items: Vec<ScopeItem<'_>> = descriptions
         .iter()
         .map(|(name, description)| ScopeItem { name, description: description.as_deref() })
         .collect();
     let shown = user.claims.get("email").and_then(|e| e.as_str()).unwrap_or(&user.username);
-    let page = Consent {
-        brand: brand(app),
-        action: &action,
-        hidden: &hidden,
-        user: shown,
-        scopes: &items,
-    };
-    let mut response = pages::render(&Page::Consent(page), locale, StatusCode::OK);
-    if new {
-        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
-    }
-    response
+    with_csrf(engine, headers, cx, |csrf| {
+        let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
+        let page = Consent {
+            brand: brand(app),
+            action: &action,
+            hidden: &hidden,
+            user: shown,
+            scopes: &items,
+        };
+        pages::render(&Page::Consent(page), locale, StatusCode::OK)
+    })
 }
 
 /// `POST /consent`: allow remembers the consent and issues the code; deny answers

@@ -119,6 +119,14 @@ pub(crate) struct UserGrant {
     pub(crate) claims: RequestedClaims,
 }
 
+/// The app behind a client: user grants are for registered apps only (the
+/// bootstrap client has none).
+pub(crate) fn app_of(client: &AuthenticatedClient) -> Result<std::rc::Rc<AppRecord>, OAuthError> {
+    client.app.clone().ok_or_else(|| {
+        OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant")
+    })
+}
+
 /// The enabled user of a grant; a missing or disabled user is `invalid_grant`.
 pub(crate) async fn grant_user<P: Platform>(
     engine: &Engine<P>,

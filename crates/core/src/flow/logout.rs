@@ -7,7 +7,7 @@
 use http::{HeaderMap, Method, StatusCode};
 
 use super::authorize::{accept_language, error_page, redirect};
-use super::interaction::{brand, csrf_ok, csrf_token, set_cookie};
+use super::interaction::{brand, csrf_ok, set_cookie, unavailable, with_csrf};
 use crate::context::Context;
 use crate::endpoints::LOGOUT_PATH;
 use crate::engine::{Engine, store_error};
@@ -17,7 +17,7 @@ use crate::model::app::AppRecord;
 use crate::pages::{self, ErrorPage, Locale, LogoutConfirm, Page, SignedOut};
 use crate::platform::Platform;
 use crate::policy::AppType;
-use crate::session::{CSRF_COOKIE, SESSION_COOKIE};
+use crate::session::SESSION_COOKIE;
 use crate::store::read_record;
 use crate::store::schema;
 use crate::types::UnixTime;
@@ -181,26 +181,13 @@ async fn finish<P: Platform>(
         );
     }
     let now = cx.now();
-    match engine.current_session(headers, now).await {
-        Ok(Some(live)) => {
-            if engine.end_session(&live.key).await.is_err() {
-                return error_page(
-                    ErrorCode::TemporarilyUnavailable,
-                    "the service is temporarily unavailable, try again later",
-                    locale,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                );
-            }
-        }
-        Ok(None) => {}
-        Err(_) => {
-            return error_page(
-                ErrorCode::TemporarilyUnavailable,
-                "the service is temporarily unavailable, try again later",
-                locale,
-                StatusCode::SERVICE_UNAVAILABLE,
-            );
-        }
+    let ended = match engine.current_session(headers, now).await {
+        Ok(Some(live)) => engine.end_session(&live.key).await,
+        Ok(None) => Ok(()),
+        Err(error) => Err(error),
+    };
+    if ended.is_err() {
+        return unavailable(locale);
     }
     let mut response = match &request.return_to {
         Some(target) => redirect(target),
@@ -219,19 +206,19 @@ fn confirm<P: Platform>(
     locale: Locale,
     cx: &mut Context<'_>,
 ) -> Response {
-    let (csrf, new) = csrf_token(engine, headers, cx);
-    let mut hidden: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
-    for name in ["client_id", "post_logout_redirect_uri", "state", "ui_locales"] {
-        if let Some(value) = form.get(name) {
-            hidden.push((name, value));
-        }
-    }
     let action = engine.config().issuer.endpoint(LOGOUT_PATH);
-    let page =
-        LogoutConfirm { brand: request.app.as_ref().map(brand), action: &action, hidden: &hidden };
-    let mut response = pages::render(&Page::LogoutConfirm(page), locale, StatusCode::OK);
-    if new {
-        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
-    }
-    response
+    with_csrf(engine, headers, cx, |csrf| {
+        let mut hidden: Vec<(&str, &str)> = vec![("csrf", csrf)];
+        for name in ["client_id", "post_logout_redirect_uri", "state", "ui_locales"] {
+            if let Some(value) = form.get(name) {
+                hidden.push((name, value));
+            }
+        }
+        let page = LogoutConfirm {
+            brand: request.app.as_ref().map(brand),
+            action: &action,
+            hidden: &hidden,
+        };
+        pages::render(&Page::LogoutConfirm(page), locale, StatusCode::OK)
+    })
 }

@@ -12,7 +12,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::issue::{Issued, UserGrant, for_user, grant_user};
+use super::issue::{Issued, UserGrant, app_of, for_user, grant_user};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::{Engine, store_error};
@@ -89,12 +89,7 @@ pub(super) async fn issue<P: Platform>(
     form: &Form,
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
-    let Some(app) = client.app.clone() else {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use this grant",
-        ));
-    };
+    let app = app_of(client)?;
     let Some(token) = form.get("refresh_token") else {
         return Err(OAuthError::invalid_request("refresh_token is required"));
     };

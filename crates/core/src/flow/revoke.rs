@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 
 use super::issue::UserGrant;
 use super::refresh::{family_of, token_digest};
-use super::token::{client, form_error};
+use super::token::authenticated_form;
 use super::userinfo::verify_own_access_token;
 use crate::context::Context;
 use crate::engine::{Engine, store_error};
 use crate::error::OAuthError;
-use crate::http::{Request, Response, json_response, parse_form};
+use crate::http::{Request, Response, json_response};
 use crate::platform::Platform;
 use crate::store::RefreshFamilies;
 use crate::store::schema;
@@ -29,10 +29,8 @@ pub(crate) async fn revoke<P: Platform>(
     request: Request,
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
-    let (parts, body) = request.into_parts();
-    let form = parse_form(&parts.headers, &body).map_err(form_error)?;
-    let client = match client(engine, &parts.headers, &form, cx).await? {
-        Ok(client) => client,
+    let (form, client) = match authenticated_form(engine, request, cx).await? {
+        Ok(authenticated) => authenticated,
         Err(refused) => return Ok(refused),
     };
     let Some(token) = form.get("token") else {
@@ -58,10 +56,8 @@ pub(crate) async fn introspect<P: Platform>(
     request: Request,
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
-    let (parts, body) = request.into_parts();
-    let form = parse_form(&parts.headers, &body).map_err(form_error)?;
-    let client = match client(engine, &parts.headers, &form, cx).await? {
-        Ok(client) => client,
+    let (form, client) = match authenticated_form(engine, request, cx).await? {
+        Ok(authenticated) => authenticated,
         Err(refused) => return Ok(refused),
     };
     let Some(token) = form.get("token") else {

@@ -139,6 +139,19 @@ async fn issue<P: Platform>(
     }
 }
 
+/// A form request of an authenticated client (revocation, introspection, device
+/// authorization): the form and the client; a penalized pair's 429 as
+/// `Ok(Err(response))`.
+pub(crate) async fn authenticated_form<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Result<Result<(Form, AuthenticatedClient), Response>, OAuthError> {
+    let (parts, body) = request.into_parts();
+    let form = parse_form(&parts.headers, &body).map_err(form_error)?;
+    Ok(client(engine, &parts.headers, &form, cx).await?.map(|client| (form, client)))
+}
+
 /// The authenticated client; a penalized pair's 429 as `Ok(Err(response))`.
 pub(crate) async fn client<P: Platform>(
     engine: &Engine<P>,
