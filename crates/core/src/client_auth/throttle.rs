@@ -34,13 +34,9 @@ use std::net::IpAddr;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use sha2::Digest as _;
 
-use crate::context::Context;
-use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::Response;
 use crate::jose::b64url;
-use crate::platform::Platform;
-use crate::store::Counters as _;
 use crate::store::schema;
 use crate::types::{ClientId, UnixTime};
 
@@ -122,7 +118,7 @@ pub(crate) fn source(headers: &HeaderMap) -> Option<String> {
 
 /// The pairs this isolate knows to be penalized, and until when. The host keeps one
 /// for the life of the isolate and hands it to every engine it builds
-/// ([`Engine::with_penalty_box`]); time is passed in.
+/// ([`crate::Engine::with_penalty_box`]); time is passed in.
 #[derive(Debug, Default)]
 pub struct PenaltyBox {
     until: RefCell<HashMap<Attempt, UnixTime>>,
@@ -185,52 +181,6 @@ pub fn too_many_failures(retry_after_secs: u64) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
-}
-
-/// Before the credentials are checked: the 429 for a pair this isolate knows to be
-/// penalized. No store call either way.
-pub(crate) fn refuse_if_penalized<P: Platform>(
-    engine: &Engine<P>,
-    attempt: &Attempt,
-    client_id: &ClientId,
-    cx: &mut Context<'_>,
-) -> Option<Response> {
-    let now = cx.now();
-    let until = engine.penalty_box().penalized_until(attempt, now)?;
-    cx.diagnose(format!(
-        "client {:?} refused at the token endpoint: penalized for failed authentications",
-        client_id.as_str()
-    ));
-    Some(too_many_failures(until.as_secs().saturating_sub(now.as_secs())))
-}
-
-/// After the credentials were refused with `error`: counts the failure, and when
-/// the pair has now failed too often, penalizes it in this isolate and returns the
-/// 429 to answer instead. A counter that cannot be reached leaves the answer as it
-/// was.
-pub(crate) async fn count_failure<P: Platform>(
-    engine: &Engine<P>,
-    attempt: Attempt,
-    error: &OAuthError,
-    cx: &mut Context<'_>,
-) -> Option<Response> {
-    if error.code() != ErrorCode::InvalidClient {
-        return None;
-    }
-    let now = cx.now();
-    let counters = engine.platform().counters();
-    let failures =
-        match counters.add(&attempt.counter_key(), 1, now.plus(FAILURE_WINDOW_SECS), now).await {
-            Ok(failures) => failures,
-            Err(err) => {
-                cx.diagnose(format!("failed client authentication not counted: {err}"));
-                return None;
-            }
-        };
-    let secs = penalty_secs(failures)?;
-    engine.penalty_box().impose(attempt, now.plus(secs), now);
-    cx.diagnose(format!("{failures} failed client authentications: penalized for {secs} s"));
-    Some(too_many_failures(secs))
 }
 
 #[cfg(test)]

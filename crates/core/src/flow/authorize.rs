@@ -8,215 +8,23 @@
 //! back to the redirect URI with `state` and `iss` (RFC 9207).
 
 use http::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
 
 use super::interaction::{Interaction, proceed, show_login};
+use super::request::{
+    AuthorizationRequest, MAX_PARAM, Prompt, RequestedClaims, ResponseMode, Target,
+    accept_language, verify_hint,
+};
+use super::respond::{error_page, respond_error};
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
-use crate::http::{Form, Request, Response, encode_pairs, parse_form, parse_query};
+use crate::http::{Form, Request, Response, parse_form, parse_query};
 use crate::model::app::AppRecord;
-use crate::pages::{self, ErrorPage, FormPost, Locale, Page};
+use crate::pages::Locale;
 use crate::platform::Platform;
 use crate::policy::{GrantType, ResponseType};
 use crate::store::read_record;
 use crate::store::schema;
-use crate::types::{ScopeSet, UnixTime};
-
-/// The longest `state`, `nonce` or hint accepted.
-const MAX_PARAM: usize = 2048;
-
-/// How the authorization response reaches the redirect URI (OAuth 2.0 Multiple
-/// Response Type Encoding Practices, Form Post Response Mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ResponseMode {
-    /// In the query (the default for `code`).
-    Query,
-    /// In the fragment.
-    Fragment,
-    /// Posted by an auto-submitting form.
-    FormPost,
-}
-
-impl ResponseMode {
-    /// Every response mode, as discovery lists them.
-    pub(crate) const ALL: [(&'static str, Self); 3] =
-        [("query", Self::Query), ("fragment", Self::Fragment), ("form_post", Self::FormPost)];
-}
-
-/// Where the authorization response goes, once the redirect URI is validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Target {
-    /// The validated redirect URI, as presented.
-    pub(crate) redirect_uri: String,
-    /// The response mode.
-    pub(crate) mode: ResponseMode,
-    /// The client's `state`, returned as is.
-    pub(crate) state: Option<String>,
-}
-
-/// The `prompt` values (OpenID Connect Core section 3.1.2.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Prompt {
-    pub(crate) none: bool,
-    pub(crate) login: bool,
-    pub(crate) consent: bool,
-    pub(crate) select_account: bool,
-}
-
-impl Prompt {
-    /// Every value, as discovery lists them.
-    pub(crate) const VALUES: [&'static str; 4] = ["none", "login", "consent", "select_account"];
-
-    fn parse(value: Option<&str>) -> Result<Self, OAuthError> {
-        let mut prompt = Self::default();
-        for word in value.unwrap_or_default().split(' ').filter(|w| !w.is_empty()) {
-            let flag = match word {
-                "none" => &mut prompt.none,
-                "login" => &mut prompt.login,
-                "consent" => &mut prompt.consent,
-                "select_account" => &mut prompt.select_account,
-                _ => return Err(OAuthError::invalid_request("prompt has an unknown value")),
-            };
-            *flag = true;
-        }
-        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
-            return Err(OAuthError::invalid_request("prompt=none cannot be combined"));
-        }
-        Ok(prompt)
-    }
-}
-
-/// Claims asked for one by one (OpenID Connect Core section 5.5), by name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RequestedClaims {
-    /// For the ID token.
-    pub(crate) id_token: Vec<String>,
-    /// For the userinfo endpoint.
-    pub(crate) userinfo: Vec<String>,
-}
-
-impl RequestedClaims {
-    fn parse(value: Option<&str>) -> Result<Self, OAuthError> {
-        let Some(value) = value else { return Ok(Self::default()) };
-        let bad = || OAuthError::invalid_request("claims must be a json object");
-        let json: serde_json::Value = serde_json::from_str(value).map_err(|_| bad())?;
-        let object = json.as_object().ok_or_else(bad)?;
-        let names = |member: &str| -> Result<Vec<String>, OAuthError> {
-            match object.get(member) {
-                None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-                Some(serde_json::Value::Object(map)) => Ok(map.keys().take(64).cloned().collect()),
-                Some(_) => Err(bad()),
-            }
-        };
-        Ok(Self { id_token: names("id_token")?, userinfo: names("userinfo")? })
-    }
-}
-
-/// A validated authorization request: what the rest of the flow works from, and
-/// what the login and consent forms carry (sealed) between requests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct AuthorizationRequest {
-    pub(crate) client_id: String,
-    pub(crate) target: Target,
-    /// Whether `redirect_uri` was sent (then the token request must repeat it).
-    pub(crate) redirect_uri_sent: bool,
-    /// The scopes requested, as validated (what consent is asked for).
-    pub(crate) scope: ScopeSet,
-    /// The access token's audiences (an API, and the issuer for `userinfo`).
-    pub(crate) audience: Vec<String>,
-    pub(crate) access_lifetime: u64,
-    pub(crate) access_alg: crate::jose::Algorithm,
-    pub(crate) nonce: Option<String>,
-    /// The S256 code challenge (RFC 7636).
-    pub(crate) code_challenge: Option<String>,
-    pub(crate) prompt: Prompt,
-    pub(crate) max_age: Option<u64>,
-    pub(crate) login_hint: Option<String>,
-    /// The `sub` of a valid `id_token_hint`.
-    pub(crate) hint_sub: Option<String>,
-    pub(crate) ui_locales: Option<String>,
-    pub(crate) claims: RequestedClaims,
-}
-
-impl AuthorizationRequest {
-    /// The locale of the pages shown for this request.
-    pub(crate) fn locale(&self, headers: &http::HeaderMap) -> Locale {
-        Locale::negotiate(self.ui_locales.as_deref(), accept_language(headers))
-    }
-}
-
-/// The `Accept-Language` header, if readable.
-pub(crate) fn accept_language(headers: &http::HeaderMap) -> Option<&str> {
-    headers.get(http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
-}
-
-/// An error page on the issuer (400 unless said otherwise).
-pub(crate) fn error_page(
-    code: ErrorCode,
-    description: &str,
-    locale: Locale,
-    status: StatusCode,
-) -> Response {
-    pages::render(&Page::Error(ErrorPage { error: code.as_str(), description }), locale, status)
-}
-
-/// The authorization response: `params` plus `state` and `iss`, sent to the
-/// target as its response mode says.
-pub(crate) fn respond(
-    issuer: &str,
-    target: &Target,
-    params: &[(&str, &str)],
-    locale: Locale,
-) -> Response {
-    let mut pairs: Vec<(&str, &str)> = params.to_vec();
-    if let Some(state) = &target.state {
-        pairs.push(("state", state));
-    }
-    pairs.push(("iss", issuer));
-    let uri = &target.redirect_uri;
-    let location = match target.mode {
-        ResponseMode::FormPost => {
-            return pages::render(
-                &Page::FormPost(FormPost { action: uri, fields: &pairs }),
-                locale,
-                StatusCode::OK,
-            );
-        }
-        ResponseMode::Query => {
-            let joiner = if uri.contains('?') { '&' } else { '?' };
-            format!("{uri}{joiner}{}", encode_pairs(pairs))
-        }
-        ResponseMode::Fragment => format!("{uri}#{}", encode_pairs(pairs)),
-    };
-    redirect(&location)
-}
-
-/// A `303 See Other` to `location`, not cacheable.
-pub(crate) fn redirect(location: &str) -> Response {
-    let mut response = Response::new(Vec::new());
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(value) = http::HeaderValue::from_str(location) {
-        response.headers_mut().insert(http::header::LOCATION, value);
-    }
-    crate::http::no_store(response.headers_mut());
-    response
-}
-
-/// An error sent back to the client's redirect URI.
-pub(crate) fn respond_error(
-    issuer: &str,
-    target: &Target,
-    error: &OAuthError,
-    locale: Locale,
-) -> Response {
-    let mut params = vec![("error", error.code().as_str())];
-    if let Some(description) = error.description() {
-        params.push(("error_description", description));
-    }
-    respond(issuer, target, &params, locale)
-}
 
 /// The authorization endpoint.
 pub(crate) async fn authorize<P: Platform>(
@@ -393,7 +201,7 @@ async fn validate<P: Platform>(
     let hint_sub = match form.get("id_token_hint") {
         None => None,
         Some(hint) => Some(
-            super::logout::verify_hint(engine, hint, cx.now())
+            verify_hint(engine, hint, cx.now())
                 .await?
                 .filter(|claims| claims.aud.contains(&app.client_id))
                 .map(|claims| claims.sub)
@@ -463,9 +271,4 @@ async fn decide<P: Platform>(
         }
         None => show_login(engine, app, Interaction::new(request, now), headers, None, cx),
     }
-}
-
-/// Whether `now` is past `expires_at`.
-pub(crate) fn expired(expires_at: UnixTime, now: UnixTime) -> bool {
-    now >= expires_at
 }

@@ -8,10 +8,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::authorize::AuthorizationRequest;
-use super::interaction::SignedIn;
 use super::issue::{Issued, UserGrant, app_of, for_user};
 use super::refresh;
+use super::request::{AuthorizationRequest, SignedIn};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::{Engine, store_error};

@@ -7,53 +7,41 @@
 //! `csrf` token of the CSRF cookie (double submit): a page of another site cannot
 //! post a login or a consent on the user's behalf.
 
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::authorize::{AuthorizationRequest, error_page, expired, respond, respond_error};
 use super::code::CodeGrant;
+use super::request::{AuthorizationRequest, SignedIn, accept_language};
+use super::respond::{
+    brand, csrf_ok, error_page, expired, respond, respond_error, set_cookie, unavailable, with_csrf,
+};
+use super::signin::{Credentials, LOCKOUT_WINDOW_SECS, check_credentials};
 use crate::context::Context;
 use crate::endpoints::{CONSENT_PATH, LOGIN_PATH};
 use crate::engine::{Engine, store_error};
 use crate::error::{ErrorCode, OAuthError};
-use crate::http::cookie;
 use crate::http::{Form, Request, Response, parse_form};
 use crate::jose::KeyId;
 use crate::model::app::AppRecord;
 use crate::model::scope::ScopeRecord;
 use crate::model::user::UserRecord;
 use crate::pages::{
-    self, Brand, Consent, DeviceDone, Locale, Login, LoginProblem, Page, ScopeItem,
+    self, Consent, DeviceDone, Locale, Login, LoginProblem, Page, ScopeItem,
     system_scope_description,
 };
 use crate::platform::Platform;
-use crate::session::{CSRF_COOKIE, SESSION_COOKIE, SESSION_SECS, Session};
+use crate::session::{SESSION_COOKIE, SESSION_SECS, Session};
 use crate::store::schema;
-use crate::store::{Counters, Directory, OnceStore, UsageEvent, read_record};
+use crate::store::{OnceStore, UsageEvent, read_record};
 use crate::token::random_id;
 use crate::types::UnixTime;
 
 /// How long a login or consent form stays valid, in seconds.
 pub(crate) const INTERACTION_SECS: u64 = 15 * 60;
-/// The failed sign-ins of one user, within [`LOCKOUT_WINDOW_SECS`], that lock it.
-pub(crate) const USER_MAX_FAILURES: u64 = 10;
-/// The failed sign-ins from one address, within the window, that lock it.
-pub(crate) const ADDRESS_MAX_FAILURES: u64 = 50;
-/// The lockout window, in seconds: failures count from the first one for this long.
-pub(crate) const LOCKOUT_WINDOW_SECS: u64 = 15 * 60;
 
 /// The additional authenticated data of sealed interactions.
 const SEAL_ID: &str = "gatehouse interaction v1";
-
-/// A user who signed in for this request (or whose session was used).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SignedIn {
-    pub(crate) user_id: String,
-    pub(crate) auth_time: UnixTime,
-    pub(crate) amr: Vec<String>,
-    pub(crate) sid: String,
-}
 
 /// An authorization request in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,64 +98,6 @@ impl Interaction {
     }
 }
 
-/// How an app presents itself on the hosted pages.
-pub(crate) fn brand(app: &AppRecord) -> Brand<'_> {
-    Brand {
-        name: &app.client_name,
-        logo_uri: app.logo_uri.as_ref().map(|u| u.as_str()),
-        client_uri: app.client_uri.as_ref().map(|u| u.as_str()),
-        policy_uri: app.policy_uri.as_ref().map(|u| u.as_str()),
-        tos_uri: app.tos_uri.as_ref().map(|u| u.as_str()),
-        company_name: (!app.company_name.is_empty()).then_some(app.company_name.as_str()),
-    }
-}
-
-/// The request's CSRF token, and whether it is new (then the cookie must be set).
-pub(crate) fn csrf_token<P: Platform>(
-    engine: &Engine<P>,
-    headers: &HeaderMap,
-    cx: &mut Context<'_>,
-) -> (String, bool) {
-    let name = engine.cookie_policy().name(CSRF_COOKIE);
-    match cookie::get(headers, &name).filter(|v| v.len() == 43) {
-        Some(existing) => (existing.to_owned(), false),
-        None => (random_id(cx.rng(), 32), true),
-    }
-}
-
-/// Whether the form's `csrf` field is the CSRF cookie (compared in constant time).
-pub(crate) fn csrf_ok<P: Platform>(engine: &Engine<P>, headers: &HeaderMap, form: &Form) -> bool {
-    use subtle::ConstantTimeEq as _;
-    let name = engine.cookie_policy().name(CSRF_COOKIE);
-    match (cookie::get(headers, &name), form.get("csrf")) {
-        (Some(cookie), Some(field)) if cookie.len() == 43 => {
-            bool::from(cookie.as_bytes().ct_eq(field.as_bytes()))
-        }
-        _ => false,
-    }
-}
-
-/// A page with a form: `render` gets the request's CSRF token for its hidden
-/// `csrf` field, and the CSRF cookie is set when the token is new.
-pub(crate) fn with_csrf<P: Platform>(
-    engine: &Engine<P>,
-    headers: &HeaderMap,
-    cx: &mut Context<'_>,
-    render: impl FnOnce(&str) -> Response,
-) -> Response {
-    let (csrf, new) = csrf_token(engine, headers, cx);
-    let mut response = render(&csrf);
-    if new {
-        set_cookie(&mut response, engine.cookie_policy().set(CSRF_COOKIE, &csrf, None));
-    }
-    response
-}
-
-/// Adds a `Set-Cookie` header.
-pub(crate) fn set_cookie(response: &mut Response, value: http::HeaderValue) {
-    response.headers_mut().append(header::SET_COOKIE, value);
-}
-
 /// The login page for `interaction`.
 pub(crate) fn show_login<P: Platform>(
     engine: &Engine<P>,
@@ -200,23 +130,13 @@ pub(crate) fn show_login<P: Platform>(
     })
 }
 
-/// The page for a store that is down.
-pub(crate) fn unavailable(locale: Locale) -> Response {
-    error_page(
-        ErrorCode::TemporarilyUnavailable,
-        "the service is temporarily unavailable, try again later",
-        locale,
-        StatusCode::SERVICE_UNAVAILABLE,
-    )
-}
-
 /// Reads a hosted form: its fields, the checked CSRF token, and the interaction.
 fn read_form<P: Platform>(
     engine: &Engine<P>,
     request: &Request,
     now: UnixTime,
 ) -> Result<(Form, Interaction), Box<Response>> {
-    let locale = Locale::negotiate(None, super::authorize::accept_language(request.headers()));
+    let locale = Locale::negotiate(None, accept_language(request.headers()));
     let bad = |description: &str, status| {
         Err(Box::new(error_page(ErrorCode::InvalidRequest, description, locale, status)))
     };
@@ -319,118 +239,6 @@ pub(crate) async fn login<P: Platform>(
     response
 }
 
-/// What a sign-in attempt found.
-enum Credentials {
-    Valid(Box<UserRecord>),
-    Invalid { locked: bool },
-}
-
-/// Checks a username (or email) and password, counting failures per user and per
-/// source address; a locked user or address is refused without checking.
-async fn check_credentials<P: Platform>(
-    engine: &Engine<P>,
-    headers: &HeaderMap,
-    username: &str,
-    password: &str,
-    now: UnixTime,
-) -> Result<Credentials, OAuthError> {
-    let counters = engine.platform().counters();
-    let address_key = address_key(headers);
-    let window_end = now.plus(LOCKOUT_WINDOW_SECS);
-    if address_failures(engine, headers, now).await? {
-        return Ok(Credentials::Invalid { locked: true });
-    }
-    let user = find_user(engine, username).await?;
-    let user_key = user.as_ref().map(|u| schema::user_lockout(&u.id));
-    if let Some(key) = &user_key
-        && counters.get(key, now).await.map_err(|e| store_error(&e))? >= USER_MAX_FAILURES
-    {
-        return Ok(Credentials::Invalid { locked: true });
-    }
-    // An unknown user costs the same hash as a known one.
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref()).unwrap_or(DUMMY_HASH);
-    let matches = !password.is_empty() && crate::password::verify(password, stored);
-    match user {
-        Some(user) if matches && user.enabled => {
-            if let Some(key) = &user_key {
-                let _ = counters.reset(key).await;
-            }
-            Ok(Credentials::Valid(Box::new(user)))
-        }
-        _ => {
-            let address = counters.add(&address_key, 1, window_end, now).await.unwrap_or(0);
-            let mut locked = address >= ADDRESS_MAX_FAILURES;
-            if let Some(key) = &user_key {
-                let count = counters.add(key, 1, window_end, now).await.unwrap_or(0);
-                locked |= count >= USER_MAX_FAILURES;
-            }
-            Ok(Credentials::Invalid { locked })
-        }
-    }
-}
-
-/// The failed sign-in counter of the request's source address.
-fn address_key(headers: &HeaderMap) -> String {
-    let mut source = Sha256::new();
-    source.update(b"gatehouse sign-in source\0");
-    source.update(crate::client_auth::throttle::source(headers).unwrap_or_default().as_bytes());
-    schema::address_lockout(&source.finalize())
-}
-
-/// Whether the request's source address is locked out by failed sign-ins (or
-/// wrong device codes).
-pub(crate) async fn address_failures<P: Platform>(
-    engine: &Engine<P>,
-    headers: &HeaderMap,
-    now: UnixTime,
-) -> Result<bool, OAuthError> {
-    let count = engine
-        .platform()
-        .counters()
-        .get(&address_key(headers), now)
-        .await
-        .map_err(|e| store_error(&e))?;
-    Ok(count >= ADDRESS_MAX_FAILURES)
-}
-
-/// Counts a failure against the request's source address (best effort).
-pub(crate) async fn count_address_failure<P: Platform>(
-    engine: &Engine<P>,
-    headers: &HeaderMap,
-    now: UnixTime,
-) {
-    let _ = engine
-        .platform()
-        .counters()
-        .add(&address_key(headers), 1, now.plus(LOCKOUT_WINDOW_SECS), now)
-        .await;
-}
-
-/// An Argon2id hash (of a random password) at the same cost as real ones, checked
-/// when the user does not exist so that a miss takes as long as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$WcSWjnfqyIAJ2F4lhRTzKg8UB8sA3PHYvH9DmKVN8dI";
-
-/// The user signing in as `name`: by username, or by email when it has an `@`.
-async fn find_user<P: Platform>(
-    engine: &Engine<P>,
-    name: &str,
-) -> Result<Option<UserRecord>, OAuthError> {
-    if name.is_empty() || name.len() > 256 {
-        return Ok(None);
-    }
-    let directory = engine.platform().directory();
-    let claim = if name.contains('@') { schema::user_email(name) } else { schema::user_name(name) };
-    let key = match directory.get(&claim).await {
-        Ok(Some(bytes)) => serde_json::from_slice::<String>(&bytes).ok(),
-        Ok(None) | Err(crate::store::StoreError::Refused(_)) => None,
-        Err(err) => return Err(store_error(&err)),
-    };
-    let Some(key) = key.filter(|k| k.starts_with(schema::USERS_PREFIX)) else {
-        return Ok(None);
-    };
-    read_record(directory, &key).await.map_err(|e| store_error(&e))
-}
-
 /// An error of an interaction: back to the redirect URI, or for a device on a page.
 fn fail<P: Platform>(
     engine: &Engine<P>,
@@ -512,7 +320,7 @@ async fn finish<P: Platform>(
 ) -> Response {
     match &interaction.device {
         Some(user_code) => {
-            match super::device::decide(
+            match super::device::record::decide(
                 engine,
                 user_code,
                 Some((&interaction.request, signed_in)),
@@ -617,7 +425,7 @@ pub(crate) async fn consent<P: Platform>(
         }
         Some("deny") => {
             if let Some(user_code) = &interaction.device {
-                return match super::device::decide(engine, user_code, None, cx).await {
+                return match super::device::record::decide(engine, user_code, None, cx).await {
                     Ok(()) => pages::render(
                         &Page::DeviceDone(DeviceDone { approved: false }),
                         locale,

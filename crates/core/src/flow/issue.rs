@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::authorize::RequestedClaims;
+use super::request::RequestedClaims;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::{Engine, store_error};

@@ -6,8 +6,8 @@
 
 use http::{HeaderMap, Method, StatusCode};
 
-use super::authorize::{accept_language, error_page, redirect};
-use super::interaction::{brand, csrf_ok, set_cookie, unavailable, with_csrf};
+use super::request::{accept_language, verify_hint};
+use super::respond::{brand, csrf_ok, error_page, redirect, set_cookie, unavailable, with_csrf};
 use crate::context::Context;
 use crate::endpoints::LOGOUT_PATH;
 use crate::engine::{Engine, store_error};
@@ -21,28 +21,7 @@ use crate::session::SESSION_COOKIE;
 use crate::store::read_record;
 use crate::store::schema;
 use crate::types::UnixTime;
-use crate::verify::{IdTokenClaims, IdTokenPolicy, peek_claims, verify_id_token};
-
-/// Verifies an ID token this issuer signed, expired or not (a hint may be old):
-/// signature, issuer and audience. `None` when it does not verify.
-///
-/// # Errors
-///
-/// The opaque error of a store failure (reading the keyring).
-pub(crate) async fn verify_hint<P: Platform>(
-    engine: &Engine<P>,
-    token: &str,
-    now: UnixTime,
-) -> Result<Option<IdTokenClaims>, OAuthError> {
-    let Some(peeked) = peek_claims(token) else { return Ok(None) };
-    let Some(client) = peeked.aud.iter().next() else { return Ok(None) };
-    let ring = engine.keyring(now).await?;
-    let policy = IdTokenPolicy::new(engine.config().issuer.as_str(), client.as_str());
-    // Checked as of its own issue time: an expired hint still names its user.
-    Ok(verify_id_token(engine.platform().crypto(), &ring.jwks(now), &policy, token, peeked.iat)
-        .await
-        .ok())
-}
+use crate::verify::IdTokenClaims;
 
 /// The logout endpoint.
 pub(crate) async fn logout<P: Platform>(

@@ -1,11 +1,18 @@
 //! The OAuth and OpenID Connect flows, one module per grant or endpoint. The token
 //! endpoint ([`token`]) parses the form and the grant type once, authenticates the
-//! client and writes the one token response; each grant only decides what to
-//! issue. The authorization endpoint ([`authorize`]) validates the request and
-//! hands it to the hosted steps ([`interaction`]: login, consent, the code).
+//! client ([`client`]) and writes the one token response; each grant only decides
+//! what to issue ([`issue`]). The authorization endpoint ([`authorize`]) validates
+//! the request ([`request`]) and hands it to the hosted steps ([`interaction`]:
+//! login with [`signin`], consent, the code); [`respond`] answers the browser.
+//!
+//! Modules import downwards only: the endpoints (`authorize`, `token`, `device`,
+//! `logout`, `revoke`, `userinfo`) use the steps (`interaction`), the grants
+//! (`code`, `refresh`, `client_credentials`) and the shared layers (`issue`,
+//! `client`, `signin`, `respond`, `request`, `audience`), never the other way.
 
 mod audience;
 mod authorize;
+mod client;
 mod client_credentials;
 mod code;
 mod device;
@@ -13,14 +20,18 @@ mod interaction;
 mod issue;
 mod logout;
 mod refresh;
+mod request;
+mod respond;
 mod revoke;
+mod signin;
 mod token;
 mod userinfo;
 
-pub(crate) use authorize::{Prompt, ResponseMode, authorize};
+pub(crate) use authorize::authorize;
 pub(crate) use device::{device_authorization, page as device_page};
 pub(crate) use interaction::{consent, login};
 pub(crate) use logout::logout;
+pub(crate) use request::{Prompt, ResponseMode};
 pub(crate) use revoke::{introspect, revoke};
 pub(crate) use token::{SERVED_GRANTS, token};
 pub(crate) use userinfo::userinfo;

@@ -10,9 +10,9 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::client::authenticated_form;
 use super::issue::UserGrant;
 use super::refresh::{family_of, token_digest};
-use super::token::authenticated_form;
 use super::userinfo::verify_own_access_token;
 use crate::context::Context;
 use crate::engine::{Engine, store_error};

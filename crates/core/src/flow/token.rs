@@ -6,13 +6,14 @@
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
+use super::client::{client, form_error};
 use super::issue::Issued;
 use super::{client_credentials, code, device, refresh};
-use crate::client_auth::{AuthenticatedClient, authenticate, presented_credentials, throttle};
+use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
-use crate::http::{Form, FormError, Request, Response, cors_any, json_response, parse_form};
+use crate::http::{Form, Request, Response, cors_any, json_response, parse_form};
 use crate::model::app::AppRecord;
 use crate::platform::Platform;
 use crate::policy::GrantType;
@@ -136,71 +137,5 @@ async fn issue<P: Platform>(
         GrantType::RefreshToken => refresh::issue(engine, client, form, cx).await,
         GrantType::DeviceCode => device::issue(engine, client, form, cx).await,
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant type not supported")),
-    }
-}
-
-/// A form request of an authenticated client (revocation, introspection, device
-/// authorization): the form and the client; a penalized pair's 429 as
-/// `Ok(Err(response))`.
-pub(crate) async fn authenticated_form<P: Platform>(
-    engine: &Engine<P>,
-    request: Request,
-    cx: &mut Context<'_>,
-) -> Result<Result<(Form, AuthenticatedClient), Response>, OAuthError> {
-    let (parts, body) = request.into_parts();
-    let form = parse_form(&parts.headers, &body).map_err(form_error)?;
-    Ok(client(engine, &parts.headers, &form, cx).await?.map(|client| (form, client)))
-}
-
-/// The authenticated client; a penalized pair's 429 as `Ok(Err(response))`.
-pub(crate) async fn client<P: Platform>(
-    engine: &Engine<P>,
-    headers: &http::HeaderMap,
-    form: &Form,
-    cx: &mut Context<'_>,
-) -> Result<Result<AuthenticatedClient, Response>, OAuthError> {
-    let presented = presented_credentials(headers, form)?;
-    let presented_id = presented.client_id.clone();
-    let attempt = throttle::Attempt::new(&presented_id, headers);
-    if let Some(refused) = throttle::refuse_if_penalized(engine, &attempt, &presented_id, cx) {
-        return Ok(Err(refused));
-    }
-    match authenticate(engine, presented, cx.now()).await {
-        Ok(client) => Ok(Ok(client)),
-        Err(refusal) => {
-            if let Some(app) =
-                refusal.app.as_ref().filter(|_| refusal.error.code().is_client_fault())
-            {
-                cx.count_usage(app.as_str(), UsageEvent::Failure);
-            }
-            cx.diagnose(format!(
-                "client {:?} refused at the token endpoint: {}",
-                presented_id.as_str(),
-                refusal.reason
-            ));
-            match throttle::count_failure(engine, attempt, &refusal.error, cx).await {
-                Some(refused) => Ok(Err(refused)),
-                None => Err(refusal.error),
-            }
-        }
-    }
-}
-
-pub(crate) fn form_error(error: FormError) -> OAuthError {
-    match error {
-        FormError::ContentType => {
-            OAuthError::invalid_request("content type must be application/x-www-form-urlencoded")
-        }
-        FormError::TooLarge => OAuthError::invalid_request("request body too large")
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE),
-        FormError::NotUtf8 => OAuthError::invalid_request("request body is not utf-8"),
-        // RFC 8707 allows several `resource` parameters; a token here is for one API.
-        FormError::Duplicate(name) if name == "resource" => OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "one resource per token request: request a token for each resource",
-        ),
-        FormError::Duplicate(_) => {
-            OAuthError::invalid_request("a parameter was sent more than once")
-        }
     }
 }
