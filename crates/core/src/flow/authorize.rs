@@ -247,8 +247,9 @@ async fn decide<P: Platform>(
     };
     let now = cx.now();
     let usable = session.filter(|live| {
+        // `max_age=0` is `prompt=login` (OpenID Connect Core section 3.1.2.1).
         let fresh = request.max_age.is_none_or(|max| {
-            now.as_secs().saturating_sub(live.session.auth_time.as_secs()) <= max
+            max > 0 && now.as_secs().saturating_sub(live.session.auth_time.as_secs()) <= max
         });
         let same_user = request.hint_sub.as_deref().is_none_or(|sub| sub == live.session.user_id);
         fresh && same_user && !request.prompt.login && !request.prompt.select_account

@@ -62,6 +62,7 @@ impl CodeGrant {
                 amr: signed_in.amr.clone(),
                 sid: signed_in.sid.clone(),
                 claims: request.claims.clone(),
+                expires_at: None,
             },
         }
     }

@@ -117,6 +117,9 @@ pub(crate) struct UserGrant {
     pub(crate) amr: Vec<String>,
     pub(crate) sid: String,
     pub(crate) claims: RequestedClaims,
+    /// When the refresh family holding this grant expires (set when it starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<UnixTime>,
 }
 
 /// The app behind a client: user grants are for registered apps only (the

@@ -61,8 +61,10 @@ pub(super) async fn start<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<String, OAuthError> {
     let token = format!("{family}.{}", random_id(cx.rng(), 32));
-    let data = serde_json::to_vec(grant).map_err(|_| OAuthError::server_error())?;
     let now = cx.now();
+    let expires_at = now.plus(app.refresh_token_lifetime);
+    let kept = UserGrant { expires_at: Some(expires_at), ..grant.clone() };
+    let data = serde_json::to_vec(&kept).map_err(|_| OAuthError::server_error())?;
     engine
         .platform()
         .families()
@@ -70,7 +72,7 @@ pub(super) async fn start<P: Platform>(
             &schema::family(family),
             &token_digest(client.client_id.as_str(), &token),
             &data,
-            now.plus(app.refresh_token_lifetime),
+            expires_at,
             now,
         )
         .await

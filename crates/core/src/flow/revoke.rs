@@ -85,6 +85,7 @@ pub(crate) async fn introspect<P: Platform>(
                 "sub": grant.user_id,
                 "iss": engine.config().issuer.as_str(),
                 "token_type": "refresh_token",
+                "exp": grant.expires_at,
             }),
         ));
     }

@@ -78,7 +78,8 @@ pub(crate) async fn verify_own_access_token<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Option<AccessTokenClaims>, OAuthError> {
     let ring = engine.keyring(cx.now()).await?;
-    let policy = AccessTokenPolicy::new(engine.config().issuer.as_str(), audience);
+    // The issuer's own tokens, on the issuer's own clock: no leeway.
+    let policy = AccessTokenPolicy::new(engine.config().issuer.as_str(), audience).with_leeway(0);
     Ok(verify_access_token(
         engine.platform().crypto(),
         &ring.jwks(cx.now()),
