@@ -230,6 +230,67 @@ impl std::fmt::Display for OAuthError {
 
 impl std::error::Error for OAuthError {}
 
+/// An RFC 6750 section 3 answer of a protected resource (the gateway, userinfo,
+/// the management API): the `WWW-Authenticate: Bearer` challenge with the
+/// `error` code from [`ErrorCode`], and the JSON error body. Every surface that
+/// takes bearer tokens builds its challenge here, so they all speak alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BearerChallenge<'a> {
+    /// `realm`, if the surface names one.
+    pub realm: Option<&'a str>,
+    /// `error`: none when the request carried no token (section 3.1).
+    pub error: Option<ErrorCode>,
+    /// `error_description`.
+    pub description: Option<&'a str>,
+    /// `scope`: the scopes the resource needs.
+    pub scope: Option<&'a str>,
+}
+
+impl BearerChallenge<'_> {
+    /// The `WWW-Authenticate` value: `Bearer`, then the parameters that are set.
+    #[must_use]
+    pub fn header_value(&self) -> String {
+        let mut params = Vec::new();
+        if let Some(realm) = self.realm {
+            params.push(format!(r#"realm="{realm}""#));
+        }
+        if let Some(error) = self.error {
+            params.push(format!(r#"error="{}""#, error.as_str()));
+        }
+        if let Some(description) = self.description.filter(|_| self.error.is_some()) {
+            params.push(format!(r#"error_description="{description}""#));
+        }
+        if let Some(scope) = self.scope {
+            params.push(format!(r#"scope="{scope}""#));
+        }
+        if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        }
+    }
+
+    /// The whole answer: the status of the error (401 without one), the challenge,
+    /// and the RFC 6749 style JSON body (`invalid_request` when no token came).
+    #[must_use]
+    pub fn into_response(self) -> Response {
+        let code = self.error.unwrap_or(ErrorCode::InvalidRequest);
+        let status = self.error.map_or(StatusCode::UNAUTHORIZED, ErrorCode::status);
+        let body = ErrorBody { error: code.as_str(), error_description: None };
+        let mut response = match self.description {
+            Some(description) => json_response(
+                status,
+                &serde_json::json!({ "error": body.error, "error_description": description }),
+            ),
+            None => json_response(status, &body),
+        };
+        if let Ok(value) = HeaderValue::from_str(&self.header_value()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
 #[derive(serde::Serialize)]
 struct ErrorBody {
     error: &'static str,
@@ -264,6 +325,28 @@ mod tests {
         assert_eq!(body["error"], "invalid_scope");
         assert_eq!(body["error_description"], "nope");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn bearer_challenges_name_only_what_is_set() {
+        assert_eq!(BearerChallenge::default().header_value(), "Bearer");
+        let full = BearerChallenge {
+            realm: Some("gatehouse"),
+            error: Some(ErrorCode::InsufficientScope),
+            description: Some("needs a"),
+            scope: Some("a b"),
+        };
+        assert_eq!(
+            full.header_value(),
+            r#"Bearer realm="gatehouse", error="insufficient_scope", error_description="needs a", scope="a b""#
+        );
+        let response = full.into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let missing =
+            BearerChallenge { description: Some("a token is required"), ..Default::default() };
+        let response = missing.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 pub use crate::model::FieldError;
 
+use crate::error::{BearerChallenge, ErrorCode};
 use crate::http::{Response, no_store};
 
 /// The media type of a problem document (RFC 9457 section 6.1).
@@ -97,11 +98,11 @@ impl Problem {
         } else {
             "an access token is required"
         });
-        problem.0.challenge = Some(if token_presented {
-            r#"Bearer realm="gatehouse", error="invalid_token""#.to_owned()
-        } else {
-            r#"Bearer realm="gatehouse""#.to_owned()
-        });
+        let error = token_presented.then_some(ErrorCode::InvalidToken);
+        problem.0.challenge = Some(
+            BearerChallenge { realm: Some("gatehouse"), error, ..BearerChallenge::default() }
+                .header_value(),
+        );
         problem
     }
 
@@ -114,9 +115,15 @@ impl Problem {
             StatusCode::FORBIDDEN,
         )
         .detail(format!("this operation needs the scope {scope}"));
-        problem.0.challenge = Some(format!(
-            r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#
-        ));
+        problem.0.challenge = Some(
+            BearerChallenge {
+                realm: Some("gatehouse"),
+                error: Some(ErrorCode::InsufficientScope),
+                scope: Some(scope),
+                ..BearerChallenge::default()
+            }
+            .header_value(),
+        );
         problem
     }
 

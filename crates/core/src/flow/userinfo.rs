@@ -3,38 +3,28 @@
 //! the `Authorization` header or, on POST, the form body (RFC 6750 sections 2.1
 //! and 2.2, never both); errors are RFC 6750 challenges.
 
-use http::{HeaderValue, Method, StatusCode, header};
-use serde_json::{Map, Value, json};
+use http::{Method, StatusCode, header};
+use serde_json::{Value, json};
 
 use super::issue::grant_user;
 use crate::context::Context;
 use crate::engine::Engine;
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::{BearerChallenge, ErrorCode, OAuthError};
 use crate::http::bearer::{self, Bearer};
 use crate::http::{Request, Response, json_response, parse_form};
 use crate::platform::Platform;
 use crate::token::{AccessTokenClaims, released_claims, user_claims};
 use crate::verify::{AccessTokenPolicy, verify_access_token};
 
-/// An RFC 6750 error with its `WWW-Authenticate` challenge (no `error` when the
-/// request carried no token at all, section 3.1).
-pub(crate) fn bearer_error(code: Option<ErrorCode>, description: &str) -> Response {
-    let status = code.map_or(StatusCode::UNAUTHORIZED, ErrorCode::status);
-    let mut challenge = "Bearer realm=\"gatehouse\"".to_owned();
-    let mut body = Map::new();
-    if let Some(code) = code {
-        challenge.push_str(&format!(
-            ", error=\"{}\", error_description=\"{description}\"",
-            code.as_str()
-        ));
-        body.insert("error".into(), json!(code.as_str()));
-        body.insert("error_description".into(), json!(description));
+/// An RFC 6750 answer of the userinfo endpoint.
+fn bearer_error(code: Option<ErrorCode>, description: &str) -> Response {
+    BearerChallenge {
+        realm: Some("gatehouse"),
+        error: code,
+        description: Some(description).filter(|d| !d.is_empty()),
+        scope: None,
     }
-    let mut response = json_response(status, &Value::Object(body));
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
+    .into_response()
 }
 
 /// The access token a request presents, or the error to answer.

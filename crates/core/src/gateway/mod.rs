@@ -38,6 +38,7 @@ pub use config::{ClaimHeaders, ConfigError, Cors, GatewayConfig, Unmatched};
 pub use jwks::{CappedBody, FetchError, FetchTarget, Fetched, JwksCache, KeysPlan, TooLarge};
 pub use route::{Ambiguity, Requirement, Route, Shortfall, is_canonical_method, normalize_path};
 
+use crate::error::{BearerChallenge, ErrorCode};
 use crate::http::bearer::{self, Bearer};
 use crate::http::{Response, json_response};
 use crate::jose::Jwks;
@@ -520,50 +521,35 @@ fn with_headers(mut response: Response, headers: &[(HeaderName, HeaderValue)]) -
 /// 401 (RFC 6750 section 3): with no `error` when the request carried no bearer
 /// token, `invalid_token` otherwise. The reason is never disclosed.
 fn challenge(why: Option<VerifyError>) -> Response {
-    let (body, www) = match why {
-        None => (
-            error_response(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request",
-                "a bearer access token is required",
-            ),
-            "Bearer".to_owned(),
-        ),
-        Some(_) => (
-            error_response(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token is not valid",
-            ),
-            r#"Bearer error="invalid_token", error_description="the access token is not valid""#
-                .to_owned(),
-        ),
-    };
-    set_challenge(body, &www)
+    match why {
+        None => BearerChallenge {
+            description: Some("a bearer access token is required"),
+            ..BearerChallenge::default()
+        },
+        Some(_) => BearerChallenge {
+            error: Some(ErrorCode::InvalidToken),
+            description: Some("the access token is not valid"),
+            ..BearerChallenge::default()
+        },
+    }
+    .into_response()
 }
 
 /// 403 `insufficient_scope` (RFC 6750 section 3.1), naming what is missing: the
 /// `scope` attribute for scopes, the description for permissions and roles.
 fn insufficient(shortfall: &Shortfall) -> Response {
     let (description, scope) = match shortfall {
-        Shortfall::Scope(s) => (format!("the access token needs scope {s}"), Some(s)),
+        Shortfall::Scope(s) => (format!("the access token needs scope {s}"), Some(s.as_str())),
         Shortfall::Permission(p) => (format!("the access token needs permission {p}"), None),
         Shortfall::Role(r) => (format!("the access token needs role {r}"), None),
     };
-    let mut www =
-        format!(r#"Bearer error="insufficient_scope", error_description="{description}""#);
-    if let Some(scope) = scope {
-        www.push_str(&format!(r#", scope="{scope}""#));
+    BearerChallenge {
+        error: Some(ErrorCode::InsufficientScope),
+        description: Some(&description),
+        scope,
+        ..BearerChallenge::default()
     }
-    let body = error_response(StatusCode::FORBIDDEN, "insufficient_scope", &description);
-    set_challenge(body, &www)
-}
-
-fn set_challenge(mut response: Response, www: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(www) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
+    .into_response()
 }
 
 #[cfg(test)]
