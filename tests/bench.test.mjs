@@ -1,5 +1,6 @@
-// The benchmarks still run: `bench/issuer.mjs` in its shortest form against the
-// built worker and oidc-provider, and `bench/profile.mjs` on the same build. Only
+// The benchmarks still run: `bench/issuer.mjs` and `bench/flows.mjs` in their
+// shortest form against the built worker and oidc-provider, and
+// `bench/profile.mjs` on the same build. Only
 // that they finish, that every request was answered and that the JSON they write
 // holds what docs/performance.md reads from it; never how fast anything was.
 
@@ -32,6 +33,41 @@ test("the issuer benchmark runs every case beside oidc-provider and writes its r
     }
     const servers = new Set(results.runs.map((r) => r.server));
     assert.deepEqual([...servers].sort(), ["floor", "gatehouse", "oidc-provider", "oidc-provider opaque"]);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test("the flows benchmark runs every case beside oidc-provider and writes its results", async () => {
+  const dir = await tempDir("gatehouse-bench-");
+  try {
+    const json = path.join(dir, "flows.json");
+    const { stdout } = await run(
+      process.execPath,
+      ["bench/flows.mjs", "--rounds", "1", "--seconds", "1", "--warmup", "0", "--concurrency", "4", "--json", json],
+      { cwd: ROOT, timeout: 240_000, maxBuffer: 1 << 22 },
+    );
+    assert.match(stdout, /Argon2id/, "the password check is stated beside the results");
+    const results = JSON.parse(await fs.readFile(json, "utf8"));
+    assert.deepEqual(results.settings.cases, ["code", "refresh", "roundtrip", "sso"]);
+    assert.deepEqual(
+      results.summary.map((row) => row.case),
+      ["code", "refresh", "roundtrip", "sso"],
+    );
+    for (const row of results.summary) {
+      for (const side of [row.gatehouse, row.oidcProvider]) {
+        assert.ok(side.rps > 0 && side.p50 > 0 && side.p99 >= side.p50, `${row.case}: ${JSON.stringify(side)}`);
+      }
+      assert.ok(row.ratio > 0, `${row.case}: ratio ${row.ratio}`);
+    }
+    assert.equal(results.runs.length, 8, "each case once on each server");
+    for (const r of results.runs) {
+      assert.ok(r.count > 0, `${r.case}/${r.server}: nothing answered`);
+      assert.equal(r.failed, 0, `${r.case}/${r.server}: ${JSON.stringify(r.statuses)} ${JSON.stringify(r.failures ?? [])}`);
+      assert.ok(r.requestsPerOp >= 1, `${r.case}/${r.server}: requests per operation`);
+    }
+    const servers = new Set(results.runs.map((r) => r.server));
+    assert.deepEqual([...servers].sort(), ["gatehouse", "oidc-provider"]);
   } finally {
     await removeDir(dir);
   }
