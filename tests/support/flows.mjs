@@ -6,7 +6,7 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
-import { adminFetch, basicAuth, postToken } from "../harness.mjs";
+import { adminFetch, basicAuth, getJson, postToken } from "../harness.mjs";
 
 // ---------------------------------------------------------------------------
 // Names, PKCE
@@ -409,20 +409,12 @@ export function clientAuth(app) {
 /** POST a form to `path` under the issuer with the app's client authentication. */
 export async function postForm(issuer, path, app, fields, extraHeaders = {}) {
   const auth = app ? clientAuth(app) : { headers: {}, fields: {} };
-  const res = await fetch(`${issuer}${path}`, {
+  return getJson(`${issuer}${path}`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", ...auth.headers, ...extraHeaders },
     body: new URLSearchParams({ ...auth.fields, ...fields }).toString(),
     redirect: "manual",
   });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { res, status: res.status, headers: res.headers, text, json };
 }
 
 export async function redeemCode(issuer, app, { code, verifier, redirect_uri }) {
