@@ -38,7 +38,6 @@
 // flow expects is a failure: it is printed with its request and answer, the run
 // goes on, and the benchmark exits with status 1 at the end.
 
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";
@@ -46,7 +45,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, startWorker, freePort, basicAuth, adminToken, adminFetch } from "../tests/harness.mjs";
-import { load, median } from "./load.mjs";
+import { load, median, startChild, summarize } from "./load.mjs";
 
 const CASE_NAMES = ["code", "refresh", "roundtrip", "sso"];
 const { values: opts } = parseArgs({
@@ -320,10 +319,6 @@ async function signIn(server, agent, user, counter = { requests: 0 }) {
 // ---------------------------------------------------------------------------
 // Closed-loop load of multi-request operations (bench/load.mjs sends single requests).
 
-function percentile(sorted, p) {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN;
-}
-
 /**
  * C workers each run `op(worker, agent, counter)` in a loop: a warm-up that is not
  * counted, then the measured window. An op that throws is a failure (its error is
@@ -362,15 +357,10 @@ async function opLoad({ concurrency, seconds, warmupSeconds, op, recover }) {
         }
       }),
     );
-    const elapsed = (performance.now() - warmUntil) / 1000;
-    latencies.sort((a, b) => a - b);
-    const count = latencies.length;
+    const summary = summarize(latencies, warmUntil);
+    const count = summary.count;
     return {
-      rps: count / elapsed,
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-      max: latencies[count - 1] ?? NaN,
-      count,
+      ...summary,
       failed: count - (statuses.ok ?? 0),
       statuses,
       requestsPerOp: count ? requests / count : NaN,
@@ -424,30 +414,8 @@ const mintFailed = (codes, failures) => ({
 
 async function startOidcProvider() {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, "bench", "oidc-provider-flows.mjs"), String(port), REDIRECT_URI], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NODE_ENV: "production" },
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      const m = /ready (\S+)/.exec(d);
-      if (m) resolve(m[1]);
-    });
-    child.on("exit", (code) => reject(new Error(`oidc-provider exited (${code}): ${stderr}`)));
-  });
-  return {
-    url,
-    client: { id: OP_CLIENT_ID, secret: OP_CLIENT_SECRET },
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((resolve) => child.on("exit", resolve));
-      child.kill("SIGTERM");
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    },
-  };
+  const peer = await startChild(path.join(ROOT, "bench", "oidc-provider-flows.mjs"), [String(port), REDIRECT_URI]);
+  return { ...peer, client: { id: OP_CLIENT_ID, secret: OP_CLIENT_SECRET } };
 }
 
 async function setUpGatehouse(url) {

@@ -26,7 +26,6 @@
 // response, served like Gatehouse, shows what the machine and workerd's HTTP path
 // allow at each C (its p99 includes the stalls of the serving path itself).
 
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -42,7 +41,7 @@ import {
   ADMIN_CLIENT_ID,
   ADMIN_CLIENT_SECRET,
 } from "../tests/harness.mjs";
-import { load, median } from "./load.mjs";
+import { load, median, startChild } from "./load.mjs";
 import { assertions, clientKey } from "./assertions.mjs";
 
 const { values: opts } = parseArgs({
@@ -105,29 +104,7 @@ function assertionRequests(clientId, aud) {
 
 async function startOidcProvider() {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, "bench", "oidc-provider.mjs"), String(port), JSON.stringify(clientJwk)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NODE_ENV: "production" },
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      const m = /ready (\S+)/.exec(d);
-      if (m) resolve(m[1]);
-    });
-    child.on("exit", (code) => reject(new Error(`oidc-provider exited (${code}): ${stderr}`)));
-  });
-  return {
-    url,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((resolve) => child.on("exit", resolve));
-      child.kill("SIGTERM");
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    },
-  };
+  return startChild(path.join(ROOT, "bench", "oidc-provider.mjs"), [String(port), JSON.stringify(clientJwk)]);
 }
 
 const FLOOR_SCRIPT = `

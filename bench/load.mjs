@@ -3,6 +3,7 @@
 // that is not counted, then a measured window. Each request is built by a
 // function, so a request can carry something single-use (a client assertion).
 
+import { spawn } from "node:child_process";
 import http from "node:http";
 
 /**
@@ -27,6 +28,53 @@ function send(base, agent, { path, method = "POST", headers = {}, body }) {
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+}
+
+/**
+ * The figures of a measured window: the latencies (sorted here) of the requests or
+ * operations answered after `warmUntil`, and the rate over the time since then.
+ */
+export function summarize(latencies, warmUntil) {
+  const elapsed = (performance.now() - warmUntil) / 1000;
+  latencies.sort((a, b) => a - b);
+  const count = latencies.length;
+  return {
+    rps: count / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies[count - 1] ?? NaN,
+    count,
+  };
+}
+
+/**
+ * Starts a peer server as a child process (`node script ...args`) that prints
+ * `ready <url>` once it listens; returns its URL and a `stop` that ends it.
+ */
+export async function startChild(script, args) {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_ENV: "production" },
+  });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      const m = /ready (\S+)/.exec(d);
+      if (m) resolve(m[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`${script} exited (${code}): ${stderr}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((resolve) => child.on("exit", resolve));
+      child.kill("SIGTERM");
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
 }
 
 /**
@@ -70,16 +118,10 @@ export async function load({ base, next, concurrency, seconds, warmupSeconds = 0
       }),
     );
     // From the end of the warm-up to the answer of the last request sent in the window.
-    const elapsed = (performance.now() - warmUntil) / 1000;
-    latencies.sort((a, b) => a - b);
-    const count = latencies.length;
+    const summary = summarize(latencies, warmUntil);
     return {
-      rps: count / elapsed,
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-      max: latencies[count - 1] ?? NaN,
-      count,
-      failed: count - (statuses[expect] ?? 0),
+      ...summary,
+      failed: summary.count - (statuses[expect] ?? 0),
       statuses,
       exhausted,
       ...(events ? { timeline: events } : {}),
