@@ -14,6 +14,7 @@ use super::client::authenticated_form;
 use super::issue::UserGrant;
 use super::refresh::{family_of, token_digest};
 use super::userinfo::verify_own_access_token;
+use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::{Engine, store_error};
 use crate::error::OAuthError;
@@ -23,19 +24,32 @@ use crate::store::RefreshFamilies;
 use crate::store::schema;
 use crate::verify::peek_claims_audience;
 
+/// The `token` an authenticated client presents (RFC 7009 section 2.1, RFC 7662
+/// section 2.1); a penalized pair's 429 as `Ok(Err(response))`.
+async fn presented_token<P: Platform>(
+    engine: &Engine<P>,
+    request: Request,
+    cx: &mut Context<'_>,
+) -> Result<Result<(String, AuthenticatedClient), Response>, OAuthError> {
+    let (form, client) = match authenticated_form(engine, request, cx).await? {
+        Ok(authenticated) => authenticated,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let token = form.get("token").ok_or(OAuthError::invalid_request("token is required"))?;
+    Ok(Ok((token.to_owned(), client)))
+}
+
 /// `POST /revoke`.
 pub(crate) async fn revoke<P: Platform>(
     engine: &Engine<P>,
     request: Request,
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
-    let (form, client) = match authenticated_form(engine, request, cx).await? {
-        Ok(authenticated) => authenticated,
+    let (token, client) = match presented_token(engine, request, cx).await? {
+        Ok(presented) => presented,
         Err(refused) => return Ok(refused),
     };
-    let Some(token) = form.get("token") else {
-        return Err(OAuthError::invalid_request("token is required"));
-    };
+    let token = token.as_str();
     if let Some(family) = family_of(token) {
         let key = schema::family(family);
         let families = engine.platform().families();
@@ -56,13 +70,11 @@ pub(crate) async fn introspect<P: Platform>(
     request: Request,
     cx: &mut Context<'_>,
 ) -> Result<Response, OAuthError> {
-    let (form, client) = match authenticated_form(engine, request, cx).await? {
-        Ok(authenticated) => authenticated,
+    let (token, client) = match presented_token(engine, request, cx).await? {
+        Ok(presented) => presented,
         Err(refused) => return Ok(refused),
     };
-    let Some(token) = form.get("token") else {
-        return Err(OAuthError::invalid_request("token is required"));
-    };
+    let token = token.as_str();
     let inactive = || json_response(StatusCode::OK, &json!({ "active": false }));
     let client_id = client.client_id.as_str();
     if let Some(family) = family_of(token) {
