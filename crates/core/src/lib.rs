@@ -8,8 +8,8 @@
 //!
 //! ## Features
 //!
-//! With no feature the crate is a verifier: [`jose`], [`types`], [`verify`] and the
-//! token claims, over any [`Verifier`]. `gateway` adds the edge gateway's
+//! With no feature the crate is a verifier and a relying party: [`jose`], [`types`],
+//! [`verify`], [`rp`] and the token claims, over any [`Verifier`]. `gateway` adds the edge gateway's
 //! configuration, routes and caches; `issuer` adds everything that issues tokens
 //! (the engine, the flows, the management API, the keyring, password hashing);
 //! `test-util` adds the memory stores. The default is `issuer` and `gateway`; the
@@ -34,6 +34,7 @@
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata, derived from the router |
 //! | [`token`] | token claims; minting JWT access tokens (RFC 9068) |
 //! | [`verify`] | verifying them (issuer endpoints, gateway, your own worker) |
+//! | [`rp`] | the relying party: PKCE login, callback, token response, ID-token checks (the browser package) |
 //! | [`gateway`] | the edge gateway: config, routes, JWKS cache policy, verified-token cache |
 //! | [`jose`] | algorithms, JWKs, compact JWS |
 //! | [`keys`] | the signing keyring and sealing private keys at rest |
@@ -106,7 +107,6 @@ pub mod fetch;
 mod flow;
 #[cfg(feature = "gateway")]
 pub mod gateway;
-#[cfg(any(feature = "issuer", feature = "gateway"))]
 pub mod http;
 pub mod jose;
 #[cfg(feature = "issuer")]
@@ -122,11 +122,12 @@ pub mod platform;
 pub mod policy;
 #[cfg(feature = "issuer")]
 pub mod router;
+pub mod rp;
 #[cfg(feature = "issuer")]
 pub mod session;
 #[cfg(feature = "issuer")]
 pub mod store;
-#[cfg(all(test, feature = "issuer"))]
+#[cfg(test)]
 mod test_rng;
 pub mod token;
 pub mod types;

@@ -7,9 +7,11 @@
 pub mod bearer;
 pub mod cookie;
 mod form;
+#[cfg(any(feature = "issuer", feature = "gateway"))]
 mod response;
 
 pub use form::{Form, FormError, encode, encode_pairs, parse_form, parse_query};
+#[cfg(any(feature = "issuer", feature = "gateway"))]
 pub use response::{
     cors_any, json_response, method_not_allowed, no_store, not_found, preflight_response,
 };

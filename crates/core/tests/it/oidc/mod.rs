@@ -6,6 +6,7 @@ mod authorize;
 mod device;
 mod logout;
 mod refresh;
+mod rp;
 mod tokens;
 
 use gatehouse_core::jose::Jwks;

@@ -1,0 +1,358 @@
+//! The token response (RFC 6749 section 5) and the signed-in session it makes: the
+//! ID token verified in full on the way in (OpenID Connect Core section 3.1.3.7),
+//! renewed tokens held to the same user (section 12.2), and when to renew.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::login::PendingLogin;
+use super::{ClientConfig, ProviderMetadata, RpError};
+use crate::http::encode_pairs;
+use crate::jose::{Jwks, b64url_decode};
+use crate::platform::Verifier;
+use crate::types::UnixTime;
+use crate::verify::{IdTokenClaims, IdTokenPolicy, VerifyError, verify_id_token};
+
+/// How long before its expiry an access token is renewed (30 s), so a request
+/// sent with it does not arrive after it expired.
+pub const RENEW_BEFORE_SECS: u64 = 30;
+
+/// The access token's lifetime assumed when the issuer states none (60 s).
+pub const DEFAULT_EXPIRES_IN_SECS: u64 = 60;
+
+/// The least time between two JWKS fetches caused by an unknown `kid` (60 s), so a
+/// forged `kid` cannot make the client hammer the issuer.
+pub const JWKS_REFETCH_INTERVAL_SECS: u64 = 60;
+
+/// A successful token response. Tokens are opaque here except the ID token.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// A refresh token, when the app and the scope allow one.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// The ID token.
+    #[serde(default)]
+    pub id_token: Option<String>,
+    /// The scope granted, when it differs from the one asked.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+impl TokenResponse {
+    /// Reads the token endpoint's answer: a 2xx JSON body with a bearer access
+    /// token, or the issuer's OAuth error.
+    ///
+    /// # Errors
+    ///
+    /// [`RpError::Server`] with the issuer's error; [`RpError::TokenResponse`] for
+    /// anything that is neither.
+    pub fn parse(status: u16, body: &str) -> Result<Self, RpError> {
+        if !(200..300).contains(&status) {
+            let error: ErrorBody = serde_json::from_str(body)
+                .map_err(|_| RpError::TokenResponse("the token endpoint failed"))?;
+            return Err(RpError::Server {
+                error: error.error,
+                description: error.error_description,
+            });
+        }
+        let response: Self = serde_json::from_str(body)
+            .map_err(|_| RpError::TokenResponse("not a token response"))?;
+        if !response.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(RpError::TokenResponse("the token type is not Bearer"));
+        }
+        if response.access_token.is_empty() {
+            return Err(RpError::TokenResponse("the access token is empty"));
+        }
+        Ok(response)
+    }
+}
+
+/// The token request body that uses `refresh_token` (RFC 6749 section 6).
+#[must_use]
+pub fn refresh_form(config: &ClientConfig, refresh_token: &str) -> String {
+    encode_pairs([
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", config.client_id.as_str()),
+    ])
+}
+
+/// Whether a failed verification calls for fetching the JWKS again: the token
+/// names a key the cached JWKS lacks, and the last fetch is at least
+/// [`JWKS_REFETCH_INTERVAL_SECS`] old.
+#[must_use]
+pub fn may_refetch_jwks(error: &RpError, last_fetch: UnixTime, now: UnixTime) -> bool {
+    matches!(error, RpError::IdToken(VerifyError::UnknownKey))
+        && now.as_secs() >= last_fetch.as_secs().saturating_add(JWKS_REFETCH_INTERVAL_SECS)
+}
+
+/// A signed-in user's tokens and ID-token claims.
+///
+/// Serializable so a host can share it between tabs and, when the app asks, keep
+/// it in storage; its `Debug` shows no token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// The access token.
+    pub access_token: String,
+    /// When the access token expires.
+    pub expires_at: UnixTime,
+    /// The refresh token, if one was issued.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// The last ID token (the `id_token_hint` at logout).
+    pub id_token: String,
+    /// Its claims, verified.
+    pub claims: Map<String, Value>,
+    /// The scope granted.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sub", &self.claims.get("sub"))
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "..."))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verified payload of `token`, as a JSON object.
+fn payload(token: &str) -> Result<Map<String, Value>, RpError> {
+    let segment = token.split('.').nth(1).ok_or(RpError::IdToken(VerifyError::Malformed))?;
+    let bytes = b64url_decode(segment).map_err(|_| RpError::IdToken(VerifyError::Malformed))?;
+    serde_json::from_slice(&bytes).map_err(|_| RpError::IdToken(VerifyError::Claims))
+}
+
+/// The policy every ID token of this client meets.
+fn policy(meta: &ProviderMetadata, config: &ClientConfig, access_token: &str) -> IdTokenPolicy {
+    IdTokenPolicy::new(meta.issuer.as_str(), config.client_id.as_str())
+        .with_leeway(config.leeway_secs)
+        .with_access_token(access_token)
+}
+
+impl Session {
+    /// The session a code exchange opens: the ID token is required and verified in
+    /// full against `jwks` (signature, `typ`, `iss`, `aud`, `azp`, `exp`/`iat` with
+    /// the configured leeway, the login's `nonce`, `at_hash`, and `auth_time` when
+    /// the login asked a `max_age`).
+    ///
+    /// # Errors
+    ///
+    /// [`RpError::TokenResponse`] without an ID token; [`RpError::IdToken`] naming
+    /// the failed check.
+    pub async fn from_code_exchange<V: Verifier>(
+        crypto: &V,
+        jwks: &Jwks,
+        meta: &ProviderMetadata,
+        config: &ClientConfig,
+        pending: &PendingLogin,
+        response: TokenResponse,
+        now: UnixTime,
+    ) -> Result<Self, RpError> {
+        let id_token = response
+            .id_token
+            .clone()
+            .ok_or(RpError::TokenResponse("no ID token in the response"))?;
+        let policy =
+            policy(meta, config, &response.access_token).with_nonce(pending.nonce.as_str());
+        let claims = verify_id_token(crypto, jwks, &policy, &id_token, now)
+            .await
+            .map_err(RpError::IdToken)?;
+        if let Some(max_age) = pending.max_age {
+            let auth_time = claims.auth_time.ok_or(RpError::IdToken(VerifyError::Claims))?;
+            let newest_allowed = auth_time.as_secs().saturating_add(max_age + config.leeway_secs);
+            if now.as_secs() > newest_allowed {
+                return Err(RpError::IdToken(VerifyError::Expired));
+            }
+        }
+        Self::open(response, id_token, now)
+    }
+
+    fn open(response: TokenResponse, id_token: String, now: UnixTime) -> Result<Self, RpError> {
+        let expires_in = response.expires_in.unwrap_or(DEFAULT_EXPIRES_IN_SECS);
+        Ok(Self {
+            claims: payload(&id_token)?,
+            expires_at: now.plus(expires_in),
+            access_token: response.access_token,
+            refresh_token: response.refresh_token,
+            id_token,
+            scope: response.scope,
+        })
+    }
+
+    /// The session after a refresh (or a silent login answered for the same user):
+    /// a new ID token, when one came, is verified in full and must name the same
+    /// issuer, user and audience as this session's (and, where both carry one, the
+    /// same `auth_time` for a refresh, and no other `nonce`). A refresh response
+    /// without a refresh token keeps the current one.
+    ///
+    /// # Errors
+    ///
+    /// [`RpError::IdToken`] naming the failed check, [`RpError::IdTokenChanged`]
+    /// when the token is valid but someone else's.
+    pub async fn refreshed<V: Verifier>(
+        &self,
+        crypto: &V,
+        jwks: &Jwks,
+        meta: &ProviderMetadata,
+        config: &ClientConfig,
+        response: TokenResponse,
+        now: UnixTime,
+    ) -> Result<Self, RpError> {
+        let mut response = response;
+        if response.refresh_token.is_none() {
+            response.refresh_token.clone_from(&self.refresh_token);
+        }
+        let Some(id_token) = response.id_token.clone() else {
+            let mut next = Self::open(response, self.id_token.clone(), now)?;
+            next.claims.clone_from(&self.claims);
+            return Ok(next);
+        };
+        let policy = policy(meta, config, &response.access_token);
+        let claims = verify_id_token(crypto, jwks, &policy, &id_token, now)
+            .await
+            .map_err(RpError::IdToken)?;
+        self.check_same_user(&claims)?;
+        Self::open(response, id_token, now)
+    }
+
+    /// OpenID Connect Core section 12.2: the renewed token is the same user's.
+    fn check_same_user(&self, renewed: &IdTokenClaims) -> Result<(), RpError> {
+        let text = |name: &str| self.claims.get(name).and_then(Value::as_str);
+        let same_aud = self.claims.get("aud").is_some_and(|aud| match aud {
+            Value::String(one) => renewed.aud.len() == 1 && renewed.aud.contains(one),
+            Value::Array(many) => {
+                many.len() == renewed.aud.len()
+                    && many.iter().all(|a| a.as_str().is_some_and(|a| renewed.aud.contains(a)))
+            }
+            _ => false,
+        });
+        let nonce_kept = renewed.nonce.is_none() || renewed.nonce.as_deref() == text("nonce");
+        if text("iss") != Some(renewed.iss.as_str())
+            || text("sub") != Some(renewed.sub.as_str())
+            || !same_aud
+            || !nonce_kept
+        {
+            return Err(RpError::IdTokenChanged);
+        }
+        Ok(())
+    }
+
+    /// Whether the access token is still good for at least [`RENEW_BEFORE_SECS`].
+    #[must_use]
+    pub fn access_token_fresh(&self, now: UnixTime) -> bool {
+        now.plus(RENEW_BEFORE_SECS) < self.expires_at
+    }
+
+    /// The user's `sub`.
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        self.claims.get("sub").and_then(Value::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::config;
+    use super::*;
+
+    #[test]
+    fn token_responses_are_read_strictly() {
+        let ok = TokenResponse::parse(
+            200,
+            r#"{"access_token":"at","token_type":"bearer","expires_in":300,"id_token":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.expires_in, Some(300));
+        let mac = TokenResponse::parse(200, r#"{"access_token":"at","token_type":"mac"}"#);
+        assert_eq!(mac.unwrap_err().code(), "invalid_token_response");
+        let err = TokenResponse::parse(400, r#"{"error":"invalid_grant"}"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_grant");
+        let html = TokenResponse::parse(502, "<html>").unwrap_err();
+        assert_eq!(html.code(), "invalid_token_response");
+        assert!(!format!("{ok:?}").contains("at"));
+    }
+
+    #[test]
+    fn refresh_sends_the_client_id() {
+        assert_eq!(
+            refresh_form(&config(), "fam.secret"),
+            "grant_type=refresh_token&refresh_token=fam.secret&client_id=spa"
+        );
+    }
+
+    #[test]
+    fn jwks_refetch_is_rate_limited() {
+        let t = UnixTime::from_secs(1_000);
+        let unknown = RpError::IdToken(VerifyError::UnknownKey);
+        assert!(may_refetch_jwks(&unknown, t, t.plus(JWKS_REFETCH_INTERVAL_SECS)));
+        assert!(!may_refetch_jwks(&unknown, t, t.plus(5)));
+        assert!(!may_refetch_jwks(&RpError::IdToken(VerifyError::Signature), t, t.plus(600)));
+    }
+
+    fn session(claims: Value) -> Session {
+        Session {
+            access_token: "at".into(),
+            expires_at: UnixTime::from_secs(1_000),
+            refresh_token: Some("rt".into()),
+            id_token: "a.b.c".into(),
+            claims: claims.as_object().cloned().unwrap(),
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn freshness_leaves_a_margin() {
+        let s = session(serde_json::json!({"sub": "u"}));
+        assert!(s.access_token_fresh(UnixTime::from_secs(1_000 - RENEW_BEFORE_SECS - 1)));
+        assert!(!s.access_token_fresh(UnixTime::from_secs(1_000 - RENEW_BEFORE_SECS)));
+        assert_eq!(s.subject(), Some("u"));
+        assert!(!format!("{s:?}").contains("rt\""));
+    }
+
+    #[test]
+    fn a_renewed_token_must_be_the_same_users() {
+        let s = session(serde_json::json!({
+            "iss": "https://id.example.com", "sub": "u", "aud": "spa", "nonce": "n"
+        }));
+        let renewed = |sub: &str, aud: &str, nonce: Option<&str>| -> IdTokenClaims {
+            serde_json::from_value(serde_json::json!({
+                "iss": "https://id.example.com", "sub": sub, "aud": aud,
+                "exp": 2_000, "iat": 1_000, "nonce": nonce
+            }))
+            .unwrap()
+        };
+        assert_eq!(s.check_same_user(&renewed("u", "spa", None)), Ok(()));
+        assert_eq!(s.check_same_user(&renewed("u", "spa", Some("n"))), Ok(()));
+        assert_eq!(s.check_same_user(&renewed("v", "spa", None)), Err(RpError::IdTokenChanged));
+        assert_eq!(s.check_same_user(&renewed("u", "other", None)), Err(RpError::IdTokenChanged));
+        assert_eq!(
+            s.check_same_user(&renewed("u", "spa", Some("x"))),
+            Err(RpError::IdTokenChanged)
+        );
+    }
+}
