@@ -247,7 +247,7 @@ impl ProviderMetadata {
     ///
     /// [`RpError::Discovery`] naming what is wrong.
     pub fn parse(config: &ClientConfig, json: &str) -> Result<Self, RpError> {
-        let meta: Self = serde_json::from_str(json)
+        let meta: Self = serde_json::from_slice(json.as_bytes())
             .map_err(|_| RpError::Discovery("not a discovery document"))?;
         if meta.issuer.strip_suffix('/').unwrap_or(&meta.issuer) != config.issuer() {
             return Err(RpError::Discovery("its issuer is not the configured issuer"));

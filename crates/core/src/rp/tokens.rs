@@ -3,7 +3,6 @@
 //! renewed tokens held to the same user (section 12.2), and when to renew.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::login::PendingLogin;
 use super::{ClientConfig, ProviderMetadata, RpError};
@@ -70,14 +69,14 @@ impl TokenResponse {
     /// anything that is neither.
     pub fn parse(status: u16, body: &str) -> Result<Self, RpError> {
         if !(200..300).contains(&status) {
-            let error: ErrorBody = serde_json::from_str(body)
+            let error: ErrorBody = serde_json::from_slice(body.as_bytes())
                 .map_err(|_| RpError::TokenResponse("the token endpoint failed"))?;
             return Err(RpError::Server {
                 error: error.error,
                 description: error.error_description,
             });
         }
-        let response: Self = serde_json::from_str(body)
+        let response: Self = serde_json::from_slice(body.as_bytes())
             .map_err(|_| RpError::TokenResponse("not a token response"))?;
         if !response.token_type.eq_ignore_ascii_case("bearer") {
             return Err(RpError::TokenResponse("the token type is not Bearer"));
@@ -123,8 +122,8 @@ pub struct Session {
     pub refresh_token: Option<String>,
     /// The last ID token (the `id_token_hint` at logout).
     pub id_token: String,
-    /// Its claims, verified.
-    pub claims: Map<String, Value>,
+    /// Its claims, verified: the JSON object the token carries.
+    pub claims: String,
     /// The scope granted.
     #[serde(default)]
     pub scope: Option<String>,
@@ -133,18 +132,18 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("sub", &self.claims.get("sub"))
+            .field("sub", &self.subject())
             .field("expires_at", &self.expires_at)
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "..."))
             .finish_non_exhaustive()
     }
 }
 
-/// The verified payload of `token`, as a JSON object.
-fn payload(token: &str) -> Result<Map<String, Value>, RpError> {
+/// The payload of a verified `token`: its claims as the JSON object it carries.
+fn payload(token: &str) -> Result<String, RpError> {
     let segment = token.split('.').nth(1).ok_or(RpError::IdToken(VerifyError::Malformed))?;
     let bytes = b64url_decode(segment).map_err(|_| RpError::IdToken(VerifyError::Malformed))?;
-    serde_json::from_slice(&bytes).map_err(|_| RpError::IdToken(VerifyError::Claims))
+    String::from_utf8(bytes).map_err(|_| RpError::IdToken(VerifyError::Claims))
 }
 
 /// The policy every ID token of this client meets.
@@ -242,24 +241,20 @@ impl Session {
 
     /// OpenID Connect Core section 12.2: the renewed token is the same user's.
     fn check_same_user(&self, renewed: &IdTokenClaims) -> Result<(), RpError> {
-        let text = |name: &str| self.claims.get(name).and_then(Value::as_str);
-        let same_aud = self.claims.get("aud").is_some_and(|aud| match aud {
-            Value::String(one) => renewed.aud.len() == 1 && renewed.aud.contains(one),
-            Value::Array(many) => {
-                many.len() == renewed.aud.len()
-                    && many.iter().all(|a| a.as_str().is_some_and(|a| renewed.aud.contains(a)))
-            }
-            _ => false,
-        });
-        let nonce_kept = renewed.nonce.is_none() || renewed.nonce.as_deref() == text("nonce");
-        if text("iss") != Some(renewed.iss.as_str())
-            || text("sub") != Some(renewed.sub.as_str())
-            || !same_aud
-            || !nonce_kept
-        {
+        let current = self.user().ok_or(RpError::IdTokenChanged)?;
+        let same_aud = current.aud.len() == renewed.aud.len()
+            && current.aud.iter().all(|a| renewed.aud.contains(a));
+        let nonce_kept = renewed.nonce.is_none() || renewed.nonce == current.nonce;
+        if current.iss != renewed.iss || current.sub != renewed.sub || !same_aud || !nonce_kept {
             return Err(RpError::IdTokenChanged);
         }
         Ok(())
+    }
+
+    /// The claims the checks read, from [`Self::claims`].
+    #[must_use]
+    pub fn user(&self) -> Option<IdTokenClaims> {
+        serde_json::from_slice(self.claims.as_bytes()).ok()
     }
 
     /// Whether the access token is still good for at least [`RENEW_BEFORE_SECS`].
@@ -270,8 +265,8 @@ impl Session {
 
     /// The user's `sub`.
     #[must_use]
-    pub fn subject(&self) -> Option<&str> {
-        self.claims.get("sub").and_then(Value::as_str)
+    pub fn subject(&self) -> Option<String> {
+        self.user().map(|claims| claims.sub)
     }
 }
 
@@ -314,30 +309,33 @@ mod tests {
         assert!(!may_refetch_jwks(&RpError::IdToken(VerifyError::Signature), t, t.plus(600)));
     }
 
-    fn session(claims: Value) -> Session {
+    fn session(claims: serde_json::Value) -> Session {
         Session {
             access_token: "at".into(),
             expires_at: UnixTime::from_secs(1_000),
             refresh_token: Some("rt".into()),
             id_token: "a.b.c".into(),
-            claims: claims.as_object().cloned().unwrap(),
+            claims: claims.to_string(),
             scope: None,
         }
     }
 
     #[test]
     fn freshness_leaves_a_margin() {
-        let s = session(serde_json::json!({"sub": "u"}));
+        let s = session(serde_json::json!({
+            "iss": "https://id.example.com", "sub": "u", "aud": "spa", "exp": 1, "iat": 1
+        }));
         assert!(s.access_token_fresh(UnixTime::from_secs(1_000 - RENEW_BEFORE_SECS - 1)));
         assert!(!s.access_token_fresh(UnixTime::from_secs(1_000 - RENEW_BEFORE_SECS)));
-        assert_eq!(s.subject(), Some("u"));
+        assert_eq!(s.subject().as_deref(), Some("u"));
         assert!(!format!("{s:?}").contains("rt\""));
     }
 
     #[test]
     fn a_renewed_token_must_be_the_same_users() {
         let s = session(serde_json::json!({
-            "iss": "https://id.example.com", "sub": "u", "aud": "spa", "nonce": "n"
+            "iss": "https://id.example.com", "sub": "u", "aud": "spa", "nonce": "n",
+            "exp": 2_000, "iat": 1_000
         }));
         let renewed = |sub: &str, aud: &str, nonce: Option<&str>| -> IdTokenClaims {
             serde_json::from_value(serde_json::json!({
