@@ -318,3 +318,186 @@ describe("browser package: the ID token is verified in full", () => {
     assert.equal(callback.error?.code, "issuer_mismatch", JSON.stringify(callback.error));
   });
 });
+
+// ---------------------------------------------------------------------------
+// Tabs: one refresh across tabs, logout everywhere.
+
+/** Lets a test move the page's clock (Date.now, which the package reads) forward. */
+const CLOCK = `(() => {
+  const real = Date.now.bind(Date);
+  let offset = 0;
+  Date.now = () => real() + offset;
+  window.__shiftClock = (ms) => { offset += ms; };
+})();`;
+
+/** Past the access token's hour (minus the 30 s the package renews early). */
+const PAST_THE_HOUR_MS = 3_575_000;
+
+describe("browser package: tabs", () => {
+  test("two tabs needing a refresh at the same moment make exactly one refresh request", TIMEOUT, async () => {
+    await spaApp(spa, { scope: "profile offline_access", options: { refreshTokenStorage: "local" } });
+    const { context, page: first } = await newPage(browser);
+    try {
+      await context.addInitScript(CLOCK);
+      const signedIn = await signIn(first, spa);
+      assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
+      const second = await context.newPage();
+      await openApp(second, spa.app);
+      assert.equal(await second.evaluate(() => window.auth.isAuthenticated()), true, "the kept session");
+
+      const refreshes = [];
+      context.on("request", (r) => {
+        if (r.url() === `${issuer}/token` && r.postData()?.includes("grant_type=refresh_token")) refreshes.push(r);
+      });
+      const before = await first.evaluate(() => window.auth.getAccessToken());
+      for (const tab of [first, second]) await tab.evaluate((ms) => window.__shiftClock(ms), PAST_THE_HOUR_MS);
+      const [a, b] = await Promise.all(
+        [first, second].map((tab) =>
+          tab.evaluate(async () => ({ token: await window.auth.getAccessToken(), via: window.auth.lastRenewal?.via })),
+        ),
+      );
+      assert.equal(refreshes.length, 1, "one refresh for both tabs");
+      assert.notEqual(a.token, before, "a new access token");
+      assert.equal(a.token, b.token, "both tabs hold the refreshed token");
+      assert.deepEqual([a.via, b.via].sort(), ["other_tab", "refresh_token"]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a refresh in one tab reaches the others when tokens are kept in memory", TIMEOUT, async () => {
+    await spaApp(spa, { scope: "profile offline_access" });
+    const { context, page: first } = await newPage(browser);
+    try {
+      await context.addInitScript(CLOCK);
+      const second = await context.newPage();
+      await openApp(second, spa.app);
+      assert.equal(await second.evaluate(() => window.auth.isAuthenticated()), false);
+      const signedIn = await signIn(first, spa);
+      assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
+      await second.waitForFunction(() => window.auth.isAuthenticated());
+      assert.deepEqual(await second.evaluate(() => window.events), [{ sub: user.id, reason: "login" }]);
+      assert.deepEqual(
+        await second.evaluate(() => Object.keys(localStorage).filter((k) => k.endsWith(":session"))),
+        [],
+        "nothing kept in storage",
+      );
+      const shared = await second.evaluate(() => window.auth.getAccessToken());
+      assert.equal(shared, await first.evaluate(() => window.auth.getAccessToken()));
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("logout in one tab signs out every tab and clears what was kept", TIMEOUT, async () => {
+    await spaApp(spa, { scope: "profile offline_access", options: { refreshTokenStorage: "local" } });
+    const { context, page: first } = await newPage(browser);
+    try {
+      const signedIn = await signIn(first, spa);
+      assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
+      const second = await context.newPage();
+      await openApp(second, spa.app);
+      assert.equal(await second.evaluate(() => window.auth.isAuthenticated()), true);
+      const logouts = [];
+      first.on("request", (r) => {
+        if (r.url().startsWith(`${issuer}/logout`)) logouts.push(r.url());
+      });
+      await first.evaluate(() => {
+        window.auth.logout();
+      });
+      await first.waitForURL(`${spa.origin}/bye`);
+      await second.waitForFunction(() => !window.auth.isAuthenticated());
+      const after = await second.evaluate(() => ({
+        events: window.events,
+        user: window.auth.getUser(),
+        kept: Object.keys(localStorage).filter((k) => k.endsWith(":session")),
+      }));
+      assert.deepEqual(after.events.at(-1), { sub: null, reason: "logout" });
+      assert.equal(after.user, null);
+      assert.deepEqual(after.kept, []);
+      assert.equal(logouts.length, 1, "the issuer's logout endpoint");
+      const logoutUrl = new URL(logouts[0]);
+      assert.ok(logoutUrl.searchParams.get("id_token_hint"), "RP-initiated logout with the ID token as hint");
+      assert.equal(logoutUrl.searchParams.get("post_logout_redirect_uri"), `${spa.origin}/bye`);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("browser package: keys", () => {
+  test("a token signed by a key the cached JWKS lacks triggers one JWKS refetch", TIMEOUT, async () => {
+    const app = await spaApp(spa, { scope: "profile offline_access" });
+    const { context, page } = await newPage(browser);
+    try {
+      await context.addInitScript(CLOCK);
+      const [old, rotated] = [await keyPair("ES256"), await keyPair("RS256")];
+      let jwksFetches = 0;
+      await page.route(`${issuer}/.well-known/jwks.json`, (route) => {
+        jwksFetches += 1;
+        const keys = jwksFetches === 1 ? [old.jwk] : [old.jwk, rotated.jwk];
+        return route.fulfill({
+          status: 200,
+          contentType: "application/json",
+          headers: { "access-control-allow-origin": "*" },
+          body: JSON.stringify({ keys }),
+        });
+      });
+      let nonce;
+      await page.route((u) => u.href.startsWith(`${issuer}/authorize?`), (route) => {
+        const url = new URL(route.request().url());
+        nonce = url.searchParams.get("nonce");
+        const back = new URL(url.searchParams.get("redirect_uri"));
+        back.search = new URLSearchParams({ code: "c", state: url.searchParams.get("state"), iss: issuer }).toString();
+        return route.fulfill({ status: 302, headers: { location: back.href } });
+      });
+      await page.route(`${issuer}/token`, async (route) => {
+        const refreshing = route.request().postData().includes("grant_type=refresh_token");
+        const accessToken = crypto.randomBytes(24).toString("base64url");
+        const now = Math.floor(Date.now() / 1000) + (refreshing ? PAST_THE_HOUR_MS / 1000 : 0);
+        const key = refreshing ? rotated : old;
+        const idToken = await new jose.SignJWT({ sub: "test-user", at_hash: atHash(accessToken), ...(refreshing ? {} : { nonce }) })
+          .setProtectedHeader({ alg: key.jwk.alg, kid: key.jwk.kid, typ: "JWT" })
+          .setIssuer(issuer)
+          .setAudience(app.client_id)
+          .setIssuedAt(now)
+          .setExpirationTime(now + 300)
+          .sign(key.privateKey);
+        return route.fulfill({
+          status: 200,
+          contentType: "application/json",
+          headers: { "access-control-allow-origin": spa.origin },
+          body: JSON.stringify({
+            access_token: accessToken,
+            token_type: "Bearer",
+            expires_in: 3600,
+            id_token: idToken,
+            refresh_token: crypto.randomBytes(24).toString("base64url"),
+          }),
+        });
+      });
+      await openApp(page, spa.app);
+      await page.evaluate(() => {
+        window.auth.login();
+      });
+      await page.waitForURL((u) => u.href.startsWith(spa.app) && u.href.includes("state="));
+      await openApp(page);
+      assert.equal((await page.evaluate(() => window.callback)).user?.sub, "test-user");
+      assert.equal(jwksFetches, 1);
+      await page.evaluate((ms) => window.__shiftClock(ms), PAST_THE_HOUR_MS);
+      const renewed = await page.evaluate(async () => {
+        try {
+          await window.auth.getAccessToken();
+          return { via: window.auth.lastRenewal.via, user: window.auth.getUser() };
+        } catch (e) {
+          return { error: { code: e.code, message: e.message } };
+        }
+      });
+      assert.equal(renewed.error, undefined, JSON.stringify(renewed.error));
+      assert.equal(renewed.via, "refresh_token");
+      assert.equal(jwksFetches, 2, "one refetch for the new kid");
+    } finally {
+      await context.close();
+    }
+  });
+});
