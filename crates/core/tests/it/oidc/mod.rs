@@ -7,6 +7,7 @@ mod device;
 mod logout;
 mod refresh;
 mod tokens;
+mod web_message;
 
 use gatehouse_core::jose::Jwks;
 use gatehouse_core::verify::{IdTokenClaims, IdTokenPolicy, verify_id_token};
