@@ -111,7 +111,7 @@ describe("discovery", () => {
       assert.equal(md[key], `${issuer}${path}`, key);
     }
     assert.deepEqual(md.response_types_supported, ["code"]);
-    assert.deepEqual([...md.response_modes_supported].sort(), ["form_post", "fragment", "query"]);
+    assert.deepEqual([...md.response_modes_supported].sort(), ["form_post", "fragment", "query", "web_message"]);
     for (const g of ["authorization_code", "refresh_token"]) assert.ok(md.grant_types_supported.includes(g), g);
     assert.deepEqual(md.code_challenge_methods_supported, ["S256"]);
     assert.equal(md.authorization_response_iss_parameter_supported, true);

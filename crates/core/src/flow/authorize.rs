@@ -6,6 +6,12 @@
 //! the issuer, never a redirect (RFC 6749 section 4.1.2.1): an attacker must not be
 //! able to bounce users to a URI the app never registered. After that, errors go
 //! back to the redirect URI with `state` and `iss` (RFC 9207).
+//!
+//! `response_mode=web_message` (silent login in a hidden iframe) is checked right
+//! after the redirect URI, and its refusals are pages too: it needs `prompt=none`,
+//! since the iframe could never show a login or consent page (they refuse to be
+//! framed), and the redirect URI's origin must be one of the app's web origins,
+//! since that origin may frame the answer and receives it.
 
 use http::{Method, StatusCode};
 
@@ -25,6 +31,7 @@ use crate::platform::Platform;
 use crate::policy::{GrantType, ResponseType};
 use crate::store::read_record;
 use crate::store::schema;
+use crate::types::Origin;
 
 /// The authorization endpoint.
 pub(crate) async fn authorize<P: Platform>(
@@ -84,6 +91,12 @@ pub(crate) async fn authorize<P: Platform>(
         None => Some(ResponseMode::Query),
         Some(m) => ResponseMode::ALL.iter().find(|(name, _)| *name == m).map(|(_, mode)| *mode),
     };
+    if mode == Some(ResponseMode::WebMessage)
+        && let Err(description) = web_message_allowed(&app, &redirect_uri, form.get("prompt"))
+    {
+        cx.diagnose(format!("web_message refused for client {client_id:?}: {description}"));
+        return page(ErrorCode::InvalidRequest, description);
+    }
     let state = form.get("state").filter(|s| s.len() <= MAX_PARAM).map(str::to_owned);
     let target = Target { redirect_uri, mode: mode.unwrap_or(ResponseMode::Query), state };
     let issuer = engine.config().issuer.as_str().to_owned();
@@ -117,6 +130,27 @@ fn redirect_uri(app: &AppRecord, presented: Option<&str>) -> Option<(String, boo
             _ => None,
         },
     }
+}
+
+/// Whether `response_mode=web_message` may answer: only with `prompt=none`, and
+/// only to a redirect URI whose origin is one of the app's web origins.
+///
+/// # Errors
+///
+/// The description for the issuer's error page saying which rule failed.
+fn web_message_allowed(
+    app: &AppRecord,
+    redirect_uri: &str,
+    prompt: Option<&str>,
+) -> Result<(), &'static str> {
+    if !Prompt::parse(prompt).is_ok_and(|prompt| prompt.none) {
+        return Err("web_message requires prompt=none");
+    }
+    let origin = Origin::of(redirect_uri).ok();
+    if !origin.is_some_and(|origin| app.web_origins.contains(&origin)) {
+        return Err("the origin of redirect_uri is not one of the app's web_origins");
+    }
+    Ok(())
 }
 
 /// Checks everything after the redirect URI; errors go to the redirect URI.

@@ -16,7 +16,8 @@ use crate::verify::{IdTokenClaims, IdTokenPolicy, peek_claims, verify_id_token};
 pub(crate) const MAX_PARAM: usize = 2048;
 
 /// How the authorization response reaches the redirect URI (OAuth 2.0 Multiple
-/// Response Type Encoding Practices, Form Post Response Mode).
+/// Response Type Encoding Practices, Form Post Response Mode, and the Web Message
+/// Response Mode of draft-sakimura-oauth-wmrm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ResponseMode {
@@ -26,12 +27,20 @@ pub(crate) enum ResponseMode {
     Fragment,
     /// Posted by an auto-submitting form.
     FormPost,
+    /// Posted with `postMessage` to the window that framed or opened the page, at
+    /// the redirect URI's origin: silent login in a hidden iframe. Only with
+    /// `prompt=none`, and only when that origin is one of the app's web origins.
+    WebMessage,
 }
 
 impl ResponseMode {
     /// Every response mode, as discovery lists them.
-    pub(crate) const ALL: [(&'static str, Self); 3] =
-        [("query", Self::Query), ("fragment", Self::Fragment), ("form_post", Self::FormPost)];
+    pub(crate) const ALL: [(&'static str, Self); 4] = [
+        ("query", Self::Query),
+        ("fragment", Self::Fragment),
+        ("form_post", Self::FormPost),
+        ("web_message", Self::WebMessage),
+    ];
 }
 
 /// Where the authorization response goes, once the redirect URI is validated.

@@ -14,11 +14,11 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::http::cookie;
 use crate::http::{Form, Response, encode_pairs};
 use crate::model::app::AppRecord;
-use crate::pages::{self, Brand, ErrorPage, FormPost, Locale, Page};
+use crate::pages::{self, Brand, ErrorPage, FormPost, Locale, Page, WebMessage};
 use crate::platform::Platform;
 use crate::session::CSRF_COOKIE;
 use crate::token::random_id;
-use crate::types::UnixTime;
+use crate::types::{Origin, UnixTime};
 
 /// An error page on the issuer (400 unless said otherwise).
 pub(crate) fn error_page(
@@ -31,7 +31,9 @@ pub(crate) fn error_page(
 }
 
 /// The authorization response: `params` plus `state` and `iss`, sent to the
-/// target as its response mode says.
+/// target as its response mode says. For `web_message` that is a page posting them
+/// to the redirect URI's origin, which the authorization endpoint checked against
+/// the app's web origins.
 pub(crate) fn respond(
     issuer: &str,
     target: &Target,
@@ -51,6 +53,22 @@ pub(crate) fn respond(
                 locale,
                 StatusCode::OK,
             );
+        }
+        ResponseMode::WebMessage => {
+            return match Origin::of(uri) {
+                Ok(origin) => pages::render_web_message(
+                    &WebMessage { origin: &origin, response: &pairs },
+                    locale,
+                ),
+                // Not reached: the endpoint accepts `web_message` only for a
+                // redirect URI with an origin, and the target travels sealed.
+                Err(_) => error_page(
+                    ErrorCode::ServerError,
+                    "the redirect uri has no origin to post the response to",
+                    locale,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                ),
+            };
         }
         ResponseMode::Query => {
             let joiner = if uri.contains('?') { '&' } else { '?' };

@@ -1,8 +1,9 @@
 //! Escaping and a tiny HTML writer.
 //!
-//! Text and attribute values go through [`escape`] and nothing else; the only way to
-//! write markup as is takes a `&'static str`, so it holds the page's own constants
-//! (the doctype, the style sheet, the `form_post` script) and never request data.
+//! Text and attribute values go through [`escape`] and nothing else, JSON data blocks
+//! through [`escape_json`]; the only way to write markup as is takes a `&'static
+//! str`, so it holds the page's own constants (the doctype, the style sheet, the
+//! `form_post` and `web_message` scripts) and never request data.
 
 /// Appends `text` to `out` with `& < > " '` replaced by character references: safe in
 /// element content and in double- or single-quoted attribute values alike.
@@ -14,6 +15,22 @@ pub(super) fn escape(out: &mut String, text: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends serialized JSON to `out` with `<`, `>` and `&` written as `\u003c`,
+/// `\u003e` and `\u0026`: the same value to `JSON.parse`, and safe as the content
+/// of a `<script type="application/json">` element, which no value can then end
+/// (`</script>`) or turn into a comment (`<!--`). Outside strings JSON has none of
+/// the three, and inside them a `\u` escape reads as the character itself.
+pub(super) fn escape_json(out: &mut String, json: &str) {
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
             c => out.push(c),
         }
     }
@@ -76,6 +93,14 @@ impl Html {
         self.end(tag);
     }
 
+    /// `<script type="application/json" id="id">` holding `value`, escaped by
+    /// [`escape_json`]: a data block the browser never runs.
+    pub(super) fn json_script(&mut self, id: &'static str, value: &serde_json::Value) {
+        self.start("script", &[("type", "application/json"), ("id", id)]);
+        escape_json(&mut self.out, &value.to_string());
+        self.end("script");
+    }
+
     /// The document's text.
     pub(super) fn finish(self) -> String {
         self.out
@@ -108,6 +133,21 @@ mod tests {
             html.finish(),
             "<p title=\"&quot; onclick=&quot;x\">&lt;script&gt;&amp;&#39;</p>"
         );
+    }
+
+    #[test]
+    fn escape_json_hides_what_could_end_the_element_and_keeps_the_value() {
+        let value = serde_json::json!({ "state": "</script><script>alert(1)</script><!--&\\<" });
+        let mut html = Html::new();
+        html.json_script("response", &value);
+        let out = html.finish();
+        let inner = out
+            .strip_prefix("<script type=\"application/json\" id=\"response\">")
+            .and_then(|rest| rest.strip_suffix("</script>"))
+            .unwrap();
+        assert!(!inner.contains(['<', '>', '&']), "{inner}");
+        assert!(inner.contains("\\u003c/script\\u003e"), "{inner}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(inner).unwrap(), value);
     }
 
     #[test]

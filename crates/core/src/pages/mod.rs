@@ -1,16 +1,19 @@
 //! The hosted pages (login, consent, device code entry, logout confirmation, signed
 //! out, errors and the OAuth 2.0 Form Post Response Mode page) as typed view data,
-//! rendered to escaped HTML.
+//! rendered to escaped HTML; and, apart from them, the Web Message Response Mode page
+//! ([`render_web_message`]), which must be framed by the app and so has its own policy.
 //!
 //! The flows decide what a page says; this module decides only how it looks. Caller
-//! data reaches the markup through one escaping function and no other way, and the
-//! form field names are fixed here, so the flows and the browser tests agree on them.
-//! Every page works without JavaScript; the Form Post page alone carries a script (it
-//! submits the form on load) and a `<noscript>` button in its place.
+//! data reaches the markup through one escaping function (one more for the Web
+//! Message page's JSON) and no other way, and the form field names are fixed here,
+//! so the flows and the browser tests agree on them. Every hosted page works without
+//! JavaScript; the Form Post page alone carries a script (it submits the form on
+//! load) and a `<noscript>` button in its place. The Web Message page is nothing but
+//! its script: a hidden iframe has nobody to show a button to.
 //!
 //! # Security
 //!
-//! Each response is `no-store`, refuses to be framed or sniffed, sends no referrer and
+//! Each hosted page is `no-store`, refuses to be framed or sniffed, sends no referrer and
 //! carries a Content-Security-Policy that allows nothing but the embedded style sheet
 //! and, on the Form Post page, its one script, each by SHA-256 hash. The policy has no
 //! `form-action`: browsers apply it to the redirect that follows a form submission,
@@ -18,8 +21,10 @@
 
 mod html;
 mod i18n;
+mod web_message;
 
 pub use i18n::{Locale, system_scope_description};
+pub use web_message::{WebMessage, render_web_message};
 
 use base64::Engine as _;
 use http::{HeaderValue, StatusCode, header};

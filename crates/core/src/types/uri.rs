@@ -225,6 +225,56 @@ impl Origin {
         Ok(Self(value.to_ascii_lowercase()))
     }
 
+    /// The origin of an absolute `http(s)` URI (RFC 6454 section 4): its scheme,
+    /// host and port, lowercased and without the scheme's default port, as a browser
+    /// spells `MessageEvent.origin`. The host must be a name of letters, digits, `.`
+    /// and `-`, or a bracketed IP literal, so the origin can be written into a
+    /// header or a policy as is.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidValue`] when `uri` has no such origin, or one [`Origin::new`]
+    /// refuses (plain `http` off a loopback host).
+    pub fn of(uri: &str) -> Result<Self, InvalidValue> {
+        check_common(uri)?;
+        let parsed: http::Uri = uri.parse().map_err(|_| InvalidValue("must be a valid url"))?;
+        let scheme = parsed.scheme_str().unwrap_or_default().to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return Err(InvalidValue("must use https (http only on a loopback host)")),
+        };
+        let authority = parsed.authority().ok_or(InvalidValue("must have a host"))?;
+        if authority.as_str().contains('@') {
+            return Err(InvalidValue("must not carry user info"));
+        }
+        let host = authority.host().to_ascii_lowercase();
+        let name = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+        let literal = |b: u8| b.is_ascii_hexdigit() || b == b'.' || b == b':';
+        let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        let valid = match bracketed {
+            Some(inner) => !inner.is_empty() && inner.bytes().all(literal),
+            None => !host.is_empty() && host.bytes().all(name),
+        };
+        if !valid {
+            return Err(InvalidValue("must have a host name or ip address"));
+        }
+        // Without user info the authority is the host and an optional `:port`.
+        let port = match authority.as_str().get(host.len()..).unwrap_or_default() {
+            "" | ":" => None,
+            text => Some(
+                text.strip_prefix(':')
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .ok_or(InvalidValue("must have a valid port"))?,
+            ),
+        };
+        let origin = match port {
+            Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+            _ => format!("{scheme}://{host}"),
+        };
+        Self::new(&origin)
+    }
+
     /// The origin.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -329,6 +379,36 @@ mod tests {
         assert!(Origin::new("http://localhost:5173").is_ok());
         assert!(Origin::new("https://app.example.com/").is_err());
         assert!(Origin::new("http://app.example.com").is_err());
+    }
+
+    #[test]
+    fn the_origin_of_a_uri_is_scheme_host_and_port_as_a_browser_spells_it() {
+        for (uri, origin) in [
+            ("https://app.example.test/callback?x=1", "https://app.example.test"),
+            ("HTTPS://App.Example.TEST/cb", "https://app.example.test"),
+            ("https://app.example.test:443/cb", "https://app.example.test"),
+            ("https://app.example.test:8443/cb", "https://app.example.test:8443"),
+            ("https://app.example.test:/cb", "https://app.example.test"),
+            ("https://app.example.test", "https://app.example.test"),
+            ("http://127.0.0.1:51004/callback", "http://127.0.0.1:51004"),
+            ("http://localhost:80/cb", "http://localhost"),
+            ("http://[::1]:3000/cb", "http://[::1]:3000"),
+        ] {
+            assert_eq!(Origin::of(uri).unwrap().as_str(), origin, "{uri}");
+        }
+        for bad in [
+            "http://app.example.test/cb",
+            "com.example.app:/cb",
+            "https://user@app.example.test/cb",
+            "https://app.example.test:99999/cb",
+            "https://app.example.test:x/cb",
+            "https://app';x.example.test/cb",
+            "https://[]/cb",
+            "/relative",
+            "",
+        ] {
+            assert!(Origin::of(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

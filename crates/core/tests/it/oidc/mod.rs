@@ -8,6 +8,7 @@ mod logout;
 mod refresh;
 mod rp;
 mod tokens;
+mod web_message;
 
 use gatehouse_core::jose::Jwks;
 use gatehouse_core::verify::{IdTokenClaims, IdTokenPolicy, verify_id_token};
