@@ -61,11 +61,11 @@ async function spaApp(site, { scope = "profile email", options = {}, fields = {}
 }
 
 /** Signs in through the issuer's pages from the app; resolves when the app handled the callback. */
-async function signIn(page, site) {
+async function signIn(page, site, { prompt } = {}) {
   await openApp(page, site.app);
-  await page.evaluate(() => {
-    window.auth.login();
-  });
+  await page.evaluate((prompt) => {
+    window.auth.login({ prompt });
+  }, prompt);
   await page.waitForURL((u) => u.href.startsWith(issuer));
   assert.ok(await isLoginPage(page), "the issuer's login page");
   await fillLogin(page, user.username, user.password);
@@ -496,6 +496,107 @@ describe("browser package: keys", () => {
       assert.equal(renewed.error, undefined, JSON.stringify(renewed.error));
       assert.equal(renewed.via, "refresh_token");
       assert.equal(jwksFetches, 2, "one refetch for the new kid");
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("browser package: silent login", () => {
+  test("a new tab signs in silently in a hidden iframe (the issuer's cookie is same-site)", TIMEOUT, async () => {
+    await spaApp(spa, { scope: "profile" });
+    const { context, page } = await newPage(browser);
+    try {
+      const signedIn = await signIn(page, spa);
+      assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
+      const tab = await context.newPage();
+      const frames = [];
+      tab.on("request", (r) => {
+        if (r.url().startsWith(`${issuer}/authorize?`)) frames.push(new URL(r.url()));
+      });
+      await openApp(tab, spa.app);
+      assert.equal(await tab.evaluate(() => window.auth.isAuthenticated()), false, "memory only: a new tab starts empty");
+      const renewed = await tab.evaluate(async () => ({
+        result: await window.auth.renew(),
+        user: window.auth.getUser(),
+        token: await window.auth.getAccessToken(),
+        iframes: document.querySelectorAll("iframe").length,
+      }));
+      assert.deepEqual(renewed.result, { via: "silent_login" });
+      assert.equal(renewed.user.sub, user.id);
+      assert.equal(jose.decodeJwt(renewed.token).sub, user.id);
+      assert.equal(renewed.iframes, 0, "the iframe is removed");
+      assert.equal(frames.length, 1);
+      assert.equal(frames[0].searchParams.get("prompt"), "none");
+      assert.equal(frames[0].searchParams.get("response_mode"), "web_message");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("where the issuer's cookie is third-party, silent login says so, and a kept refresh token renews instead", TIMEOUT, async () => {
+    await spaApp(crossSite, { scope: "profile" });
+    const { context, page } = await newPage(browser);
+    try {
+      await context.addInitScript(CLOCK);
+      const signedIn = await signIn(page, crossSite);
+      assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
+      const tab = await context.newPage();
+      await openApp(tab, crossSite.app);
+      const failed = await tab.evaluate(async () => {
+        try {
+          await window.auth.renew();
+          return { renewed: true };
+        } catch (e) {
+          return { code: e.code, message: e.message };
+        }
+      });
+      assert.equal(failed.code, "login_required", JSON.stringify(failed));
+      assert.match(failed.message, /third-party cookies/);
+
+      // The same site with offline_access and a kept refresh token: renewal takes
+      // the refresh token and never needs the iframe.
+      await spaApp(crossSite, { scope: "profile offline_access", options: { refreshTokenStorage: "local" } });
+      const again = await context.newPage();
+      const kept = await signIn(again, crossSite, { prompt: "login" });
+      assert.equal(kept.user?.sub, user.id, JSON.stringify(kept.error));
+      const third = await context.newPage();
+      const frames = [];
+      third.on("request", (r) => {
+        if (r.url().startsWith(`${issuer}/authorize?`)) frames.push(r.url());
+      });
+      await openApp(third, crossSite.app);
+      await third.evaluate((ms) => window.__shiftClock(ms), PAST_THE_HOUR_MS);
+      const renewed = await third.evaluate(async () => ({
+        token: await window.auth.getAccessToken(),
+        via: window.auth.lastRenewal?.via,
+      }));
+      assert.equal(renewed.via, "refresh_token");
+      assert.equal(jose.decodeJwt(renewed.token).sub, user.id);
+      assert.deepEqual(frames, [], "no iframe");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("an origin the app does not register gets no silent login", TIMEOUT, async () => {
+    await spaApp(spa, { scope: "profile", fields: { web_origins: [] } });
+    const { context, page } = await newPage(browser);
+    try {
+      const signedIn = await signIn(page, spa);
+      assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
+      const tab = await context.newPage();
+      await openApp(tab, spa.app);
+      const failed = await tab.evaluate(async () => {
+        try {
+          await window.auth.renew();
+          return { renewed: true };
+        } catch (e) {
+          return { code: e.code, message: e.message };
+        }
+      });
+      assert.equal(failed.code, "timeout", JSON.stringify(failed));
+      assert.match(failed.message, /web origins/);
     } finally {
       await context.close();
     }
