@@ -211,8 +211,10 @@ pub struct Jwks {
 }
 
 fn skip_unreadable_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Jwk>, D::Error> {
-    let raw: Vec<serde_json::Value> = Vec::deserialize(d)?;
-    Ok(raw.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect())
+    // Each key is kept as its JSON text and parsed on its own, so one unreadable
+    // key (any shape at all) drops only itself.
+    let raw: Vec<Box<serde_json::value::RawValue>> = Vec::deserialize(d)?;
+    Ok(raw.iter().filter_map(|v| serde_json::from_str(v.get()).ok()).collect())
 }
 
 impl Jwks {

@@ -57,7 +57,7 @@ struct RawHeader {
     #[serde(default)]
     kid: Option<String>,
     #[serde(default)]
-    crit: Option<serde_json::Value>,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 /// A parsed compact JWS whose signature has not been checked yet.

@@ -37,9 +37,37 @@ pub struct AccessTokenClaims {
 
 /// The `aud` claim: one audience or several (RFC 7519 section 4.1.3). Written as a
 /// string when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "OneOrMany", into = "OneOrMany")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "OneOrMany")]
 pub struct Audience(Vec<String>);
+
+/// A string or an array of strings, read without buffering the value (an untagged
+/// enum would, at a cost in code size the browser package feels).
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Audience;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Audience, A::Error> {
+                let mut all = Vec::new();
+                while let Some(one) = seq.next_element::<String>()? {
+                    all.push(one);
+                }
+                Ok(Audience(all))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
 
 impl Audience {
     /// A single audience.
@@ -78,20 +106,11 @@ impl Audience {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
-}
-
-impl From<OneOrMany> for Audience {
-    fn from(value: OneOrMany) -> Self {
-        match value {
-            OneOrMany::One(one) => Self(vec![one]),
-            OneOrMany::Many(many) => Self(many),
-        }
-    }
 }
 
 impl From<Audience> for OneOrMany {
