@@ -602,3 +602,69 @@ describe("browser package: silent login", () => {
     }
   });
 });
+
+describe("browser package: packaging", () => {
+  test("a bundler resolves the package by its name and its bundle starts a client like the plain module does", TIMEOUT, async () => {
+    const fs = await import("node:fs/promises");
+    const path = await import("node:path");
+    const os = await import("node:os");
+    const { build } = await import("esbuild");
+    const { PKG } = await import("./support/spa.mjs");
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "gatehouse-bundle-"));
+    try {
+      const manifest = JSON.parse(await fs.readFile(path.join(PKG, "package.json"), "utf8"));
+      assert.equal(manifest.type, "module");
+      assert.equal(manifest.exports["."].types, "./index.d.ts");
+      for (const file of manifest.files) await fs.access(path.join(PKG, file));
+      await fs.mkdir(path.join(dir, "node_modules", "@gatehouse"), { recursive: true });
+      await fs.symlink(PKG, path.join(dir, "node_modules", "@gatehouse", "web"), "dir");
+      await fs.writeFile(
+        path.join(dir, "app.js"),
+        `import { createClient, version } from "@gatehouse/web";
+         const config = await (await fetch("/config.json")).json();
+         const auth = await createClient(config);
+         window.result = { version: version(), authenticated: auth.isAuthenticated() };`,
+      );
+      await fs.mkdir(path.join(dir, "out"));
+      await build({
+        entryPoints: [path.join(dir, "app.js")],
+        bundle: true,
+        format: "esm",
+        minify: true,
+        outfile: path.join(dir, "out", "app.js"),
+        absWorkingDir: dir,
+        logLevel: "silent",
+      });
+      const bundle = await fs.readFile(path.join(dir, "out", "app.js"), "utf8");
+      const wasm = await fs.readFile(path.join(PKG, "gatehouse_web_bg.wasm"));
+      const site = await startSpa({
+        pages: {
+          "/bundled": `<!doctype html><title>bundled</title><script type="module" src="/bundled/app.js"></script>`,
+        },
+      });
+      try {
+        await spaApp(site);
+        const { context, page } = await newPage(browser);
+        try {
+          await page.route(`${site.origin}/bundled/app.js`, (route) =>
+            route.fulfill({ status: 200, contentType: "text/javascript", body: bundle }),
+          );
+          await page.route(`${site.origin}/bundled/gatehouse_web_bg.wasm`, (route) =>
+            route.fulfill({ status: 200, contentType: "application/wasm", body: wasm }),
+          );
+          await page.goto(`${site.origin}/bundled`);
+          await page.waitForFunction(() => window.result !== undefined);
+          const result = await page.evaluate(() => window.result);
+          assert.equal(result.version, manifest.version);
+          assert.equal(result.authenticated, false);
+        } finally {
+          await context.close();
+        }
+      } finally {
+        await site.close();
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
