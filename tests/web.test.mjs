@@ -171,50 +171,73 @@ async function keyPair(alg) {
 const atHash = (token) => crypto.createHash("sha256").update(token).digest().subarray(0, 16).toString("base64url");
 
 /**
+ * Answers the issuer's JWKS, authorize and token endpoints for `page` in the test:
+ * the JWKS holds `keys()` (counted in `fetches`), /authorize redirects straight
+ * back with a code and `iss` (the issuer unless said otherwise), and /token
+ * answers an access token, a refresh token and the ID token `idTokenFor` makes
+ * (given `{ nonce, accessToken, refreshing }`).
+ */
+async function fakeIssuer(page, { keys, idTokenFor, iss = issuer }) {
+  const seen = { fetches: 0, nonce: undefined };
+  const json = (body, origin = "*") => ({
+    status: 200,
+    contentType: "application/json",
+    headers: { "access-control-allow-origin": origin },
+    body: JSON.stringify(body),
+  });
+  await page.route(`${issuer}/.well-known/jwks.json`, (route) => {
+    seen.fetches += 1;
+    return route.fulfill(json({ keys: keys().map((k) => k.jwk) }));
+  });
+  await page.route((u) => u.href.startsWith(`${issuer}/authorize?`), (route) => {
+    const url = new URL(route.request().url());
+    seen.nonce = url.searchParams.get("nonce");
+    const back = new URL(url.searchParams.get("redirect_uri"));
+    back.search = new URLSearchParams({ code: "test-code", state: url.searchParams.get("state"), iss }).toString();
+    return route.fulfill({ status: 302, headers: { location: back.href } });
+  });
+  await page.route(`${issuer}/token`, async (route) => {
+    const refreshing = route.request().postData().includes("grant_type=refresh_token");
+    const accessToken = crypto.randomBytes(24).toString("base64url");
+    const idToken = await idTokenFor({ nonce: seen.nonce, accessToken, refreshing });
+    const refreshToken = crypto.randomBytes(24).toString("base64url");
+    return route.fulfill(
+      json(
+        { access_token: accessToken, token_type: "Bearer", expires_in: 3600, id_token: idToken, refresh_token: refreshToken },
+        new URL(page.url()).origin,
+      ),
+    );
+  });
+  return seen;
+}
+
+/** Starts a login from the app and waits until the app handled its callback. */
+async function loginThroughFake(page, site) {
+  await openApp(page, site.app);
+  await page.evaluate(() => {
+    window.auth.login();
+  });
+  await page.waitForURL((u) => u.href.startsWith(site.app) && u.href.includes("state="));
+  await openApp(page);
+  return await page.evaluate(() => ({ callback: window.callback, authenticated: window.auth.isAuthenticated() }));
+}
+
+/**
  * Runs a login whose token response carries the ID token `make` returns
- * (given the nonce, the access token and the client id); resolves to the app's
- * callback result.
+ * (given the nonce, the access token, the client id and the key); resolves to
+ * the app's callback result.
  */
 async function loginWithToken(make, { iss } = {}) {
   const app = await spaApp(spa);
   const { context, page } = await newPage(browser);
   try {
-    const es = await keyPair("ES256");
-    await page.route(`${issuer}/.well-known/jwks.json`, (route) =>
-      route.fulfill({
-        status: 200,
-        contentType: "application/json",
-        headers: { "access-control-allow-origin": "*" },
-        body: JSON.stringify({ keys: [es.jwk] }),
-      }),
-    );
-    let nonce;
-    await page.route((u) => u.href.startsWith(`${issuer}/authorize?`), (route) => {
-      const url = new URL(route.request().url());
-      nonce = url.searchParams.get("nonce");
-      const back = new URL(url.searchParams.get("redirect_uri"));
-      back.searchParams.set("code", "test-code");
-      back.searchParams.set("state", url.searchParams.get("state"));
-      back.searchParams.set("iss", iss ?? issuer);
-      return route.fulfill({ status: 302, headers: { location: back.href } });
+    const key = await keyPair("ES256");
+    await fakeIssuer(page, {
+      keys: () => [key],
+      iss,
+      idTokenFor: ({ nonce, accessToken }) => make({ nonce, accessToken, clientId: app.client_id, key }),
     });
-    await page.route(`${issuer}/token`, async (route) => {
-      const accessToken = crypto.randomBytes(24).toString("base64url");
-      const idToken = await make({ nonce, accessToken, clientId: app.client_id, key: es });
-      return route.fulfill({
-        status: 200,
-        contentType: "application/json",
-        headers: { "access-control-allow-origin": spa.origin },
-        body: JSON.stringify({ access_token: accessToken, token_type: "Bearer", expires_in: 3600, id_token: idToken }),
-      });
-    });
-    await openApp(page, spa.app);
-    await page.evaluate(() => {
-      window.auth.login();
-    });
-    await page.waitForURL((u) => u.href.startsWith(spa.app) && u.href.includes("state="));
-    await openApp(page);
-    return await page.evaluate(() => ({ callback: window.callback, authenticated: window.auth.isAuthenticated() }));
+    return await loginThroughFake(page, spa);
   } finally {
     await context.close();
   }
@@ -432,58 +455,20 @@ describe("browser package: keys", () => {
     try {
       await context.addInitScript(CLOCK);
       const [old, rotated] = [await keyPair("ES256"), await keyPair("RS256")];
-      let jwksFetches = 0;
-      await page.route(`${issuer}/.well-known/jwks.json`, (route) => {
-        jwksFetches += 1;
-        const keys = jwksFetches === 1 ? [old.jwk] : [old.jwk, rotated.jwk];
-        return route.fulfill({
-          status: 200,
-          contentType: "application/json",
-          headers: { "access-control-allow-origin": "*" },
-          body: JSON.stringify({ keys }),
-        });
+      const seen = await fakeIssuer(page, {
+        keys: () => (seen.fetches === 1 ? [old] : [old, rotated]),
+        idTokenFor: ({ nonce, accessToken, refreshing }) => {
+          const iat = Math.floor(Date.now() / 1000) + (refreshing ? PAST_THE_HOUR_MS / 1000 : 0);
+          const key = refreshing ? rotated : old;
+          return idToken(
+            { nonce: refreshing ? undefined : nonce, accessToken, clientId: app.client_id, key },
+            { claims: { iat, exp: iat + 300 }, header: { alg: key.jwk.alg } },
+          );
+        },
       });
-      let nonce;
-      await page.route((u) => u.href.startsWith(`${issuer}/authorize?`), (route) => {
-        const url = new URL(route.request().url());
-        nonce = url.searchParams.get("nonce");
-        const back = new URL(url.searchParams.get("redirect_uri"));
-        back.search = new URLSearchParams({ code: "c", state: url.searchParams.get("state"), iss: issuer }).toString();
-        return route.fulfill({ status: 302, headers: { location: back.href } });
-      });
-      await page.route(`${issuer}/token`, async (route) => {
-        const refreshing = route.request().postData().includes("grant_type=refresh_token");
-        const accessToken = crypto.randomBytes(24).toString("base64url");
-        const now = Math.floor(Date.now() / 1000) + (refreshing ? PAST_THE_HOUR_MS / 1000 : 0);
-        const key = refreshing ? rotated : old;
-        const idToken = await new jose.SignJWT({ sub: "test-user", at_hash: atHash(accessToken), ...(refreshing ? {} : { nonce }) })
-          .setProtectedHeader({ alg: key.jwk.alg, kid: key.jwk.kid, typ: "JWT" })
-          .setIssuer(issuer)
-          .setAudience(app.client_id)
-          .setIssuedAt(now)
-          .setExpirationTime(now + 300)
-          .sign(key.privateKey);
-        return route.fulfill({
-          status: 200,
-          contentType: "application/json",
-          headers: { "access-control-allow-origin": spa.origin },
-          body: JSON.stringify({
-            access_token: accessToken,
-            token_type: "Bearer",
-            expires_in: 3600,
-            id_token: idToken,
-            refresh_token: crypto.randomBytes(24).toString("base64url"),
-          }),
-        });
-      });
-      await openApp(page, spa.app);
-      await page.evaluate(() => {
-        window.auth.login();
-      });
-      await page.waitForURL((u) => u.href.startsWith(spa.app) && u.href.includes("state="));
-      await openApp(page);
-      assert.equal((await page.evaluate(() => window.callback)).user?.sub, "test-user");
-      assert.equal(jwksFetches, 1);
+      const { callback } = await loginThroughFake(page, spa);
+      assert.equal(callback.user?.sub, "test-user", JSON.stringify(callback.error));
+      assert.equal(seen.fetches, 1);
       await page.evaluate((ms) => window.__shiftClock(ms), PAST_THE_HOUR_MS);
       const renewed = await page.evaluate(async () => {
         try {
@@ -495,12 +480,24 @@ describe("browser package: keys", () => {
       });
       assert.equal(renewed.error, undefined, JSON.stringify(renewed.error));
       assert.equal(renewed.via, "refresh_token");
-      assert.equal(jwksFetches, 2, "one refetch for the new kid");
+      assert.equal(seen.fetches, 2, "one refetch for the new kid");
     } finally {
       await context.close();
     }
   });
 });
+
+/** `auth.renew()` in `tab`: `{ renewed: true }`, or the error's code and message. */
+async function tryRenew(tab) {
+  return await tab.evaluate(async () => {
+    try {
+      await window.auth.renew();
+      return { renewed: true };
+    } catch (e) {
+      return { code: e.code, message: e.message };
+    }
+  });
+}
 
 describe("browser package: silent login", () => {
   test("a new tab signs in silently in a hidden iframe (the issuer's cookie is same-site)", TIMEOUT, async () => {
@@ -543,14 +540,7 @@ describe("browser package: silent login", () => {
       assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
       const tab = await context.newPage();
       await openApp(tab, crossSite.app);
-      const failed = await tab.evaluate(async () => {
-        try {
-          await window.auth.renew();
-          return { renewed: true };
-        } catch (e) {
-          return { code: e.code, message: e.message };
-        }
-      });
+      const failed = await tryRenew(tab);
       assert.equal(failed.code, "login_required", JSON.stringify(failed));
       assert.match(failed.message, /third-party cookies/);
 
@@ -587,14 +577,7 @@ describe("browser package: silent login", () => {
       assert.equal(signedIn.user?.sub, user.id, JSON.stringify(signedIn.error));
       const tab = await context.newPage();
       await openApp(tab, spa.app);
-      const failed = await tab.evaluate(async () => {
-        try {
-          await window.auth.renew();
-          return { renewed: true };
-        } catch (e) {
-          return { code: e.code, message: e.message };
-        }
-      });
+      const failed = await tryRenew(tab);
       assert.equal(failed.code, "timeout", JSON.stringify(failed));
       assert.match(failed.message, /web origins/);
     } finally {
