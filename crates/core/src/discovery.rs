@@ -41,6 +41,7 @@ pub struct Metadata {
     subject_types_supported: Vec<&'static str>,
     id_token_signing_alg_values_supported: Vec<&'static str>,
     claims_supported: Vec<&'static str>,
+    acr_values_supported: Vec<&'static str>,
     prompt_values_supported: Vec<&'static str>,
     ui_locales_supported: Vec<&'static str>,
     claims_parameter_supported: bool,
@@ -75,6 +76,7 @@ impl Metadata {
             "at_hash",
             "sid",
             "amr",
+            "acr",
         ];
         for (_, names) in SCOPE_CLAIMS {
             claims.extend_from_slice(names);
@@ -104,6 +106,7 @@ impl Metadata {
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
             claims_supported: claims,
+            acr_values_supported: crate::session::ACR_VALUES.to_vec(),
             prompt_values_supported: Prompt::VALUES.to_vec(),
             ui_locales_supported: Locale::ALL.iter().map(|l| l.tag()).collect(),
             claims_parameter_supported: true,

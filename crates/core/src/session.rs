@@ -31,6 +31,26 @@ pub const SESSION_SECS: u64 = 7 * 86_400;
 /// How long a consent is remembered, in seconds: a year.
 pub const CONSENT_SECS: u64 = 365 * 86_400;
 
+/// The authentication context class (`acr`, OpenID Connect Core section 2) of a
+/// sign-in by password alone.
+pub const ACR_PASSWORD: &str = "urn:gatehouse:acr:password";
+/// The `acr` of a sign-in with a second factor.
+pub const ACR_MULTI_FACTOR: &str = "urn:gatehouse:acr:mfa";
+
+/// Every `acr` a sign-in can have today (discovery's `acr_values_supported`).
+pub const ACR_VALUES: [&str; 1] = [ACR_PASSWORD];
+
+/// The `acr` of a sign-in made by the methods `amr` (RFC 8176): multi-factor when
+/// it names a second factor (`otp`, `mfa`, `hwk`, `swk`), password otherwise.
+#[must_use]
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| matches!(m.as_str(), "otp" | "mfa" | "hwk" | "swk")) {
+        ACR_MULTI_FACTOR
+    } else {
+        ACR_PASSWORD
+    }
+}
+
 /// A signed-in user, as the session record holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -197,5 +217,17 @@ impl<P: Platform> Engine<P> {
             .put(&schema::consent(user_id, client_id), &data, now.plus(CONSENT_SECS), now)
             .await
             .map_err(|e| store_error(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acr_follows_the_methods() {
+        assert_eq!(acr_of(&["pwd".to_owned()]), ACR_PASSWORD);
+        assert_eq!(acr_of(&["pwd".to_owned(), "otp".to_owned()]), ACR_MULTI_FACTOR);
+        assert_eq!(acr_of(&[]), ACR_PASSWORD);
     }
 }

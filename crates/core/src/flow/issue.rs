@@ -219,6 +219,7 @@ pub(crate) async fn for_user<P: Platform>(
         claims.insert("at_hash".into(), json!(half_hash(alg, &issued.access_token)));
         claims.insert("sid".into(), json!(grant.sid));
         claims.insert("amr".into(), json!(grant.amr));
+        claims.insert("acr".into(), json!(crate::session::acr_of(&grant.amr)));
         let available = user_claims(&user);
         let released: Map<String, Value> =
             released_claims(scope.iter().map(|s| s.as_str()), &grant.claims.id_token, &available);

@@ -47,6 +47,7 @@ fn a_web_app_signs_a_user_in_with_code_and_pkce() {
     assert_eq!(claims.azp.as_deref(), Some(app.client_id.as_str()));
     assert_eq!(claims.auth_time, Some(w.s.clock.now()));
     assert_eq!(claims.amr, ["pwd"]);
+    assert_eq!(claims.acr.as_deref(), Some("urn:gatehouse:acr:password"));
     assert!(claims.sid.is_some());
 }
 
@@ -334,6 +335,8 @@ fn discovery_advertises_the_interactive_endpoints() {
     assert_eq!(metadata["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
     assert_eq!(metadata["request_parameter_supported"], false);
+    assert_eq!(metadata["acr_values_supported"], json!(["urn:gatehouse:acr:password"]));
+    assert!(metadata["claims_supported"].as_array().unwrap().contains(&json!("acr")));
     let grants = metadata["grant_types_supported"].as_array().unwrap();
     assert!(
         grants.contains(&json!("authorization_code")) && grants.contains(&json!("refresh_token"))
