@@ -113,6 +113,28 @@ describe("browser package: sign-in", () => {
     }
   });
 
+  test("renew() while the access token is still good renews it with the refresh token (not via other_tab)", TIMEOUT, async () => {
+    await spaApp(spa, { scope: "profile offline_access" });
+    const { context, page } = await newPage(browser);
+    try {
+      const callback = await signIn(page, spa);
+      assert.equal(callback.error, undefined, JSON.stringify(callback.error));
+      const refreshes = [];
+      page.on("request", (r) => {
+        if (r.url() === `${issuer}/token` && r.postData()?.includes("grant_type=refresh_token")) refreshes.push(r);
+      });
+      const result = await page.evaluate(async () => {
+        const before = await window.auth.getAccessToken();
+        const { via } = await window.auth.renew();
+        return { via, renewed: (await window.auth.getAccessToken()) !== before, last: window.auth.lastRenewal?.via };
+      });
+      assert.deepEqual(result, { via: "refresh_token", renewed: true, last: "refresh_token" });
+      assert.equal(refreshes.length, 1);
+    } finally {
+      await context.close();
+    }
+  });
+
   test("a replayed callback and a forged state are refused with state_mismatch", TIMEOUT, async () => {
     await spaApp(spa);
     const { context, page } = await newPage(browser);

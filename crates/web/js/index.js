@@ -173,7 +173,8 @@ class Client {
    */
   renew() {
     const seen = this.#marker();
-    this.#renewal ??= this.#underLock(() => this.#renewOnce(seen)).finally(() => (this.#renewal = null));
+    const held = this.#core.accessToken();
+    this.#renewal ??= this.#underLock(() => this.#renewOnce(seen, held)).finally(() => (this.#renewal = null));
     return this.#renewal;
   }
 
@@ -223,12 +224,20 @@ class Client {
     return work();
   }
 
-  async #renewOnce(seen) {
+  /**
+   * `seen` is the renewal mark and `held` the access token (if still good) when
+   * `renew()` was called: a good token other than `held` came from another tab.
+   */
+  async #renewOnce(seen, held) {
     // Another tab may have renewed while this one waited for the lock.
     this.restore();
     const mark = this.#marker();
-    if (mark !== seen && mark !== null && this.#core.accessToken() === undefined) await this.#arrival(mark);
-    if (this.#core.accessToken() !== undefined) return this.#renewed("other_tab");
+    const renewedElsewhere = () => {
+      const token = this.#core.accessToken();
+      return token !== undefined && token !== held;
+    };
+    if (mark !== seen && mark !== null && !renewedElsewhere()) await this.#arrival(mark);
+    if (renewedElsewhere()) return this.#renewed("other_tab");
     if (this.#core.hasRefreshToken()) {
       const { status, body } = await fetchText(this.#core.tokenEndpoint(), {
         method: "POST",
