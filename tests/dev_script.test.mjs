@@ -187,3 +187,37 @@ test("the demo: its origin serves the app and a /config.json naming the issuer a
     fs.rmSync(persist, { recursive: true, force: true });
   }
 });
+
+test("a session, a refresh token and a remembered consent survive a restart of scripts/dev", { timeout: 300_000 }, async () => {
+  const flows = await import("./support/flows.mjs");
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const callback = "http://127.0.0.1:9/callback";
+  const persist = fs.mkdtempSync(path.join(ROOT, ".wrangler", "dev-test-"));
+  const args = ["--no-demo", "--port", String(port), "--persist-to", persist,
+    "--var", "ADMIN_CLIENT_ID:e2e-restart-admin", "--var", "ADMIN_CLIENT_SECRET:e2e-restart-secret-0123456789"];
+  let dev = await startDev(args);
+  try {
+    const granted = await tokenStatus(issuer, "e2e-restart-admin", "e2e-restart-secret-0123456789");
+    assert.equal(granted.status, 200, dev.output());
+    const admin = granted.body.access_token;
+    const app = await flows.createApp(issuer, admin, { type: "web", redirect_uris: [callback], refresh_tokens: true });
+    const user = await flows.createUser(issuer, admin);
+    const first = await flows.signIn({ issuer, app, user, redirect_uri: callback, scope: "openid profile offline_access" });
+    assert.ok(first.steps.some((s) => s.kind === "consent"), "the first sign-in asks for consent");
+    await dev.stop();
+
+    dev = await startDev(args);
+    assert.equal((await tokenStatus(issuer, "e2e-restart-admin", "e2e-restart-secret-0123456789")).status, 200, dev.output());
+    const refreshed = await flows.refresh(issuer, app, first.token.refresh_token);
+    assert.equal(refreshed.status, 200, refreshed.text);
+    assert.notEqual(refreshed.json.refresh_token, first.token.refresh_token, "rotated after the restart");
+    const again = flows.authorizationParams({ client_id: app.client_id, redirect_uri: callback, scope: "openid profile offline_access" });
+    const flow = await flows.loginWithoutBrowser({ issuer, jar: first.jar, params: again.params, verifier: again.verifier });
+    assert.ok(flow.code, `the session and the consent carry the user through: ${JSON.stringify(flow.steps)}`);
+    assert.ok(!flow.steps.some((s) => s.kind === "login" || s.kind === "consent"), JSON.stringify(flow.steps));
+  } finally {
+    await dev.stop();
+    fs.rmSync(persist, { recursive: true, force: true });
+  }
+});
