@@ -54,11 +54,13 @@ pub(crate) struct AccessGrant<'a> {
     pub(crate) access: UserAccess,
 }
 
-/// A user's permissions for one app, and roles, by name.
+/// What a user's access token says beyond RFC 9068: permissions for one app and
+/// roles, by name, and the claims `/userinfo` is asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct UserAccess {
     pub(crate) permissions: Vec<String>,
     pub(crate) roles: Vec<String>,
+    pub(crate) userinfo_claims: Vec<String>,
 }
 
 /// Mints the access token of `grant` for `client`.
@@ -91,6 +93,7 @@ pub(crate) async fn access_token<P: Platform>(
             claims: &claims,
             permissions: &grant.access.permissions,
             roles: &grant.access.roles,
+            userinfo_claims: &grant.access.userinfo_claims,
         };
         mint_access_token_with(crypto, &key, &with).await
     };
@@ -193,13 +196,17 @@ pub(crate) async fn for_user<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
     let user = grant_user(engine, &grant.user_id).await?;
+    let mut held = user_access(engine, app, &user).await?;
+    if scope.contains("openid") {
+        held.userinfo_claims.clone_from(&grant.claims.userinfo);
+    }
     let access = AccessGrant {
         subject: &user.id,
         audience: grant.audience.clone(),
         scope: scope.clone(),
         lifetime: grant.access_lifetime,
         alg: grant.access_alg,
-        access: user_access(engine, app, &user).await?,
+        access: held,
     };
     let mut issued = access_token(engine, client, access, cx).await?;
     if scope.contains("openid") {

@@ -22,7 +22,7 @@ use crate::http::{Request, Response, json_response};
 use crate::platform::Platform;
 use crate::store::RefreshFamilies;
 use crate::store::schema;
-use crate::verify::peek_claims_audience;
+use crate::verify::{VerifiedAccessToken, peek_claims_audience};
 
 /// The `token` an authenticated client presents (RFC 7009 section 2.1, RFC 7662
 /// section 2.1); a penalized pair's 429 as `Ok(Err(response))`.
@@ -104,7 +104,9 @@ pub(crate) async fn introspect<P: Platform>(
     // An access token: any of its audiences will do for the signature check; the
     // answer is for the client it was issued to only.
     let Some(audience) = peek_claims_audience(token) else { return Ok(inactive()) };
-    let Some(claims) = verify_own_access_token(engine, token, &audience, cx).await? else {
+    let Some(VerifiedAccessToken { claims, .. }) =
+        verify_own_access_token(engine, token, &audience, cx).await?
+    else {
         return Ok(inactive());
     };
     if claims.client_id != client_id {

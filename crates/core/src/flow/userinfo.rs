@@ -13,8 +13,8 @@ use crate::error::{BearerChallenge, ErrorCode, OAuthError};
 use crate::http::bearer::{self, Bearer};
 use crate::http::{Request, Response, json_response, parse_form};
 use crate::platform::Platform;
-use crate::token::{AccessTokenClaims, released_claims, user_claims};
-use crate::verify::{AccessTokenPolicy, verify_access_token};
+use crate::token::{released_claims, user_claims};
+use crate::verify::{AccessTokenPolicy, VerifiedAccessToken, verify_access_token_full};
 
 /// An RFC 6750 answer of the userinfo endpoint.
 fn bearer_error(code: Option<ErrorCode>, description: &str) -> Response {
@@ -66,11 +66,11 @@ pub(crate) async fn verify_own_access_token<P: Platform>(
     token: &str,
     audience: &str,
     cx: &mut Context<'_>,
-) -> Result<Option<AccessTokenClaims>, OAuthError> {
+) -> Result<Option<VerifiedAccessToken>, OAuthError> {
     let ring = engine.keyring(cx.now()).await?;
     // The issuer's own tokens, on the issuer's own clock: no leeway.
     let policy = AccessTokenPolicy::new(engine.config().issuer.as_str(), audience).with_leeway(0);
-    Ok(verify_access_token(
+    Ok(verify_access_token_full(
         engine.platform().crypto(),
         &ring.jwks(cx.now()),
         &policy,
@@ -92,15 +92,18 @@ pub(crate) async fn userinfo<P: Platform>(
         Err(response) => return *response,
     };
     let issuer = engine.config().issuer.as_str().to_owned();
-    let claims = match verify_own_access_token(engine, &token, &issuer, cx).await {
-        Ok(Some(claims)) => claims,
-        Ok(None) => {
+    let verified = match verify_own_access_token(engine, &token, &issuer, cx).await {
+        Ok(verified) => verified,
+        Err(error) => return error.into_response(),
+    };
+    let (claims, asked) = match verified {
+        Some(verified) => (verified.claims, verified.userinfo_claims),
+        None => {
             return bearer_error(
                 Some(ErrorCode::InvalidToken),
                 "the access token is invalid or expired",
             );
         }
-        Err(error) => return error.into_response(),
     };
     if !claims.scope.contains("openid") {
         return bearer_error(
@@ -116,7 +119,7 @@ pub(crate) async fn userinfo<P: Platform>(
         Err(error) => return error.into_response(),
     };
     let mut body =
-        released_claims(claims.scope.iter().map(|s| s.as_str()), &[], &user_claims(&user));
+        released_claims(claims.scope.iter().map(|s| s.as_str()), &asked, &user_claims(&user));
     body.insert("sub".into(), json!(user.id));
     json_response(StatusCode::OK, &Value::Object(body))
 }

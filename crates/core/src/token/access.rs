@@ -147,6 +147,11 @@ pub struct WithAccess<'a> {
     /// Role names.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub roles: &'a [String],
+    /// The claims the authorization request's `claims` parameter asked the
+    /// userinfo endpoint to return (OpenID Connect Core section 5.5), which reads
+    /// them back from the token.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub userinfo_claims: &'a [String],
 }
 
 #[cfg(feature = "issuer")]

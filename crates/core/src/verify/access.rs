@@ -82,6 +82,9 @@ pub struct VerifiedAccessToken {
     pub permissions: Vec<String>,
     /// The `roles` claim (an array of names; empty when absent).
     pub roles: Vec<String>,
+    /// The `userinfo_claims` claim: the claims the authorization request's `claims`
+    /// parameter asked `/userinfo` to return (empty when absent).
+    pub userinfo_claims: Vec<String>,
     /// The `kid` of the key that verified the signature.
     pub kid: String,
 }
@@ -114,6 +117,8 @@ struct Payload {
     permissions: Vec<String>,
     #[serde(default)]
     roles: Vec<String>,
+    #[serde(default)]
+    userinfo_claims: Vec<String>,
 }
 
 /// Verifies an access token against `jwks` and `policy` at `now`.
@@ -198,6 +203,7 @@ impl SignedToken {
             nbf: payload.nbf,
             permissions: payload.permissions,
             roles: payload.roles,
+            userinfo_claims: payload.userinfo_claims,
             kid: self.kid,
         })
     }

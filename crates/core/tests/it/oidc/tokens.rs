@@ -239,3 +239,42 @@ fn access_tokens_carry_the_users_roles_and_permissions_when_the_app_asks() {
     .unwrap();
     assert!(claims.get("permissions").is_none() && claims.get("roles").is_none());
 }
+
+#[test]
+fn the_claims_parameter_asks_userinfo_for_claims_beyond_the_scope_and_refresh_keeps_them() {
+    let w = World::new();
+    let app = w.web_app();
+    let (verifier, challenge) = pkce(7);
+    let claims = encode(r#"{"userinfo":{"email":{"essential":true},"name":null}}"#);
+    let url =
+        w.authorize_url(&app, "openid offline_access", &challenge, &format!("&claims={claims}"));
+    let redirect = w.sign_in(&Browser::new(), &url);
+    let response = w.redeem(&app, &w.code_of(&redirect), &verifier);
+    assert_eq!(response.status(), 200, "{:?}", body_json(&response));
+    let tokens = body_json(&response);
+    let userinfo = |access: &str| {
+        let request = http::Request::get("/userinfo")
+            .header(header::AUTHORIZATION, format!("Bearer {access}"))
+            .body(Vec::new())
+            .unwrap();
+        body_json(&w.s.send(request))
+    };
+    let first = userinfo(tokens["access_token"].as_str().unwrap());
+    assert_eq!(first["email"], "ada@example.com", "{first}");
+    assert_eq!(first["name"], "Ada Lovelace");
+    assert!(first.get("phone_number").is_none(), "only what was asked: {first}");
+
+    let refresh = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        encode(tokens["refresh_token"].as_str().unwrap())
+    );
+    let refreshed = body_json(&w.post_token(&app, &refresh));
+    let second = userinfo(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(second["email"], "ada@example.com", "{second}");
+
+    // Without the parameter, scope alone decides.
+    let plain = w.tokens(&app, "openid");
+    let third = userinfo(plain["access_token"].as_str().unwrap());
+    assert!(third.get("email").is_none(), "{third}");
+    assert_eq!(json!(third["sub"]), json!(w.user_id));
+}
