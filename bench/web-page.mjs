@@ -6,8 +6,10 @@
 //                         token signed with jose, a Gatehouse `Core` holding the
 //                         issuer's metadata and JWKS; checks that every verifier
 //                         accepts the token and refuses a wrong nonce and access token
-//   run(name, alg, secs)  verifies that token again and again for `secs` seconds,
-//                         one verification at a time: `{ count, ms, perSecond }`
+//   run(names, alg, secs, slice)
+//                         each verifier of `names` verifies that token again and
+//                         again, one call at a time, for `secs` seconds in all, in
+//                         turns of `slice` seconds: `{ [name]: { count, ms, perSecond } }`
 //
 // The verifiers (`name`):
 //   gatehouse  Core.verifyIdToken(token, nonce, accessToken), the package's own
@@ -154,10 +156,8 @@ async function prepare(alg) {
   return { alg, tokenLength: token.length, accessTokenLength: accessToken.length, claims: Object.keys(fromGatehouse) };
 }
 
-async function run(name, alg, seconds) {
-  const verify = verifiers[name];
-  const c = cases[alg];
-  if (!verify || !c) throw new Error(`nothing prepared for ${name} ${alg}`);
+/** Verifies with `verify` for `seconds`, one call at a time. */
+async function loop(verify, c, seconds) {
   let count = 0;
   const started = performance.now();
   const until = started + seconds * 1000;
@@ -167,8 +167,29 @@ async function run(name, alg, seconds) {
     count++;
     now = performance.now();
   }
-  const ms = now - started;
-  return { count, ms, perSecond: count / (ms / 1000) };
+  return { count, ms: now - started };
+}
+
+/**
+ * Gives each of `names` `seconds` of verifying, in slices of `slice` seconds taken
+ * in turn (the order reversed every other slice), so that a change in the
+ * machine's other load falls on all of them alike.
+ */
+async function run(names, alg, seconds, slice) {
+  const c = cases[alg];
+  if (!c) throw new Error(`nothing prepared for ${alg}`);
+  for (const name of names) if (!verifiers[name]) throw new Error(`no verifier ${name}`);
+  const totals = Object.fromEntries(names.map((name) => [name, { count: 0, ms: 0 }]));
+  const slices = Math.max(1, Math.round(seconds / slice));
+  for (let i = 0; i < slices; i++) {
+    for (const name of i % 2 ? [...names].reverse() : names) {
+      const { count, ms } = await loop(verifiers[name], c, seconds / slices);
+      totals[name].count += count;
+      totals[name].ms += ms;
+    }
+  }
+  for (const t of Object.values(totals)) t.perSecond = t.count / (t.ms / 1000);
+  return totals;
 }
 
 const status = document.getElementById("status");

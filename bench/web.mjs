@@ -17,9 +17,10 @@
 // makes an ES256 and an RS256 key pair with WebCrypto and signs an ID token with
 // jose, then verifies that token one call at a time for a fixed time: Gatehouse's
 // Core.verifyIdToken, jose's jwtVerify plus the checks it leaves to the app, and a
-// bare crypto.subtle.verify as the floor under both. After a warm-up, rounds
-// alternate who goes first; the summary is the median over rounds of each rate and
-// of the per-round ratio.
+// bare crypto.subtle.verify as the floor under both. After a warm-up, each round
+// gives each verifier the same time in short turns (so the machine's other load
+// falls on all three alike), who goes first alternating; the summary is the median
+// over rounds of each rate and of the per-round ratio.
 
 import { build } from "esbuild";
 import fs from "node:fs/promises";
@@ -44,6 +45,8 @@ const { values: opts } = parseArgs({
 const ROUNDS = Math.min(Math.max(1, Math.floor(Number(opts.rounds))), 20);
 const SECONDS = Math.min(Math.max(0.05, Number(opts.seconds)), 30);
 const WARMUP = Math.min(Math.max(0, Number(opts.warmup)), 30);
+// Each verifier's time in a round is taken in turns of this many seconds.
+const SLICE = 0.25;
 const ALGS = opts.algs.split(",");
 for (const alg of ALGS) {
   if (!["ES256", "RS256"].includes(alg)) throw new Error(`unknown algorithm ${alg}`);
@@ -219,24 +222,25 @@ async function measureVerifications() {
 
     const prepared = [];
     for (const alg of ALGS) prepared.push(await page.evaluate((a) => window.bench.prepare(a), alg));
-    const run = (name, alg, seconds) => page.evaluate(([n, a, s]) => window.bench.run(n, a, s), [name, alg, seconds]);
+    const run = (names, alg, seconds) =>
+      page.evaluate(([n, a, s, t]) => window.bench.run(n, a, s, t), [names, alg, seconds, Math.min(SLICE, seconds)]);
 
     console.log(
       `\nID-token verifications per second in Chromium ${browser.version()}, one at a time; ` +
-        `${ROUNDS} round${ROUNDS === 1 ? "" : "s"} of ${SECONDS} s each after a ${WARMUP} s warm-up; ${os.cpus().length} CPUs`,
+        `${ROUNDS} round${ROUNDS === 1 ? "" : "s"} of ${SECONDS} s each, in turns of ${Math.min(SLICE, SECONDS)} s, ` +
+        `after a ${WARMUP} s warm-up; ${os.cpus().length} CPUs`,
     );
     for (const [name, what] of Object.entries(WHAT)) console.log(`  ${name.padEnd(9)} ${what}`);
     for (const p of prepared) console.log(`  ${p.alg} ID token: ${p.tokenLength} characters, claims ${p.claims.join(" ")}`);
 
     if (WARMUP > 0) {
-      for (const alg of ALGS) for (const name of Object.keys(WHAT)) await run(name, alg, WARMUP);
+      for (const alg of ALGS) await run(Object.keys(WHAT), alg, WARMUP);
     }
     const runs = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const alg of ALGS) {
-        const order = round % 2 ? ["jose", "gatehouse", "webcrypto"] : ["gatehouse", "jose", "webcrypto"];
-        const r = {};
-        for (const name of order) r[name] = await run(name, alg, SECONDS);
+        const order = round % 2 ? ["webcrypto", "jose", "gatehouse"] : ["gatehouse", "jose", "webcrypto"];
+        const r = await run(order, alg, SECONDS);
         runs.push({ round: round + 1, alg, ...r, ratio: r.gatehouse.perSecond / r.jose.perSecond });
         console.log(
           `round ${round + 1} ${alg}  gatehouse ${fmt(r.gatehouse.perSecond).padStart(7)}/s  jose ${fmt(r.jose.perSecond).padStart(7)}/s  ` +
@@ -285,7 +289,7 @@ await fs.writeFile(
   opts.json,
   JSON.stringify(
     {
-      settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, algs: ALGS },
+      settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, slice: Math.min(SLICE, SECONDS), algs: ALGS },
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.versions.node, chromium: verifications.chromium },
       sizes,
       verifications: { what: verifications.what, tokens: verifications.tokens, runs: verifications.runs, summary: verifications.summary },
