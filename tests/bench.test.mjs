@@ -1,6 +1,7 @@
 // The benchmarks still run: `bench/issuer.mjs` and `bench/flows.mjs` in their
-// shortest form against the built worker and oidc-provider, and
-// `bench/profile.mjs` on the same build. Only
+// shortest form against the built worker and oidc-provider,
+// `bench/profile.mjs` on the same build, and `bench/web.mjs` on the built browser
+// package (crates/web/pkg) in Chromium. Only
 // that they finish, that every request was answered and that the JSON they write
 // holds what docs/performance.md reads from it; never how fast anything was.
 
@@ -88,6 +89,51 @@ test("the profile attributes the token endpoint's CPU time to stages", async () 
     assert.ok(profile.busyMs > 0, "no CPU time sampled");
     const staged = Object.values(profile.stages).reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(staged - profile.busyMs) < 1, "every sampled millisecond is charged to a stage");
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test("the browser package benchmark measures sizes and verifications beside its peers", async () => {
+  const dir = await tempDir("gatehouse-bench-");
+  try {
+    const json = path.join(dir, "web.json");
+    const { stdout } = await run(
+      process.execPath,
+      ["bench/web.mjs", "--rounds", "1", "--seconds", "0.2", "--warmup", "0", "--json", json],
+      { cwd: ROOT, timeout: 120_000, maxBuffer: 1 << 22 },
+    );
+    // The summary printed for each algorithm: positive rates and a positive ratio.
+    for (const alg of ["ES256", "RS256"]) {
+      const line = new RegExp(`^${alg} +([\\d,]+) +([\\d,]+) +([\\d.]+)x +([\\d,]+) +([\\d.]+)x$`, "m").exec(stdout);
+      assert.ok(line, `${alg}: no summary line in\n${stdout}`);
+      for (const figure of line.slice(1)) assert.ok(Number(figure.replaceAll(",", "")) > 0, `${alg}: ${line[0]}`);
+    }
+    const results = JSON.parse(await fs.readFile(json, "utf8"));
+    assert.deepEqual(
+      results.sizes.map((row) => row.name),
+      [
+        "Gatehouse (index.js + glue + wasm)",
+        "the same, JS minified by esbuild",
+        "oidc-client-ts + jose",
+        "oidc-client-ts",
+        "auth0-spa-js",
+        "jose",
+      ],
+    );
+    for (const row of results.sizes) {
+      assert.ok(row.raw > 0 && row.gzip9 > 0 && row.gzip > 0 && row.ratio > 0, JSON.stringify(row));
+    }
+    assert.deepEqual(
+      results.verifications.summary.map((row) => row.alg),
+      ["ES256", "RS256"],
+    );
+    for (const row of results.verifications.summary) {
+      for (const figure of [row.gatehouse, row.jose, row.webcrypto, row.ratio]) assert.ok(figure > 0, JSON.stringify(row));
+    }
+    for (const r of results.verifications.runs) {
+      for (const name of ["gatehouse", "jose", "webcrypto"]) assert.ok(r[name].count > 0, `${r.alg}/${name}: nothing verified`);
+    }
   } finally {
     await removeDir(dir);
   }
