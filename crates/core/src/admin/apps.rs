@@ -1,9 +1,16 @@
 //! The handlers of `/admin/v1/apps`.
+//!
+//! An app's `allowed_roles` must name existing roles when it is written, as a
+//! user's `roles` must. Deleting a role leaves its id where it is listed, as it
+//! does for users: there it admits nobody (the flows read the role, and a role id
+//! is never reused), so an app whose allowed roles are all deleted admits no one
+//! rather than everyone, and its next write must drop the id.
 
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::problem::Problem;
+use super::roles::check_role_ids;
 use super::{
     Call, check_if_match, commit_record, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
@@ -118,6 +125,7 @@ pub(super) async fn create<P: Platform>(
     let client_id = random_id(cx.rng(), 16);
     let mut record = validate(body, None, &client_id, cx.now(), call.engine.config().fetch_policy)
         .map_err(Problem::invalid)?;
+    check_role_ids(call.engine, &record.allowed_roles, "/allowed_roles").await?;
     check_privilege(&call.caller, None, &record)?;
     let secret = settle_secret(&mut record, None, &call.engine.config().kek, cx.rng())?;
     let claim = vec![schema::app_name(&record.client_name)];
@@ -162,6 +170,7 @@ pub(super) async fn update<P: Platform>(
     let mut record =
         validate(body, Some(&current), id, cx.now(), call.engine.config().fetch_policy)
             .map_err(Problem::invalid)?;
+    check_role_ids(call.engine, &record.allowed_roles, "/allowed_roles").await?;
     check_privilege(&call.caller, Some(&current), &record)?;
     let secret = settle_secret(
         &mut record,

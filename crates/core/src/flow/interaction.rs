@@ -11,6 +11,7 @@ use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::admission::admitted;
 use super::code::CodeGrant;
 use super::request::{AuthorizationRequest, SignedIn, accept_language};
 use super::respond::{
@@ -27,7 +28,7 @@ use crate::model::app::AppRecord;
 use crate::model::scope::ScopeRecord;
 use crate::model::user::UserRecord;
 use crate::pages::{
-    self, Consent, DeviceDone, Locale, Login, LoginProblem, Page, ScopeItem,
+    self, Consent, DeviceDone, Locale, Login, LoginProblem, NoAccess, Page, ScopeItem,
     system_scope_description,
 };
 use crate::platform::Platform;
@@ -258,8 +259,9 @@ fn fail<P: Platform>(
     respond_error(engine.config().issuer.as_str(), &interaction.request.target, error, locale)
 }
 
-/// With the user known: asks for consent if needed, else issues the code (or
-/// approves the device).
+/// With the user known: refuses a user the app does not admit (its
+/// `allowed_roles`, see [`super::admission`]), asks for consent if needed, else
+/// issues the code (or approves the device).
 pub(crate) async fn proceed<P: Platform>(
     engine: &Engine<P>,
     app: &AppRecord,
@@ -293,6 +295,15 @@ pub(crate) async fn proceed<P: Platform>(
         fresh.device = device;
         return show_login(engine, app, fresh, headers, None, cx);
     };
+    match admitted(engine, app, &user).await {
+        Ok(true) => {}
+        Ok(false) if request.prompt.none => {
+            let error = OAuthError::new(ErrorCode::AccessDenied, "the user may not use this app");
+            return fail(engine, &interaction, &error, locale);
+        }
+        Ok(false) => return show_no_access(engine, app, &user, interaction, headers, cx),
+        Err(error) => return fail(engine, &interaction, &error, locale),
+    }
     if !app.first_party {
         let consented = match engine.consented(&user.id, &app.client_id, cx.now()).await {
             Ok(consented) => consented,
@@ -340,6 +351,36 @@ async fn finish<P: Platform>(
     }
 }
 
+/// The page for a signed-in user the app does not admit (403): it names the app
+/// and the account, and carries a login form for another account, whose
+/// interaction knows no user yet. The redirect URI gets nothing.
+fn show_no_access<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    user: &UserRecord,
+    interaction: Interaction,
+    headers: &HeaderMap,
+    cx: &mut Context<'_>,
+) -> Response {
+    let locale = interaction.request.locale(headers);
+    let device = interaction.device.clone();
+    let mut fresh = Interaction::new(interaction.request, cx.now());
+    fresh.device = device;
+    let Some(sealed) = fresh.seal(engine, cx) else { return unavailable(locale) };
+    let action = engine.config().issuer.endpoint(LOGIN_PATH);
+    let shown = shown_name(user);
+    with_csrf(engine, headers, cx, |csrf| {
+        let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
+        let page = NoAccess { brand: brand(app), action: &action, hidden: &hidden, user: shown };
+        pages::render(&Page::NoAccess(page), locale, StatusCode::FORBIDDEN)
+    })
+}
+
+/// The user as they would recognise themselves: their email, else their username.
+fn shown_name(user: &UserRecord) -> &str {
+    user.claims.get("email").and_then(|e| e.as_str()).unwrap_or(&user.username)
+}
+
 /// The consent page.
 async fn show_consent<P: Platform>(
     engine: &Engine<P>,
@@ -377,7 +418,7 @@ async fn show_consent<P: Platform>(
         .iter()
         .map(|(name, description)| ScopeItem { name, description: description.as_deref() })
         .collect();
-    let shown = user.claims.get("email").and_then(|e| e.as_str()).unwrap_or(&user.username);
+    let shown = shown_name(user);
     with_csrf(engine, headers, cx, |csrf| {
         let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
         let page = Consent {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::admission::{admitted, not_admitted};
 use super::request::RequestedClaims;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
@@ -185,7 +186,8 @@ async fn user_access<P: Platform>(
     Ok(access)
 }
 
-/// Mints the access token and, with `openid`, the ID token of a user grant.
+/// Mints the access token and, with `openid`, the ID token of a user grant, for a
+/// user who can still sign in and whom the app admits (its `allowed_roles`).
 pub(crate) async fn for_user<P: Platform>(
     engine: &Engine<P>,
     client: &AuthenticatedClient,
@@ -196,6 +198,9 @@ pub(crate) async fn for_user<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
     let user = grant_user(engine, &grant.user_id).await?;
+    if !admitted(engine, app, &user).await? {
+        return Err(not_admitted(app, cx));
+    }
     let mut held = user_access(engine, app, &user).await?;
     if scope.contains("openid") {
         held.userinfo_claims.clone_from(&grant.claims.userinfo);

@@ -5,11 +5,17 @@
 //! the request ([`request`]) and hands it to the hosted steps ([`interaction`]:
 //! login with [`signin`], consent, the code); [`respond`] answers the browser.
 //!
+//! Who may use an app at all (its `allowed_roles`) is decided in one place,
+//! [`admission`], which the sign-in steps, the refresh grant and the minting of a
+//! user's tokens ask.
+//!
 //! Modules import downwards only: the endpoints (`authorize`, `token`, `device`,
 //! `logout`, `revoke`, `userinfo`) use the steps (`interaction`), the grants
 //! (`code`, `refresh`, `client_credentials`) and the shared layers (`issue`,
-//! `client`, `signin`, `respond`, `request`, `audience`), never the other way.
+//! `admission`, `client`, `signin`, `respond`, `request`, `audience`), never the
+//! other way.
 
+mod admission;
 mod audience;
 mod authorize;
 mod client;

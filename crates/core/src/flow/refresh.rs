@@ -9,9 +9,14 @@
 //! grace window derives the very same successor, which the family accepts without
 //! calling it theft. Outside the window, a rotated-out token revokes its family,
 //! and only it.
+//!
+//! A user the app no longer admits (none of its `allowed_roles`, see
+//! [`super::admission`]) gets `invalid_grant` before the family rotates, so the
+//! token stays current; a disabled or deleted user's family is revoked.
 
 use sha2::{Digest, Sha256};
 
+use super::admission;
 use super::issue::{Issued, UserGrant, app_of, for_user, grant_user};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
@@ -102,26 +107,30 @@ pub(super) async fn issue<P: Platform>(
     let next = successor(engine, family, token);
     let key = schema::family(family);
     let families = engine.platform().families();
-    let asked = match form.get("scope") {
-        None => None,
-        Some(raw) => {
-            let asked = ScopeSet::parse(raw)
-                .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?;
-            // Checked before rotating, so a refused request costs the client nothing.
-            let current = families
-                .inspect(&key, &token_digest(client_id, token), cx.now())
-                .await
-                .map_err(|e| store_error(&e))?
-                .and_then(|data| serde_json::from_slice::<UserGrant>(&data).ok());
-            if current.is_some_and(|grant| !asked.is_subset(&grant.scope)) {
+    let asked = form
+        .get("scope")
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?;
+    // What the family holds is read before rotating, where a refusal depends on it
+    // (a narrower scope, the app's allowed roles), so a refused request costs the
+    // client nothing: its refresh token stays current.
+    if asked.is_some() || !app.admits_everyone() {
+        let current = families
+            .inspect(&key, &token_digest(client_id, token), cx.now())
+            .await
+            .map_err(|e| store_error(&e))?
+            .and_then(|data| serde_json::from_slice::<UserGrant>(&data).ok());
+        if let Some(grant) = current {
+            if asked.as_ref().is_some_and(|asked| !asked.is_subset(&grant.scope)) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,
                     "scope exceeds the original grant",
                 ));
             }
-            Some(asked)
+            admission::check_grant(engine, &app, &grant.user_id, cx).await?;
         }
-    };
+    }
     let rotation = families
         .rotate(
             &key,

@@ -118,6 +118,11 @@ pub struct AppRecord {
     pub access_token_permissions: bool,
     /// Whether the user's roles go into access tokens.
     pub access_token_roles: bool,
+    /// Role ids of which a user must hold one to use the app (its "allowed
+    /// groups"); empty admits everyone. An id whose role was deleted stays until
+    /// the app is written again, and admits nobody.
+    #[serde(default)]
+    pub allowed_roles: Vec<String>,
     /// Up to 10 extra string values.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -212,6 +217,19 @@ impl AppRecord {
     #[must_use]
     pub fn has_secret(&self) -> bool {
         self.secret_digest.is_some() || self.secret_sealed.is_some()
+    }
+
+    /// Whether the app admits every user (it lists no `allowed_roles`).
+    #[must_use]
+    pub fn admits_everyone(&self) -> bool {
+        self.allowed_roles.is_empty()
+    }
+
+    /// The roles of `held` (a user's role ids) that admit the user to this app.
+    /// The user is admitted if one of them still names a role: a role id outlives
+    /// its role in both lists, so the caller checks that the role exists.
+    pub fn admitting_roles<'a>(&self, held: &'a [String]) -> impl Iterator<Item = &'a str> {
+        held.iter().filter(|id| self.allowed_roles.contains(id)).map(String::as_str)
     }
 }
 
@@ -467,6 +485,13 @@ pub fn validate(
     let access_token_permissions =
         fields.take("access_token_permissions", "a boolean").unwrap_or(false);
     let access_token_roles = fields.take("access_token_roles", "a boolean").unwrap_or(false);
+    // Each must name a role: checked against the directory by the caller.
+    let allowed_roles: Vec<String> =
+        fields.take("allowed_roles", "an array of role ids").unwrap_or_default();
+    if allowed_roles.len() > MAX_LIST {
+        fields.error("/allowed_roles", format!("must have at most {MAX_LIST} entries"));
+    }
+    no_duplicates(&mut fields, "allowed_roles", &allowed_roles);
     let metadata: BTreeMap<String, String> =
         fields.take("metadata", "an object of string values").unwrap_or_default();
     if metadata.len() > MAX_METADATA.0 {
@@ -516,10 +541,77 @@ pub fn validate(
         first_party,
         access_token_permissions,
         access_token_roles,
+        allowed_roles,
         metadata,
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,
         secret_digest: current.and_then(|c| c.secret_digest.clone()),
         secret_sealed: current.and_then(|c| c.secret_sealed.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn web(extra: Value) -> Result<AppRecord, Vec<FieldError>> {
+        let mut body = json!({
+            "client_name": "shop",
+            "type": "web",
+            "redirect_uris": ["https://shop.example/cb"],
+        });
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
+        let Value::Object(body) = body else { unreachable!() };
+        validate(body, None, "client-1", UnixTime::from_secs(1), FetchPolicy::default())
+    }
+
+    #[test]
+    fn allowed_roles_default_to_everyone_and_round_trip_through_the_view() {
+        let open = web(json!({})).unwrap();
+        assert!(open.admits_everyone());
+        assert_eq!(open.view()["allowed_roles"], json!([]));
+
+        let closed = web(json!({ "allowed_roles": ["staff", "ops"] })).unwrap();
+        assert!(!closed.admits_everyone());
+        assert_eq!(closed.view()["allowed_roles"], json!(["staff", "ops"]));
+        let Value::Object(view) = closed.view() else { unreachable!() };
+        let again = validate(
+            view,
+            Some(&closed),
+            "client-1",
+            UnixTime::from_secs(2),
+            FetchPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(again.allowed_roles, closed.allowed_roles);
+        // Stored before the field existed: everyone.
+        let mut stored = serde_json::to_value(&closed).unwrap();
+        stored.as_object_mut().unwrap().remove("allowed_roles");
+        assert!(serde_json::from_value::<AppRecord>(stored).unwrap().admits_everyone());
+    }
+
+    #[test]
+    fn allowed_roles_must_be_distinct_strings() {
+        let pointers = |extra| -> Vec<String> {
+            web(extra).unwrap_err().into_iter().map(|e| e.pointer).collect()
+        };
+        assert_eq!(pointers(json!({ "allowed_roles": ["a", "b", "a"] })), ["/allowed_roles/2"]);
+        assert_eq!(pointers(json!({ "allowed_roles": "staff" })), ["/allowed_roles"]);
+        assert_eq!(pointers(json!({ "allowed_roles": [7] })), ["/allowed_roles"]);
+        let many: Vec<String> = (0..=MAX_LIST).map(|i| format!("r{i}")).collect();
+        assert_eq!(pointers(json!({ "allowed_roles": many })), ["/allowed_roles"]);
+    }
+
+    #[test]
+    fn only_held_roles_that_the_app_lists_admit() {
+        let app = web(json!({ "allowed_roles": ["staff", "ops"] })).unwrap();
+        let held = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let user = held(&["guest", "ops"]);
+        assert_eq!(app.admitting_roles(&user).collect::<Vec<_>>(), ["ops"]);
+        assert_eq!(app.admitting_roles(&held(&["guest"])).count(), 0);
+        assert_eq!(app.admitting_roles(&[]).count(), 0);
+    }
 }

@@ -169,6 +169,10 @@ pub(super) struct Strings {
     pub(super) allow: &'static str,
     pub(super) deny: &'static str,
 
+    pub(super) no_access_heading: &'static str,
+    pub(super) no_access_text: &'static str,
+    pub(super) other_account: &'static str,
+
     pub(super) device_heading: &'static str,
     pub(super) device_intro: &'static str,
     pub(super) user_code: &'static str,
@@ -228,6 +232,10 @@ const EN: Strings = Strings {
     consent_intro: "This will allow {} to:",
     allow: "Allow",
     deny: "Deny",
+
+    no_access_heading: "No access to {}",
+    no_access_text: "This account may not use {}. Ask an administrator for access, or sign in with another account.",
+    other_account: "Sign in with another account",
 
     device_heading: "Connect a device",
     device_intro: "Enter the code shown on your device.",
@@ -289,6 +297,10 @@ const DE: Strings = Strings {
     allow: "Erlauben",
     deny: "Ablehnen",
 
+    no_access_heading: "Kein Zugriff auf {}",
+    no_access_text: "Dieses Konto darf {} nicht verwenden. Bitten Sie Ihre Administration um Zugriff oder melden Sie sich mit einem anderen Konto an.",
+    other_account: "Mit einem anderen Konto anmelden",
+
     device_heading: "Gerät verbinden",
     device_intro: "Geben Sie den Code ein, der auf Ihrem Gerät angezeigt wird.",
     user_code: "Code",
@@ -348,6 +360,10 @@ const FR: Strings = Strings {
     consent_intro: "Cela permettra à {} de\u{a0}:",
     allow: "Autoriser",
     deny: "Refuser",
+
+    no_access_heading: "Pas d’accès à {}",
+    no_access_text: "Ce compte ne peut pas utiliser {}. Demandez l’accès à votre administrateur ou connectez-vous avec un autre compte.",
+    other_account: "Se connecter avec un autre compte",
 
     device_heading: "Connecter un appareil",
     device_intro: "Saisissez le code affiché sur votre appareil.",

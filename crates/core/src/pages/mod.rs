@@ -1,5 +1,5 @@
-//! The hosted pages (login, consent, device code entry, logout confirmation, signed
-//! out, errors and the OAuth 2.0 Form Post Response Mode page) as typed view data,
+//! The hosted pages (login, consent, no access to an app, device code entry, logout
+//! confirmation, signed out, errors and the OAuth 2.0 Form Post Response Mode page) as typed view data,
 //! rendered to escaped HTML; and, apart from them, the Web Message Response Mode page
 //! ([`render_web_message`]), which must be framed by the app and so has its own policy.
 //!
@@ -110,6 +110,19 @@ pub struct Consent<'a> {
     pub scopes: &'a [ScopeItem<'a>],
 }
 
+/// Shown to a signed-in user whom the app does not admit (none of its allowed
+/// roles), with a login form to use another account.
+pub struct NoAccess<'a> {
+    /// The app the user may not use.
+    pub brand: Brand<'a>,
+    /// Where the login form posts.
+    pub action: &'a str,
+    /// Hidden fields carried through.
+    pub hidden: Hidden<'a>,
+    /// The signed-in user (as they would recognise themselves).
+    pub user: &'a str,
+}
+
 /// Why the device code form is shown again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceProblem {
@@ -181,6 +194,8 @@ pub enum Page<'a> {
     Login(Login<'a>),
     /// Allow or deny an app's scopes.
     Consent(Consent<'a>),
+    /// The signed-in user may not use the app.
+    NoAccess(NoAccess<'a>),
     /// Enter a device's user code.
     DeviceEntry(DeviceEntry<'a>),
     /// A device was approved or denied.
@@ -225,6 +240,7 @@ pub fn render(page: &Page<'_>, locale: Locale, status: StatusCode) -> Response {
     match page {
         Page::Login(login) => login_page(&mut html, login, text, &heading),
         Page::Consent(consent) => consent_page(&mut html, consent, locale, &heading),
+        Page::NoAccess(page) => no_access_page(&mut html, page, text, &heading),
         Page::DeviceEntry(entry) => device_entry_page(&mut html, entry, text, &heading),
         Page::DeviceDone(done) => {
             let body =
@@ -246,6 +262,7 @@ fn heading(page: &Page<'_>, text: &Strings) -> String {
     match page {
         Page::Login(login) => fill(text.login_heading, login.brand.name),
         Page::Consent(consent) => fill(text.consent_heading, consent.brand.name),
+        Page::NoAccess(page) => fill(text.no_access_heading, page.brand.name),
         Page::DeviceEntry(_) => text.device_heading.to_owned(),
         Page::DeviceDone(done) => {
             if done.approved { text.device_approved } else { text.device_denied }.to_owned()
@@ -301,6 +318,20 @@ fn consent_page(html: &mut Html, page: &Consent<'_>, locale: Locale, heading: &s
     html.end("ul");
     form(html, page.action, page.hidden);
     actions(html, ("allow", text.allow), ("deny", text.deny));
+    html.end("form");
+    links(html, &page.brand, text);
+}
+
+fn no_access_page(html: &mut Html, page: &NoAccess<'_>, text: &Strings, heading: &str) {
+    logo(html, &page.brand, text);
+    html.element("h1", &[], heading);
+    html.element("p", &[], &fill(text.signed_in_as, page.user));
+    html.element("p", &[], &fill(text.no_access_text, page.brand.name));
+    form(html, page.action, page.hidden);
+    field(html, "username", text.username, &[("autocomplete", "username")], false, false);
+    let password = [("type", "password"), ("autocomplete", "current-password")];
+    field(html, "password", text.password, &password, false, false);
+    html.element("button", &[("type", "submit")], text.other_account);
     html.end("form");
     links(html, &page.brand, text);
 }

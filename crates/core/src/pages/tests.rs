@@ -57,7 +57,17 @@ fn every_page() -> Vec<Page<'static>> {
             action: "https://shop.example/cb",
             fields: &[("code", "abc"), ("state", "xyz")],
         }),
+        no_access(),
     ]
+}
+
+fn no_access() -> Page<'static> {
+    Page::NoAccess(NoAccess {
+        brand: brand("Shop"),
+        action: "/login",
+        hidden: HIDDEN,
+        user: "ada@example.com",
+    })
 }
 
 fn body(page: &Page<'_>, locale: Locale) -> String {
@@ -204,6 +214,12 @@ fn caller_data_is_escaped_everywhere() {
         }),
         Page::Error(ErrorPage { error: HOSTILE, description: HOSTILE }),
         Page::FormPost(FormPost { action: HOSTILE, fields: &[(HOSTILE, HOSTILE)] }),
+        Page::NoAccess(NoAccess {
+            brand: hostile_brand,
+            action: HOSTILE,
+            hidden: hostile_hidden,
+            user: HOSTILE,
+        }),
     ];
     for page in &pages {
         let html = body(page, Locale::En);
@@ -380,4 +396,35 @@ fn form_post_carries_every_field_and_a_noscript_fallback() {
             .contains("<button type=\"submit\">Continue</button>")
     );
     assert!(html.find("</form>").unwrap() < html.find("<script>").unwrap());
+}
+
+#[test]
+fn no_access_names_the_app_and_the_account_and_offers_another_account() {
+    let html = body(&no_access(), Locale::En);
+    assert!(html.contains("<title>No access to Shop</title>"));
+    assert!(html.contains("<h1>No access to Shop</h1>"));
+    assert!(html.contains("<p>Signed in as ada@example.com</p>"));
+    assert!(html.contains("<p>This account may not use Shop. Ask an administrator for access"));
+    assert!(html.contains("alt=\"Shop logo\""));
+    hidden_inputs_present(&html);
+    assert!(html.contains("<form method=\"post\" action=\"/login\">"));
+    assert!(
+        html.contains(
+            "<input name=\"username\" id=\"username\" autocomplete=\"username\" required>"
+        )
+    );
+    assert!(html.contains(
+        "<input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+    ));
+    assert!(html.contains("<button type=\"submit\">Sign in with another account</button>"));
+    assert!(html.contains("<a href=\"https://shop.example/\" rel=\"noopener noreferrer\">"));
+    assert!(!html.contains("autofocus"), "the message comes first");
+    assert!(!html.contains("name=\"decision\""), "nothing here can allow the app");
+
+    let de = body(&no_access(), Locale::De);
+    assert!(de.contains("<h1>Kein Zugriff auf Shop</h1>"));
+    assert!(de.contains("Dieses Konto darf Shop nicht verwenden."));
+    let fr = body(&no_access(), Locale::Fr);
+    assert!(fr.contains("<h1>Pas d’accès à Shop</h1>"));
+    assert!(fr.contains("Se connecter avec un autre compte</button>"));
 }

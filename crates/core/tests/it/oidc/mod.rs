@@ -2,6 +2,7 @@
 //! login and consent steps, codes, refresh rotation, userinfo, revocation,
 //! introspection and logout, driven like a browser and a client would.
 
+mod app_roles;
 mod authorize;
 mod device;
 mod logout;
