@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import * as client from "openid-client";
 import { adminFetch, adminToken, startWorker } from "./harness.mjs";
 import { fillLogin, isLoginPage, launchBrowser, newPage, waitForRedirect } from "./support/browser.mjs";
+import { configFor as discover, oidcRequest } from "./support/oidc.mjs";
 import { createApp, createUser, startSite, uniqueName } from "./support/flows.mjs";
 
 const TIMEOUT = { timeout: 60_000 };
@@ -41,32 +42,7 @@ after(async () => {
   await worker?.stop();
 });
 
-/** openid-client's configuration for a web app (client_secret_basic). */
-async function configFor(app) {
-  return await client.discovery(
-    new URL(issuer),
-    app.client_id,
-    { client_secret: app.client_secret },
-    client.ClientSecretBasic(app.client_secret),
-    { execute: [client.allowInsecureRequests] },
-  );
-}
-
-/** An authorization request built by openid-client (PKCE S256, state, nonce). */
-async function oidcRequest(config, redirect_uri, scope, extra = {}) {
-  const verifier = client.randomPKCECodeVerifier();
-  const checks = { pkceCodeVerifier: verifier, expectedState: client.randomState(), expectedNonce: client.randomNonce() };
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri,
-    scope,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: "S256",
-    state: checks.expectedState,
-    nonce: checks.expectedNonce,
-    ...extra,
-  });
-  return { url, checks: { ...checks, idTokenExpected: true } };
-}
+const configFor = (app) => discover(issuer, app);
 
 const staffApp = (cb, fields = {}) =>
   createApp(worker.url, admin, { type: "web", redirect_uris: [cb], allowed_roles: [role.id], ...fields });

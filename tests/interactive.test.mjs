@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import * as client from "openid-client";
 import { decodeProtectedHeader } from "jose";
 import { adminToken, decodeJwtPart, startWorker } from "./harness.mjs";
+import { configFor as discover, oidcRequest } from "./support/oidc.mjs";
 import {
   answerConsent,
   fillLogin,
@@ -53,32 +54,7 @@ after(async () => {
   await worker?.stop();
 });
 
-/** openid-client's configuration for an app, from the discovery document. */
-async function configFor(app, auth) {
-  return await client.discovery(
-    new URL(issuer),
-    app.client_id,
-    app.client_secret ? { client_secret: app.client_secret } : undefined,
-    auth ?? (app.client_secret ? client.ClientSecretBasic(app.client_secret) : client.None()),
-    { execute: [client.allowInsecureRequests] },
-  );
-}
-
-/** An authorization request built by openid-client (PKCE S256, state, nonce). */
-async function oidcRequest(config, redirect_uri, scope, extra = {}) {
-  const verifier = client.randomPKCECodeVerifier();
-  const checks = { pkceCodeVerifier: verifier, expectedState: client.randomState(), expectedNonce: client.randomNonce() };
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri,
-    scope,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: "S256",
-    state: checks.expectedState,
-    nonce: checks.expectedNonce,
-    ...extra,
-  });
-  return { url, checks: { ...checks, idTokenExpected: scope.split(" ").includes("openid") } };
-}
+const configFor = (app, auth) => discover(issuer, app, auth);
 
 /** An authorization URL from raw parameters (see flows.authorizationParams). */
 function authorizeUrl(params) {
