@@ -109,6 +109,7 @@ mod flow;
 pub mod gateway;
 pub mod http;
 pub mod jose;
+pub mod json;
 #[cfg(feature = "issuer")]
 pub mod keys;
 #[cfg(feature = "issuer")]

@@ -207,7 +207,7 @@ impl Core {
     /// `discovery_failed` when it is not a JWKS.
     #[wasm_bindgen(js_name = setJwks)]
     pub fn set_jwks(&self, json: &str) -> Result<(), JsValue> {
-        let jwks: Jwks = serde_json::from_slice(json.as_bytes())
+        let jwks = Jwks::from_json(json.as_bytes())
             .map_err(|_| error("discovery_failed", "the issuer's JWKS is not a key set"))?;
         *self.jwks.borrow_mut() = Rc::new(jwks);
         self.jwks_fetched.set(now());
@@ -254,7 +254,7 @@ impl Core {
         let (url, pending) =
             login::begin(&*self.meta()?, &self.config, &login, &mut random::BrowserRng, now())
                 .map_err(|e| rp_error(&e))?;
-        let kept = serde_json::to_string(&pending).unwrap_or_default();
+        let kept = pending.to_json();
         let out = Object::new();
         let _ = Reflect::set(&out, &"url".into(), &url.into());
         let _ = Reflect::set(&out, &"state".into(), &pending.state.as_str().into());
@@ -445,14 +445,14 @@ impl Core {
     #[wasm_bindgen(js_name = exportSession)]
     #[must_use]
     pub fn export_session(&self) -> Option<String> {
-        serde_json::to_string(self.session.borrow().as_ref()?).ok()
+        Some(self.session.borrow().as_ref()?.to_json())
     }
 
     /// Adopts a session exported by [`Self::export_session`]; an unreadable one is
     /// ignored (returns false).
     #[wasm_bindgen(js_name = importSession)]
     pub fn import_session(&self, json: &str) -> bool {
-        match serde_json::from_slice::<Session>(json.as_bytes()) {
+        match Session::from_json(json) {
             Ok(session) => {
                 *self.session.borrow_mut() = Some(session);
                 true
@@ -481,6 +481,6 @@ impl Core {
 /// The pending login kept by the entry; a missing or unreadable one means the
 /// callback's `state` is not ours.
 fn pending_login(kept: Option<String>) -> Result<PendingLogin, JsValue> {
-    kept.and_then(|json| serde_json::from_slice(json.as_bytes()).ok())
+    kept.and_then(|json| PendingLogin::from_json(&json).ok())
         .ok_or_else(|| rp_error(&RpError::State))
 }

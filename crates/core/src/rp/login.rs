@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq as _;
 use super::{ClientConfig, LOGIN_LIFETIME_SECS, ProviderMetadata, RpError, with_query};
 use crate::http::{encode_pairs, parse_query};
 use crate::jose::b64url;
+use crate::json;
 use crate::types::UnixTime;
 
 /// 32 bytes from `rng`, base64url: 43 characters, 256 bits.
@@ -59,6 +60,54 @@ pub struct PendingLogin {
     /// The `max_age` asked, if any.
     #[serde(default)]
     pub max_age: Option<u64>,
+}
+
+impl json::Read for PendingLogin {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut state, mut nonce, mut code_verifier) = (None, None, None);
+        let (mut redirect_uri, mut started_at, mut max_age) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "state" => json::once(&mut state, String::read(r)?),
+            "nonce" => json::once(&mut nonce, String::read(r)?),
+            "code_verifier" => json::once(&mut code_verifier, String::read(r)?),
+            "redirect_uri" => json::once(&mut redirect_uri, String::read(r)?),
+            "started_at" => json::once(&mut started_at, UnixTime::read(r)?),
+            "max_age" => json::once(&mut max_age, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            state: state.ok_or(json::Invalid)?,
+            nonce: nonce.ok_or(json::Invalid)?,
+            code_verifier: code_verifier.ok_or(json::Invalid)?,
+            redirect_uri: redirect_uri.ok_or(json::Invalid)?,
+            started_at: started_at.ok_or(json::Invalid)?,
+            max_age: max_age.flatten(),
+        })
+    }
+}
+
+impl PendingLogin {
+    /// The pending login as JSON, for the host to keep (serde's form of it).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        json::Writer::new()
+            .string("state", &self.state)
+            .string("nonce", &self.nonce)
+            .string("code_verifier", &self.code_verifier)
+            .string("redirect_uri", &self.redirect_uri)
+            .number("started_at", self.started_at.as_secs())
+            .optional_number("max_age", self.max_age)
+            .finish()
+    }
+
+    /// A pending login from [`Self::to_json`].
+    ///
+    /// # Errors
+    ///
+    /// [`json::Invalid`] when it is not one.
+    pub fn from_json(json: &str) -> Result<Self, json::Invalid> {
+        json::from_slice(json.as_bytes())
+    }
 }
 
 impl std::fmt::Debug for PendingLogin {

@@ -8,6 +8,7 @@ use super::login::PendingLogin;
 use super::{ClientConfig, ProviderMetadata, RpError};
 use crate::http::encode_pairs;
 use crate::jose::{Jwks, b64url_decode};
+use crate::json;
 use crate::platform::Verifier;
 use crate::types::UnixTime;
 use crate::verify::{IdTokenClaims, IdTokenPolicy, VerifyError, verify_id_token};
@@ -52,11 +53,49 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-#[derive(Deserialize)]
+impl json::Read for TokenResponse {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut access_token, mut token_type, mut expires_in) = (None, None, None);
+        let (mut refresh_token, mut id_token, mut scope) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "access_token" => json::once(&mut access_token, String::read(r)?),
+            "token_type" => json::once(&mut token_type, String::read(r)?),
+            "expires_in" => json::once(&mut expires_in, Option::read(r)?),
+            "refresh_token" => json::once(&mut refresh_token, Option::read(r)?),
+            "id_token" => json::once(&mut id_token, Option::read(r)?),
+            "scope" => json::once(&mut scope, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            access_token: access_token.ok_or(json::Invalid)?,
+            token_type: token_type.ok_or(json::Invalid)?,
+            expires_in: expires_in.flatten(),
+            refresh_token: refresh_token.flatten(),
+            id_token: id_token.flatten(),
+            scope: scope.flatten(),
+        })
+    }
+}
+
+/// An OAuth error response (RFC 6749 section 5.2).
 struct ErrorBody {
     error: String,
-    #[serde(default)]
     error_description: Option<String>,
+}
+
+impl json::Read for ErrorBody {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut error, mut error_description) = (None, None);
+        r.object(&mut |r, key| match key {
+            "error" => json::once(&mut error, String::read(r)?),
+            "error_description" => json::once(&mut error_description, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            error: error.ok_or(json::Invalid)?,
+            error_description: error_description.flatten(),
+        })
+    }
 }
 
 impl TokenResponse {
@@ -69,14 +108,14 @@ impl TokenResponse {
     /// anything that is neither.
     pub fn parse(status: u16, body: &str) -> Result<Self, RpError> {
         if !(200..300).contains(&status) {
-            let error: ErrorBody = serde_json::from_slice(body.as_bytes())
+            let error: ErrorBody = json::from_slice(body.as_bytes())
                 .map_err(|_| RpError::TokenResponse("the token endpoint failed"))?;
             return Err(RpError::Server {
                 error: error.error,
                 description: error.error_description,
             });
         }
-        let response: Self = serde_json::from_slice(body.as_bytes())
+        let response: Self = json::from_slice(body.as_bytes())
             .map_err(|_| RpError::TokenResponse("not a token response"))?;
         if !response.token_type.eq_ignore_ascii_case("bearer") {
             return Err(RpError::TokenResponse("the token type is not Bearer"));
@@ -127,6 +166,30 @@ pub struct Session {
     /// The scope granted.
     #[serde(default)]
     pub scope: Option<String>,
+}
+
+impl json::Read for Session {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut access_token, mut expires_at, mut refresh_token) = (None, None, None);
+        let (mut id_token, mut claims, mut scope) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "access_token" => json::once(&mut access_token, String::read(r)?),
+            "expires_at" => json::once(&mut expires_at, UnixTime::read(r)?),
+            "refresh_token" => json::once(&mut refresh_token, Option::read(r)?),
+            "id_token" => json::once(&mut id_token, String::read(r)?),
+            "claims" => json::once(&mut claims, String::read(r)?),
+            "scope" => json::once(&mut scope, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            access_token: access_token.ok_or(json::Invalid)?,
+            expires_at: expires_at.ok_or(json::Invalid)?,
+            refresh_token: refresh_token.flatten(),
+            id_token: id_token.ok_or(json::Invalid)?,
+            claims: claims.ok_or(json::Invalid)?,
+            scope: scope.flatten(),
+        })
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -254,7 +317,29 @@ impl Session {
     /// The claims the checks read, from [`Self::claims`].
     #[must_use]
     pub fn user(&self) -> Option<IdTokenClaims> {
-        serde_json::from_slice(self.claims.as_bytes()).ok()
+        json::from_slice(self.claims.as_bytes()).ok()
+    }
+
+    /// The session as JSON, to share with other tabs or keep (serde's form of it).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        json::Writer::new()
+            .string("access_token", &self.access_token)
+            .number("expires_at", self.expires_at.as_secs())
+            .optional_string("refresh_token", self.refresh_token.as_deref())
+            .string("id_token", &self.id_token)
+            .string("claims", &self.claims)
+            .optional_string("scope", self.scope.as_deref())
+            .finish()
+    }
+
+    /// A session from [`Self::to_json`].
+    ///
+    /// # Errors
+    ///
+    /// [`json::Invalid`] when it is not one.
+    pub fn from_json(json: &str) -> Result<Self, json::Invalid> {
+        json::from_slice(json.as_bytes())
     }
 
     /// Whether the access token is still good for at least [`RENEW_BEFORE_SECS`].
@@ -274,6 +359,29 @@ impl Session {
 mod tests {
     use super::super::tests::config;
     use super::*;
+    use crate::json::testing::document;
+
+    /// An error response as serde read it: the reader must agree.
+    #[derive(Deserialize)]
+    struct SerdeErrorBody {
+        error: String,
+        #[serde(default)]
+        error_description: Option<String>,
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn error_bodies_read_as_serde_read_them(
+            doc in document(&["error", "error_description"], |_| vec!["\"invalid_grant\"", "null"], &[])
+        ) {
+            let ours = json::from_slice::<ErrorBody>(&doc).ok().map(|e| (e.error, e.error_description));
+            let serde = serde_json::from_slice::<SerdeErrorBody>(&doc)
+                .ok()
+                .map(|e| (e.error, e.error_description));
+            proptest::prop_assert_eq!(ours, serde);
+        }
+    }
 
     #[test]
     fn token_responses_are_read_strictly() {

@@ -14,6 +14,7 @@ use sha2::Digest as _;
 
 use super::{Common, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
 use crate::jose::{Algorithm, Jwks, b64url};
+use crate::json;
 use crate::platform::Verifier;
 use crate::token::Audience;
 use crate::types::UnixTime;
@@ -117,6 +118,43 @@ pub struct IdTokenClaims {
     pub amr: Vec<String>,
 }
 
+impl json::Read for IdTokenClaims {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut iss, mut sub, mut aud, mut exp, mut iat) = (None, None, None, None, None);
+        let (mut auth_time, mut nonce, mut azp, mut at_hash) = (None, None, None, None);
+        let (mut sid, mut acr, mut amr) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "iss" => json::once(&mut iss, String::read(r)?),
+            "sub" => json::once(&mut sub, String::read(r)?),
+            "aud" => json::once(&mut aud, Audience::read(r)?),
+            "exp" => json::once(&mut exp, UnixTime::read(r)?),
+            "iat" => json::once(&mut iat, UnixTime::read(r)?),
+            "auth_time" => json::once(&mut auth_time, Option::read(r)?),
+            "nonce" => json::once(&mut nonce, Option::read(r)?),
+            "azp" => json::once(&mut azp, Option::read(r)?),
+            "at_hash" => json::once(&mut at_hash, Option::read(r)?),
+            "sid" => json::once(&mut sid, Option::read(r)?),
+            "acr" => json::once(&mut acr, Option::read(r)?),
+            "amr" => json::once(&mut amr, Vec::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            iss: iss.ok_or(json::Invalid)?,
+            sub: sub.ok_or(json::Invalid)?,
+            aud: aud.ok_or(json::Invalid)?,
+            exp: exp.ok_or(json::Invalid)?,
+            iat: iat.ok_or(json::Invalid)?,
+            auth_time: auth_time.flatten(),
+            nonce: nonce.flatten(),
+            azp: azp.flatten(),
+            at_hash: at_hash.flatten(),
+            sid: sid.flatten(),
+            acr: acr.flatten(),
+            amr: amr.unwrap_or_default(),
+        })
+    }
+}
+
 /// The `at_hash` (or `c_hash`) of `value` for `alg`: the left half of its SHA-256,
 /// base64url (OpenID Connect Core section 3.1.3.6); both ES256 and RS256 hash with
 /// SHA-256.
@@ -165,7 +203,7 @@ impl SignedToken {
         now: UnixTime,
     ) -> Result<IdTokenClaims, VerifyError> {
         let claims: IdTokenClaims =
-            serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
+            json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
         if claims.iss != policy.common.issuer {
             return Err(VerifyError::Issuer);
         }
