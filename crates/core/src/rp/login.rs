@@ -8,7 +8,9 @@ use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
 
 use super::{ClientConfig, LOGIN_LIFETIME_SECS, ProviderMetadata, RpError, with_query};
-use crate::http::{encode_pairs, parse_query};
+#[cfg(test)]
+use crate::http::parse_query;
+use crate::http::{MAX_BODY_BYTES, decode, encode_pairs};
 use crate::jose::b64url;
 use crate::json;
 use crate::types::UnixTime;
@@ -210,15 +212,34 @@ impl Callback {
     ///
     /// [`RpError::Callback`] when a parameter repeats or is not UTF-8.
     pub fn from_query(query: &str) -> Result<Self, RpError> {
-        let form = parse_query(query).map_err(|_| RpError::Callback)?;
-        let get = |name: &str| form.get(name).map(str::to_owned);
-        Ok(Self {
-            code: get("code"),
-            state: get("state"),
-            iss: get("iss"),
-            error: get("error"),
-            error_description: get("error_description"),
-        })
+        // The rules of `http::parse_query`, read into the five members without a map (a
+        // callback carries a handful of parameters).
+        if query.len() > MAX_BODY_BYTES {
+            return Err(RpError::Callback);
+        }
+        let mut callback = Self::default();
+        let mut names = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = decode(raw_name).map_err(|_| RpError::Callback)?;
+            let value = decode(raw_value).map_err(|_| RpError::Callback)?;
+            if names.contains(&name) {
+                return Err(RpError::Callback);
+            }
+            let slot = match name.as_str() {
+                "code" => &mut callback.code,
+                "state" => &mut callback.state,
+                "iss" => &mut callback.iss,
+                "error" => &mut callback.error,
+                "error_description" => &mut callback.error_description,
+                _ => &mut None,
+            };
+            if !value.is_empty() {
+                *slot = Some(value);
+            }
+            names.push(name);
+        }
+        Ok(callback)
     }
 
     /// The `state` to look the pending login up by.
@@ -385,6 +406,24 @@ mod tests {
         assert_eq!(late.code_for(&pending, &metadata(), expired), Err(RpError::Expired));
         assert_eq!(callback(&base).code_for(&pending, &metadata(), NOW), Err(RpError::Callback));
         assert_eq!(Callback::from_query("code=a&code=b"), Err(RpError::Callback));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// The callback is read with the rules of `parse_query`.
+        #[test]
+        fn a_callback_reads_as_a_strict_query(
+            query in "((code|state|iss|error|error_description|x|c%6Fde|st%61te)(=[a-z+%20-]{0,4}|=%FF|=%zz)?&?){0,5}"
+        ) {
+            let form = parse_query(&query);
+            let expected = form.map(|f| {
+                let get = |name: &str| f.get(name).map(str::to_owned);
+                (get("code"), get("state"), get("iss"), get("error"), get("error_description"))
+            });
+            let read = Callback::from_query(&query)
+                .map(|c| (c.code, c.state, c.iss, c.error, c.error_description));
+            proptest::prop_assert_eq!(read.ok(), expected.ok());
+        }
     }
 
     #[test]

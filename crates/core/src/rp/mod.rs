@@ -210,10 +210,7 @@ impl ClientConfig {
 
 /// Whether `value` is an absolute `http`/`https` URL with a host.
 fn is_web_url(value: &str) -> bool {
-    value.parse::<http::Uri>().is_ok_and(|uri| {
-        matches!(uri.scheme_str(), Some("https" | "http"))
-            && uri.host().is_some_and(|h| !h.is_empty())
-    })
+    crate::types::WebUrl::split(value).is_some()
 }
 
 /// What the client needs from the issuer's discovery document.

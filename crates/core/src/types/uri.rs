@@ -56,6 +56,72 @@ fn http_host(value: &str) -> Result<(String, String), InvalidValue> {
     Ok((uri.scheme_str().unwrap_or_default().to_owned(), host))
 }
 
+/// An absolute `http` or `https` URL taken apart with simple rules, for checks that
+/// need no more (the relying party's and the issuer identifier's), without a full
+/// URI parser in the browser package: only characters RFC 3986 allows (no spaces,
+/// controls, non-ASCII or `"<>\\^`{|}`), a scheme `http` or `https` in any case,
+/// `//`, an authority up to the first `/`, `?` or `#` whose host is a name of
+/// letters, digits and `-._~` or a bracketed IP literal, and whose port, if any, is
+/// a number below 65536.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WebUrl<'a> {
+    /// Whether the scheme is `https`.
+    pub(crate) https: bool,
+    /// `[userinfo@]host[:port]`.
+    pub(crate) authority: &'a str,
+    /// The host, as written (an IPv6 literal with its brackets).
+    pub(crate) host: &'a str,
+    /// Path, query and fragment.
+    pub(crate) rest: &'a str,
+}
+
+impl<'a> WebUrl<'a> {
+    /// Takes `value` apart, or `None` when it is not such a URL.
+    pub(crate) fn split(value: &'a str) -> Option<Self> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
+        if !value.bytes().all(allowed) {
+            return None;
+        }
+        let (scheme, rest) = value.split_once("://")?;
+        let https = scheme.eq_ignore_ascii_case("https");
+        if !https && !scheme.eq_ignore_ascii_case("http") {
+            return None;
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, rest) = rest.split_at_checked(end)?;
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = if host_port.starts_with('[') {
+            let close = host_port.find(']')? + 1;
+            let (host, after) = host_port.split_at_checked(close)?;
+            (host, if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
+        } else {
+            match host_port.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            }
+        };
+        let port_ok = port.is_none_or(|p| {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.bytes()
+                    .try_fold(0u32, |n, d| {
+                        Some(n * 10 + u32::from(d - b'0')).filter(|n| *n < 65_536)
+                    })
+                    .is_some()
+        });
+        let name = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+        let literal = |b: u8| b.is_ascii_hexdigit() || b":.".contains(&b);
+        let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(ip) => !ip.is_empty() && ip.bytes().all(literal),
+            None => !host.is_empty() && host.bytes().all(name),
+        };
+        if !host_ok || !port_ok {
+            return None;
+        }
+        Some(Self { https, authority, host, rest })
+    }
+}
+
 /// The longest resource indicator: it is part of a storage key.
 const MAX_RESOURCE_LEN: usize = 256;
 

@@ -12,7 +12,10 @@
 use serde::Deserialize;
 use sha2::Digest as _;
 
-use super::{Common, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
+use super::{
+    AwaitingSignature, Common, SignatureRequest, SignedToken, TokenPolicy, UnverifiedToken,
+    VerifyError, check_times,
+};
 use crate::jose::{Algorithm, Jwks, b64url};
 use crate::json;
 use crate::platform::Verifier;
@@ -180,13 +183,61 @@ pub async fn verify_id_token<C: Verifier>(
     token: &str,
     now: UnixTime,
 ) -> Result<IdTokenClaims, VerifyError> {
-    let unverified = UnverifiedToken::check(jwks, policy, token)?;
-    let alg = unverified.alg;
-    let valid = crypto
-        .verify(unverified.key, alg, unverified.signing_input, &unverified.signature)
-        .await
-        .map_err(|_| VerifyError::Signature)?;
-    unverified.signature_checked(valid)?.id_token(policy, alg, now)
+    let check = IdTokenCheck::begin(jwks, policy.clone(), token, now)?;
+    let valid = check.request().verify_with(crypto).await;
+    check.finish(valid)
+}
+
+/// [`verify_id_token`] in two steps, for a host whose crypto answers later (the
+/// browser package hands the signature to WebCrypto from JavaScript):
+/// [`Self::begin`] runs the checks before the signature, the host verifies
+/// [`Self::request`], and [`Self::finish`] takes its verdict and checks the claims.
+#[derive(Debug)]
+pub struct IdTokenCheck {
+    request: SignatureRequest,
+    awaiting: AwaitingSignature,
+    policy: IdTokenPolicy,
+    now: UnixTime,
+}
+
+impl IdTokenCheck {
+    /// The checks before the signature: shape, `alg`, `typ`, `kid`.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError`] naming the first check that failed.
+    pub fn begin(
+        jwks: &Jwks,
+        policy: IdTokenPolicy,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Self, VerifyError> {
+        let (request, awaiting) = UnverifiedToken::check(jwks, &policy, token)?.into_request();
+        Ok(Self { request, awaiting, policy, now })
+    }
+
+    /// The signature the host must verify.
+    #[must_use]
+    pub fn request(&self) -> &SignatureRequest {
+        &self.request
+    }
+
+    /// Takes the verdict on [`Self::request`] and checks the claims at the time
+    /// [`Self::begin`] was given.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Signature`] when `valid` is false; otherwise the claim check
+    /// that failed.
+    ///
+    /// # Security
+    ///
+    /// `valid` must be the result of verifying [`Self::request`]; nothing else
+    /// stands between a forged token and its claims.
+    pub fn finish(self, valid: bool) -> Result<IdTokenClaims, VerifyError> {
+        let alg = self.request.alg;
+        self.awaiting.signature_checked(valid)?.id_token(&self.policy, alg, self.now)
+    }
 }
 
 impl SignedToken {

@@ -16,10 +16,11 @@ pub mod id_token;
 pub use access::{
     AccessTokenPolicy, VerifiedAccessToken, verify_access_token, verify_access_token_full,
 };
-pub use id_token::{IdTokenClaims, IdTokenPolicy, half_hash, verify_id_token};
+pub use id_token::{IdTokenCheck, IdTokenClaims, IdTokenPolicy, half_hash, verify_id_token};
 
 use crate::jose::{Algorithm, CompactJws, Jwk, Jwks};
 use crate::json;
+use crate::platform::Verifier;
 use crate::types::UnixTime;
 
 /// What every kind of token's policy holds: the issuer it must name exactly, the
@@ -315,6 +316,44 @@ impl<'t, 'k> UnverifiedToken<'t, 'k> {
     #[must_use]
     pub fn awaiting(self) -> AwaitingSignature {
         AwaitingSignature { payload: self.payload, kid: self.kid }
+    }
+
+    /// Splits the token for a host whose crypto answers later: what to verify, owned
+    /// (so it can cross a promise), and what the claims check needs once it has.
+    #[must_use]
+    pub fn into_request(self) -> (SignatureRequest, AwaitingSignature) {
+        let request = SignatureRequest {
+            alg: self.alg,
+            key: self.key.clone(),
+            signing_input: self.signing_input.to_vec(),
+            signature: self.signature,
+        };
+        (request, AwaitingSignature { payload: self.payload, kid: self.kid })
+    }
+}
+
+/// A signature to verify, owned: whether [`Self::signature`] is a valid
+/// [`Self::alg`] signature over [`Self::signing_input`] by [`Self::key`]. The key
+/// was chosen by `kid` and fits the algorithm ([`Jwk::check_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRequest {
+    /// The algorithm.
+    pub alg: Algorithm,
+    /// The public key.
+    pub key: Jwk,
+    /// The bytes the signature covers.
+    pub signing_input: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+}
+
+impl SignatureRequest {
+    /// Asks `crypto`; a key it cannot import is an invalid signature.
+    pub async fn verify_with<C: Verifier>(&self, crypto: &C) -> bool {
+        crypto
+            .verify(&self.key, self.alg, &self.signing_input, &self.signature)
+            .await
+            .unwrap_or(false)
     }
 }
 
