@@ -78,47 +78,59 @@ pub(crate) struct WebUrl<'a> {
 impl<'a> WebUrl<'a> {
     /// Takes `value` apart, or `None` when it is not such a URL.
     pub(crate) fn split(value: &'a str) -> Option<Self> {
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
-        if !value.bytes().all(allowed) {
+        let bytes = value.as_bytes();
+        let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(b);
+        if !bytes.iter().all(allowed) {
             return None;
         }
-        let (scheme, rest) = value.split_once("://")?;
+        // Positions are of ASCII bytes, so every `get` below is on a boundary.
+        let at = |from: usize, to: usize| value.get(from..to);
+        let colon = bytes.iter().position(|b| *b == b':')?;
+        let scheme = at(0, colon)?;
         let https = scheme.eq_ignore_ascii_case("https");
-        if !https && !scheme.eq_ignore_ascii_case("http") {
+        if !https && !scheme.eq_ignore_ascii_case("http") || at(colon, colon + 3)? != "://" {
             return None;
         }
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, rest) = rest.split_at_checked(end)?;
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let (host, port) = if host_port.starts_with('[') {
-            let close = host_port.find(']')? + 1;
-            let (host, after) = host_port.split_at_checked(close)?;
-            (host, if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
-        } else {
-            match host_port.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (host_port, None),
-            }
+        let start = colon + 3;
+        let end = start
+            + bytes
+                .get(start..)?
+                .iter()
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(bytes.len() - start);
+        let authority = at(start, end)?;
+        let host_start =
+            start + bytes.get(start..end)?.iter().rposition(|b| *b == b'@').map_or(0, |i| i + 1);
+        let host_port = bytes.get(host_start..end)?;
+        let host_len = match host_port.first() {
+            Some(b'[') => host_port.iter().position(|b| *b == b']')? + 1,
+            _ => host_port.iter().position(|b| *b == b':').unwrap_or(host_port.len()),
         };
-        let port_ok = port.is_none_or(|p| {
-            !p.is_empty()
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && p.bytes()
-                    .try_fold(0u32, |n, d| {
-                        Some(n * 10 + u32::from(d - b'0')).filter(|n| *n < 65_536)
-                    })
-                    .is_some()
-        });
-        let name = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
-        let literal = |b: u8| b.is_ascii_hexdigit() || b":.".contains(&b);
-        let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            Some(ip) => !ip.is_empty() && ip.bytes().all(literal),
-            None => !host.is_empty() && host.bytes().all(name),
+        let (host, port) = host_port.split_at_checked(host_len)?;
+        let name = |b: &u8| b.is_ascii_alphanumeric() || b"-._~".contains(b);
+        let literal = |b: &u8| b.is_ascii_hexdigit() || b":.".contains(b);
+        let host_ok = match host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
+            Some(ip) => !ip.is_empty() && ip.iter().all(literal),
+            None => !host.is_empty() && host.iter().all(name),
+        };
+        let port_ok = match port.strip_prefix(b":") {
+            None => port.is_empty(),
+            Some(digits) => {
+                !digits.is_empty()
+                    && digits
+                        .iter()
+                        .try_fold(0u32, |n, d| {
+                            Some(n * 10 + u32::from(d.checked_sub(b'0').filter(|d| *d < 10)?))
+                                .filter(|n| *n < 65_536)
+                        })
+                        .is_some()
+            }
         };
         if !host_ok || !port_ok {
             return None;
         }
-        Some(Self { https, authority, host, rest })
+        let host = at(host_start, host_start + host_len)?;
+        Some(Self { https, authority, host, rest: at(end, value.len())? })
     }
 }
 
