@@ -5,7 +5,7 @@
 //! `serde_json` with serde's derived visitors and their error messages (which
 //! format floats and escape strings) was more than half of its size. This reader
 //! has no error detail, no floats and no per-type visitor machinery; each type
-//! lists its members in a [`Read`] impl beside its definition. The issuer keeps
+//! lists its members in a `Read` impl beside its definition. The issuer keeps
 //! `serde_json` for everything else, and the same types keep their serde derives.
 //!
 //! The reader accepts exactly what `serde_json` accepts for the same derived type

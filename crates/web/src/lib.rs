@@ -101,7 +101,9 @@ pub struct Core {
     next_check: Cell<u32>,
 }
 
-/// A check waiting for WebCrypto's verdict on its signature.
+/// A check waiting for WebCrypto's verdict on its signature. Few wait at once, so
+/// the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Check {
     /// A code exchange's or a refresh's session.
     Session(SessionCheck),
