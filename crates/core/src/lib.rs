@@ -37,6 +37,7 @@
 //! | [`rp`] | the relying party: PKCE login, callback, token response, ID-token checks (the browser package) |
 //! | [`gateway`] | the edge gateway: config, routes, JWKS cache policy, verified-token cache |
 //! | [`jose`] | algorithms, JWKs, compact JWS |
+//! | [`json`] | the verifier's and the relying party's strict JSON reader (and writer), small enough for the browser |
 //! | [`keys`] | the signing keyring and sealing private keys at rest |
 //! | [`store`] | storage traits, every key ([`store::schema`]), memory stores (`test-util`) |
 //! | [`platform`] | [`Verifier`], [`Signer`] and the [`Platform`] bundle |
@@ -109,6 +110,7 @@ mod flow;
 pub mod gateway;
 pub mod http;
 pub mod jose;
+pub mod json;
 #[cfg(feature = "issuer")]
 pub mod keys;
 #[cfg(feature = "issuer")]

@@ -10,17 +10,26 @@
 //!
 //! The wasm-bindgen class [`Core`] is internal to the package: its JS name and
 //! methods may change between versions; apps use `createClient` from the entry.
+//!
+//! Signatures are checked in two steps, with no future on the Rust side: a method
+//! that verifies an ID token runs every check before the signature and returns the
+//! signature to verify as JSON ([`Core::accept_code_response`]); the entry asks
+//! WebCrypto and hands the verdict to [`Core::finish`], which checks the claims.
+//! The pending check stays here, so a verdict only ever applies to the token it
+//! was asked for.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gatehouse_core::jose::Jwks;
+use gatehouse_core::jose::{Algorithm, Jwks, b64url_decode};
+use gatehouse_core::json::Writer;
 use gatehouse_core::rp::login::{self, Callback, LoginOptions, PendingLogin};
-use gatehouse_core::rp::tokens::{Session, TokenResponse, may_refetch_jwks, refresh_form};
+use gatehouse_core::rp::tokens::{
+    Session, SessionCheck, TokenResponse, may_refetch_jwks, refresh_form,
+};
 use gatehouse_core::rp::{ClientConfig, ProviderMetadata, RpError, logout_url};
 use gatehouse_core::types::UnixTime;
-use gatehouse_core::verify::{IdTokenPolicy, verify_id_token};
-use gatehouse_webcrypto::WebVerifier;
+use gatehouse_core::verify::{IdTokenCheck, IdTokenPolicy, SignatureRequest};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -88,7 +97,22 @@ pub struct Core {
     jwks: RefCell<Rc<Jwks>>,
     jwks_fetched: Cell<UnixTime>,
     session: RefCell<Option<Session>>,
+    checks: RefCell<Vec<(u32, Check)>>,
+    next_check: Cell<u32>,
 }
+
+/// A check waiting for WebCrypto's verdict on its signature. Few wait at once, so
+/// the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Check {
+    /// A code exchange's or a refresh's session.
+    Session(SessionCheck),
+    /// An ID token verified on its own.
+    IdToken(IdTokenCheck, String),
+}
+
+/// The most checks that may wait at once; an older one is dropped.
+const MAX_CHECKS: usize = 8;
 
 #[wasm_bindgen]
 impl Core {
@@ -134,6 +158,8 @@ impl Core {
             jwks: RefCell::new(Rc::new(Jwks { keys: Vec::new() })),
             jwks_fetched: Cell::new(UnixTime::from_secs(0)),
             session: RefCell::new(None),
+            checks: RefCell::new(Vec::new()),
+            next_check: Cell::new(0),
         })
     }
 
@@ -207,7 +233,7 @@ impl Core {
     /// `discovery_failed` when it is not a JWKS.
     #[wasm_bindgen(js_name = setJwks)]
     pub fn set_jwks(&self, json: &str) -> Result<(), JsValue> {
-        let jwks: Jwks = serde_json::from_slice(json.as_bytes())
+        let jwks = Jwks::from_json(json.as_bytes())
             .map_err(|_| error("discovery_failed", "the issuer's JWKS is not a key set"))?;
         *self.jwks.borrow_mut() = Rc::new(jwks);
         self.jwks_fetched.set(now());
@@ -254,7 +280,7 @@ impl Core {
         let (url, pending) =
             login::begin(&*self.meta()?, &self.config, &login, &mut random::BrowserRng, now())
                 .map_err(|e| rp_error(&e))?;
-        let kept = serde_json::to_string(&pending).unwrap_or_default();
+        let kept = pending.to_json();
         let out = Object::new();
         let _ = Reflect::set(&out, &"url".into(), &url.into());
         let _ = Reflect::set(&out, &"state".into(), &pending.state.as_str().into());
@@ -297,36 +323,33 @@ impl Core {
         Ok(login::code_exchange_form(&self.config, code, &pending_login(pending)?))
     }
 
-    /// Reads the code exchange's answer and opens the session, the ID token checked
-    /// in full. Resolves to the user's claims.
+    /// Reads the code exchange's answer and checks its ID token up to the
+    /// signature: returns the signature to verify (see [`Self::finish`]).
     ///
     /// # Errors
     ///
     /// The issuer's OAuth error, `invalid_token_response`, `invalid_id_token`, or
     /// `jwks_stale` (fetch the JWKS with `setJwks` and try once more).
     #[wasm_bindgen(js_name = acceptCodeResponse)]
-    pub async fn accept_code_response(
+    pub fn accept_code_response(
         &self,
         status: u16,
-        body: String,
+        body: &str,
         pending: Option<String>,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<String, JsValue> {
         let pending = pending_login(pending)?;
-        let response = TokenResponse::parse(status, &body).map_err(|e| rp_error(&e))?;
-        let (meta, jwks) = (self.meta()?, self.jwks());
-        let session = Session::from_code_exchange(
-            &WebVerifier,
+        let response = TokenResponse::parse(status, body).map_err(|e| rp_error(&e))?;
+        let jwks = self.jwks();
+        let check = Session::begin_code_exchange(
             &jwks,
-            &meta,
+            &*self.meta()?,
             &self.config,
             &pending,
             response,
             now(),
         )
-        .await
         .map_err(|e| self.verification_error(&e))?;
-        *self.session.borrow_mut() = Some(session);
-        Ok(self.claims())
+        Ok(self.wait(Check::Session(check)))
     }
 
     /// The token request body that uses the session's refresh token, if it holds
@@ -339,31 +362,25 @@ impl Core {
         Some(refresh_form(&self.config, token))
     }
 
-    /// Reads a refresh's answer and renews the session (a new ID token must be the
-    /// same user's). Resolves to the user's claims.
+    /// Reads a refresh's answer (a new ID token must be the same user's) up to the
+    /// signature: returns the signature to verify, if any (see [`Self::finish`]).
     ///
     /// # Errors
     ///
     /// As [`Self::accept_code_response`]; `login_required` without a session.
     #[wasm_bindgen(js_name = acceptRefreshResponse)]
-    pub async fn accept_refresh_response(
-        &self,
-        status: u16,
-        body: String,
-    ) -> Result<JsValue, JsValue> {
+    pub fn accept_refresh_response(&self, status: u16, body: &str) -> Result<String, JsValue> {
         let current = self
             .session
             .borrow()
             .clone()
             .ok_or_else(|| error("login_required", "no session to renew"))?;
-        let response = TokenResponse::parse(status, &body).map_err(|e| rp_error(&e))?;
-        let (meta, jwks) = (self.meta()?, self.jwks());
-        let renewed = current
-            .refreshed(&WebVerifier, &jwks, &meta, &self.config, response, now())
-            .await
+        let response = TokenResponse::parse(status, body).map_err(|e| rp_error(&e))?;
+        let jwks = self.jwks();
+        let check = current
+            .begin_refresh(&jwks, &*self.meta()?, &self.config, response, now())
             .map_err(|e| self.verification_error(&e))?;
-        *self.session.borrow_mut() = Some(renewed);
-        Ok(self.claims())
+        Ok(self.wait(Check::Session(check)))
     }
 
     fn verification_error(&self, e: &RpError) -> JsValue {
@@ -374,20 +391,20 @@ impl Core {
         }
     }
 
-    /// Verifies an ID token of this client against the loaded JWKS, in full, with
-    /// the `nonce` and access token it must match when given. Resolves to its
-    /// claims.
+    /// Checks an ID token of this client against the loaded JWKS up to the
+    /// signature, with the `nonce` and access token it must match when given:
+    /// returns the signature to verify (see [`Self::finish`]).
     ///
     /// # Errors
     ///
     /// `invalid_id_token` naming the failed check, or `jwks_stale`.
     #[wasm_bindgen(js_name = verifyIdToken)]
-    pub async fn verify_id_token(
+    pub fn verify_id_token(
         &self,
-        token: String,
+        token: &str,
         nonce: Option<String>,
         access_token: Option<String>,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<String, JsValue> {
         let meta = self.meta()?;
         let mut policy = IdTokenPolicy::new(meta.issuer.as_str(), self.config.client_id());
         if let Some(nonce) = nonce {
@@ -396,12 +413,61 @@ impl Core {
         if let Some(access_token) = access_token {
             policy = policy.with_access_token(access_token);
         }
-        verify_id_token(&WebVerifier, &self.jwks(), &policy, &token, now())
-            .await
+        let check = IdTokenCheck::begin(&self.jwks(), policy, token, now())
             .map_err(|e| self.verification_error(&RpError::IdToken(e)))?;
-        let payload = token.split('.').nth(1).unwrap_or_default();
-        let bytes = gatehouse_core::jose::b64url_decode(payload).unwrap_or_default();
-        Ok(from_json(&String::from_utf8_lossy(&bytes)))
+        Ok(self.wait(Check::IdToken(check, token.to_owned())))
+    }
+
+    /// Keeps `check` until its verdict: `{"id":..}` with, when there is a signature
+    /// to verify, its `alg`, the public `jwk` to import, the signed `input` and the
+    /// `signature` bytes.
+    fn wait(&self, check: Check) -> String {
+        let id = self.next_check.get().wrapping_add(1);
+        self.next_check.set(id);
+        let request = match &check {
+            Check::Session(check) => check.request(),
+            Check::IdToken(check, _) => Some(check.request()),
+        };
+        let out = Writer::new().number("id", id.into());
+        let out = match request {
+            Some(request) => signature_request(out, request),
+            None => out,
+        };
+        let mut checks = self.checks.borrow_mut();
+        if checks.len() >= MAX_CHECKS {
+            checks.remove(0);
+        }
+        checks.push((id, check));
+        out.finish()
+    }
+
+    /// Finishes the check `id` with WebCrypto's verdict on its signature (false
+    /// when it could not verify): opens or renews the session for a token
+    /// response. Returns the ID token's claims.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_id_token` naming the failed check; as the method that began it.
+    pub fn finish(&self, id: u32, valid: bool) -> Result<JsValue, JsValue> {
+        let check = {
+            let mut checks = self.checks.borrow_mut();
+            let at = checks.iter().position(|(waiting, _)| *waiting == id);
+            at.map(|at| checks.remove(at).1)
+        };
+        let check = check.ok_or_else(|| error("invalid_id_token", "no such check is waiting"))?;
+        match check {
+            Check::Session(check) => {
+                let session = check.finish(valid).map_err(|e| rp_error(&e))?;
+                *self.session.borrow_mut() = Some(session);
+                Ok(self.claims())
+            }
+            Check::IdToken(check, token) => {
+                check.finish(valid).map_err(|e| rp_error(&RpError::IdToken(e)))?;
+                let payload = token.split('.').nth(1).unwrap_or_default();
+                let bytes = b64url_decode(payload).unwrap_or_default();
+                Ok(from_json(&String::from_utf8_lossy(&bytes)))
+            }
+        }
     }
 
     /// The access token, if it is good for at least 30 more seconds.
@@ -445,14 +511,14 @@ impl Core {
     #[wasm_bindgen(js_name = exportSession)]
     #[must_use]
     pub fn export_session(&self) -> Option<String> {
-        serde_json::to_string(self.session.borrow().as_ref()?).ok()
+        Some(self.session.borrow().as_ref()?.to_json())
     }
 
     /// Adopts a session exported by [`Self::export_session`]; an unreadable one is
     /// ignored (returns false).
     #[wasm_bindgen(js_name = importSession)]
     pub fn import_session(&self, json: &str) -> bool {
-        match serde_json::from_slice::<Session>(json.as_bytes()) {
+        match Session::from_json(json) {
             Ok(session) => {
                 *self.session.borrow_mut() = Some(session);
                 true
@@ -478,9 +544,40 @@ impl Core {
     }
 }
 
+/// `alg`, the public key as the JWK WebCrypto's `importKey` takes (its public
+/// members only: no `alg`, `use` or `kid` for it to check against the usage), the
+/// signed `input` and the `signature` bytes.
+fn signature_request(out: Writer, request: &SignatureRequest) -> Writer {
+    let key = &request.key;
+    let member = |value: &Option<String>| value.clone().unwrap_or_default();
+    let jwk = match request.alg {
+        Algorithm::ES256 => Writer::new()
+            .string("kty", "EC")
+            .string("crv", "P-256")
+            .string("x", &member(&key.x))
+            .string("y", &member(&key.y)),
+        Algorithm::RS256 => Writer::new()
+            .string("kty", "RSA")
+            .string("n", &member(&key.n))
+            .string("e", &member(&key.e)),
+    };
+    let mut signature = String::from("[");
+    for byte in &request.signature {
+        if signature.len() > 1 {
+            signature.push(',');
+        }
+        signature.push_str(&byte.to_string());
+    }
+    signature.push(']');
+    out.string("alg", request.alg.as_str())
+        .raw("jwk", &jwk.finish())
+        .string("input", &String::from_utf8_lossy(&request.signing_input))
+        .raw("signature", &signature)
+}
+
 /// The pending login kept by the entry; a missing or unreadable one means the
 /// callback's `state` is not ours.
 fn pending_login(kept: Option<String>) -> Result<PendingLogin, JsValue> {
-    kept.and_then(|json| serde_json::from_slice(json.as_bytes()).ok())
+    kept.and_then(|json| PendingLogin::from_json(&json).ok())
         .ok_or_else(|| rp_error(&RpError::State))
 }

@@ -5,7 +5,10 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use gatehouse_core::jose::{Algorithm, Jwks};
+use gatehouse_core::platform::Verifier as _;
 use gatehouse_web::Core;
+use gatehouse_webcrypto::WebVerifier;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -116,23 +119,59 @@ fn extra_params_may_not_override_the_login() {
     assert_eq!(code_of(&core.begin_login(&login).unwrap_err()), "invalid_config");
 }
 
+/// What the entry does with a check's request: WebCrypto verifies the signature it
+/// names (here through the Rust WebCrypto binding), and `finish` takes the verdict.
+async fn settle(core: &Core, request: Result<String, JsValue>) -> Result<JsValue, JsValue> {
+    let request = js_sys::JSON::parse(&request?).unwrap();
+    let id = Reflect::get(&request, &"id".into()).unwrap().as_f64().unwrap() as u32;
+    let alg = match member(&request, "alg").as_str() {
+        "ES256" => Algorithm::ES256,
+        _ => Algorithm::RS256,
+    };
+    let jwk = js_sys::JSON::stringify(&Reflect::get(&request, &"jwk".into()).unwrap()).unwrap();
+    let key = Jwks::from_json(format!(r#"{{"keys":[{}]}}"#, String::from(jwk)).as_bytes())
+        .unwrap()
+        .keys
+        .remove(0);
+    let signature = js_sys::Uint8Array::new(&Reflect::get(&request, &"signature".into()).unwrap());
+    let input = member(&request, "input");
+    let valid =
+        WebVerifier.verify(&key, alg, input.as_bytes(), &signature.to_vec()).await.unwrap_or(false);
+    core.finish(id, valid)
+}
+
 #[wasm_bindgen_test]
 async fn an_id_token_is_verified_with_webcrypto() {
     let core = client();
     core.set_jwks(JWKS).unwrap();
-    let claims = core.verify_id_token(ID_TOKEN.into(), Some("n1".into()), None).await.unwrap();
+    let claims =
+        settle(&core, core.verify_id_token(ID_TOKEN, Some("n1".into()), None)).await.unwrap();
     assert_eq!(member(&claims, "sub"), "u1");
     assert_eq!(member(&claims, "name"), "Ada");
 
-    let wrong_nonce = core.verify_id_token(ID_TOKEN.into(), Some("n2".into()), None).await;
+    let wrong_nonce = settle(&core, core.verify_id_token(ID_TOKEN, Some("n2".into()), None)).await;
     let error = wrong_nonce.unwrap_err();
     assert_eq!(code_of(&error), "invalid_id_token");
     assert!(js_sys::Error::from(error).message().as_string().unwrap().contains("nonce"));
 
     let mut forged = ID_TOKEN.to_owned();
     forged.replace_range(forged.len() - 4.., "AAAA");
-    let error = core.verify_id_token(forged, None, None).await.unwrap_err();
+    let error = settle(&core, core.verify_id_token(&forged, None, None)).await.unwrap_err();
     assert!(js_sys::Error::from(error).message().as_string().unwrap().contains("signature"));
+}
+
+#[wasm_bindgen_test]
+fn a_verdict_applies_only_to_the_check_it_answers() {
+    let core = client();
+    core.set_jwks(JWKS).unwrap();
+    let request = core.verify_id_token(ID_TOKEN, None, None).unwrap();
+    let id = js_sys::JSON::parse(&request).unwrap();
+    let id = Reflect::get(&id, &"id".into()).unwrap().as_f64().unwrap() as u32;
+    assert_eq!(code_of(&core.finish(id + 1, true).unwrap_err()), "invalid_id_token");
+    let refused = core.finish(id, false).unwrap_err();
+    assert!(js_sys::Error::from(refused).message().as_string().unwrap().contains("signature"));
+    // A check is finished once.
+    assert_eq!(code_of(&core.finish(id, true).unwrap_err()), "invalid_id_token");
 }
 
 #[wasm_bindgen_test]

@@ -232,7 +232,7 @@ impl JwksCache {
             FetchTarget::Jwks(_) => {
                 self.in_flight_since = None;
                 let parsed = ok.and_then(|f| {
-                    let jwks = serde_json::from_slice::<Jwks>(&f.body).ok()?;
+                    let jwks = Jwks::from_json(&f.body).ok()?;
                     Some((jwks, freshness(f.cache_control.as_deref())))
                 });
                 match parsed {

@@ -114,7 +114,7 @@ pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
 
 /// Percent-decodes one form component ('+' is a space), refusing non-UTF-8 results.
 /// A '%' not followed by two hex digits stays literal, as browsers send it.
-fn decode(raw: &str) -> Result<String, FormError> {
+pub(crate) fn decode(raw: &str) -> Result<String, FormError> {
     let spaced = raw.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()

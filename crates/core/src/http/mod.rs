@@ -10,6 +10,7 @@ mod form;
 #[cfg(any(feature = "issuer", feature = "gateway"))]
 mod response;
 
+pub(crate) use form::decode;
 pub use form::{Form, FormError, encode, encode_pairs, parse_form, parse_query};
 #[cfg(any(feature = "issuer", feature = "gateway"))]
 pub use response::{

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Algorithm, b64url_decode};
+use crate::json;
 use crate::types::InvalidValue;
 
 /// A key id (`kid`, RFC 7517 section 4.5).
@@ -217,7 +218,85 @@ fn skip_unreadable_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Jw
     Ok(raw.iter().filter_map(|v| serde_json::from_str(v.get()).ok()).collect())
 }
 
+impl json::Read for KeyType {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        match String::read(r)?.as_str() {
+            "EC" => Ok(Self::EC),
+            "RSA" => Ok(Self::RSA),
+            _ => Err(json::Invalid),
+        }
+    }
+}
+
+impl json::Read for RawJwk {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut kty, mut kid, mut alg, mut key_use, mut key_ops) = (None, None, None, None, None);
+        let (mut crv, mut x, mut y, mut n, mut e) = (None, None, None, None, None);
+        r.object(&mut |r, key| match key {
+            "kty" => json::once(&mut kty, KeyType::read(r)?),
+            "kid" => json::once(&mut kid, Option::<String>::read(r)?.map(KeyId)),
+            "alg" => json::once(&mut alg, Option::read(r)?),
+            "use" => json::once(&mut key_use, Option::read(r)?),
+            "key_ops" => json::once(&mut key_ops, Option::read(r)?),
+            "crv" => json::once(&mut crv, Option::read(r)?),
+            "x" => json::once(&mut x, Option::read(r)?),
+            "y" => json::once(&mut y, Option::read(r)?),
+            "n" => json::once(&mut n, Option::read(r)?),
+            "e" => json::once(&mut e, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            kty: kty.ok_or(json::Invalid)?,
+            kid: kid.flatten(),
+            alg: alg.flatten(),
+            key_use: key_use.flatten(),
+            key_ops: key_ops.flatten(),
+            crv: crv.flatten(),
+            x: x.flatten(),
+            y: y.flatten(),
+            n: n.flatten(),
+            e: e.flatten(),
+        })
+    }
+}
+
+impl json::Read for Jwk {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        Self::try_from(RawJwk::read(r)?).map_err(|_| json::Invalid)
+    }
+}
+
+impl json::Read for Jwks {
+    /// Each key is checked as JSON, then read on its own: one it cannot use (of any
+    /// shape at all) drops only itself.
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let mut keys = None;
+        r.object(&mut |r, key| match key {
+            "keys" => {
+                let mut usable = Vec::new();
+                r.array(&mut |r| {
+                    let text = std::str::from_utf8(r.raw()?).map_err(|_| json::Invalid)?;
+                    usable.extend(json::from_slice::<Jwk>(text.as_bytes()).ok());
+                    Ok(())
+                })?;
+                json::once(&mut keys, usable)
+            }
+            _ => r.skip(),
+        })?;
+        Ok(Self { keys: keys.ok_or(json::Invalid)? })
+    }
+}
+
 impl Jwks {
+    /// Reads a JWK Set document, skipping the keys it cannot use (see [`Jwk`]).
+    ///
+    /// # Errors
+    ///
+    /// [`json::Invalid`] when the document is not a JSON object with a `keys` array.
+    pub fn from_json(json: &[u8]) -> Result<Self, json::Invalid> {
+        json::from_slice(json)
+    }
+
     /// The key with id `kid`, if any.
     #[must_use]
     pub fn find(&self, kid: &str) -> Option<&Jwk> {

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Algorithm, b64url, b64url_decode};
+use crate::json;
 
 /// The longest compact JWS accepted (16 KiB). Anything longer is refused before any
 /// decoding, so a huge header cannot cost memory or time.
@@ -49,15 +50,38 @@ pub struct JwsHeader {
     pub kid: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The header members read when verifying; `crit` only for its presence.
 struct RawHeader {
     alg: String,
-    #[serde(default)]
     typ: Option<String>,
-    #[serde(default)]
     kid: Option<String>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+    crit: bool,
+}
+
+impl json::Read for RawHeader {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut alg, mut typ, mut kid, mut crit) = (None, None, None, None);
+        r.object(&mut |r, key| match key {
+            "alg" => json::once(&mut alg, String::read(r)?),
+            "typ" => json::once(&mut typ, Option::read(r)?),
+            "kid" => json::once(&mut kid, Option::read(r)?),
+            // Any value but null is a critical extension (none is understood).
+            "crit" => {
+                let present = !r.null()?;
+                if present {
+                    r.skip()?;
+                }
+                json::once(&mut crit, present)
+            }
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            alg: alg.ok_or(json::Invalid)?,
+            typ: typ.flatten(),
+            kid: kid.flatten(),
+            crit: crit.unwrap_or(false),
+        })
+    }
 }
 
 /// A parsed compact JWS whose signature has not been checked yet.
@@ -124,14 +148,8 @@ impl<'a> DecodedJws<'a> {
         let header_bytes = b64url_decode(h).map_err(|_| JwsError::Malformed)?;
         let payload = b64url_decode(p).map_err(|_| JwsError::Malformed)?;
         let signature = b64url_decode(s).map_err(|_| JwsError::Malformed)?;
-        // Only an object: serde would also read a struct from a JSON array. Checking the
-        // first byte spares building a map on every verification.
-        if header_bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(JwsError::BadHeader);
-        }
-        let raw: RawHeader =
-            serde_json::from_slice(&header_bytes).map_err(|_| JwsError::BadHeader)?;
-        if raw.crit.is_some() {
+        let raw: RawHeader = json::from_slice(&header_bytes).map_err(|_| JwsError::BadHeader)?;
+        if raw.crit {
             return Err(JwsError::CriticalExtension);
         }
         let signing_input = token.get(..h.len() + 1 + p.len()).ok_or(JwsError::Malformed)?;
@@ -162,6 +180,44 @@ pub fn encode_compact(signing_input: &str, signature: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::testing::document;
+
+    /// The header as serde read it: the reader must agree.
+    #[derive(Deserialize)]
+    struct SerdeHeader {
+        alg: String,
+        #[serde(default)]
+        typ: Option<String>,
+        #[serde(default)]
+        kid: Option<String>,
+        #[serde(default)]
+        crit: Option<serde::de::IgnoredAny>,
+    }
+
+    fn header_values(key: &str) -> Vec<&'static str> {
+        match key {
+            "alg" => vec!["\"ES256\"", "\"none\""],
+            "crit" => vec!["[\"exp\"]", "[]", "null", "{}"],
+            _ => vec!["\"JWT\"", "\"k1\"", "null"],
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn headers_read_as_serde_read_them(
+            doc in document(&["alg", "typ", "kid", "crit"], header_values, &["\"alg\":\"ES256\""])
+        ) {
+            let ours = json::from_slice::<RawHeader>(&doc).ok().map(|h| (h.alg, h.typ, h.kid, h.crit));
+            // Before, a header had to start with `{` (serde also reads arrays).
+            let object = doc.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            let serde = serde_json::from_slice::<SerdeHeader>(&doc)
+                .ok()
+                .filter(|_| object)
+                .map(|h| (h.alg, h.typ, h.kid, h.crit.is_some()));
+            proptest::prop_assert_eq!(ours, serde);
+        }
+    }
 
     fn token(header: &str, payload: &str, sig: &[u8]) -> String {
         format!("{}.{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()), b64url(sig))

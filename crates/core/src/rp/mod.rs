@@ -26,6 +26,7 @@ pub mod tokens;
 use serde::Deserialize;
 
 use crate::http::encode_pairs;
+use crate::json;
 use crate::types::IssuerUrl;
 use crate::verify::VerifyError;
 
@@ -209,10 +210,7 @@ impl ClientConfig {
 
 /// Whether `value` is an absolute `http`/`https` URL with a host.
 fn is_web_url(value: &str) -> bool {
-    value.parse::<http::Uri>().is_ok_and(|uri| {
-        matches!(uri.scheme_str(), Some("https" | "http"))
-            && uri.host().is_some_and(|h| !h.is_empty())
-    })
+    crate::types::WebUrl::split(value).is_some()
 }
 
 /// What the client needs from the issuer's discovery document.
@@ -238,6 +236,35 @@ pub struct ProviderMetadata {
     pub response_modes_supported: Vec<String>,
 }
 
+impl json::Read for ProviderMetadata {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut issuer, mut authorization_endpoint, mut token_endpoint) = (None, None, None);
+        let (mut jwks_uri, mut end_session_endpoint) = (None, None);
+        let (mut iss_parameter, mut response_modes) = (None, None);
+        r.object(&mut |r, key| match key {
+            "issuer" => json::once(&mut issuer, String::read(r)?),
+            "authorization_endpoint" => json::once(&mut authorization_endpoint, String::read(r)?),
+            "token_endpoint" => json::once(&mut token_endpoint, String::read(r)?),
+            "jwks_uri" => json::once(&mut jwks_uri, String::read(r)?),
+            "end_session_endpoint" => json::once(&mut end_session_endpoint, Option::read(r)?),
+            "authorization_response_iss_parameter_supported" => {
+                json::once(&mut iss_parameter, bool::read(r)?)
+            }
+            "response_modes_supported" => json::once(&mut response_modes, Vec::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            issuer: issuer.ok_or(json::Invalid)?,
+            authorization_endpoint: authorization_endpoint.ok_or(json::Invalid)?,
+            token_endpoint: token_endpoint.ok_or(json::Invalid)?,
+            jwks_uri: jwks_uri.ok_or(json::Invalid)?,
+            end_session_endpoint: end_session_endpoint.flatten(),
+            authorization_response_iss_parameter_supported: iss_parameter.unwrap_or(false),
+            response_modes_supported: response_modes.unwrap_or_default(),
+        })
+    }
+}
+
 impl ProviderMetadata {
     /// Reads a discovery document and checks it belongs to the configured issuer
     /// (OpenID Connect Discovery section 4.3) and that its endpoints are on the same
@@ -247,7 +274,7 @@ impl ProviderMetadata {
     ///
     /// [`RpError::Discovery`] naming what is wrong.
     pub fn parse(config: &ClientConfig, json: &str) -> Result<Self, RpError> {
-        let meta: Self = serde_json::from_slice(json.as_bytes())
+        let meta: Self = json::from_slice(json.as_bytes())
             .map_err(|_| RpError::Discovery("not a discovery document"))?;
         if meta.issuer.strip_suffix('/').unwrap_or(&meta.issuer) != config.issuer() {
             return Err(RpError::Discovery("its issuer is not the configured issuer"));

@@ -8,9 +8,10 @@ use super::login::PendingLogin;
 use super::{ClientConfig, ProviderMetadata, RpError};
 use crate::http::encode_pairs;
 use crate::jose::{Jwks, b64url_decode};
+use crate::json;
 use crate::platform::Verifier;
 use crate::types::UnixTime;
-use crate::verify::{IdTokenClaims, IdTokenPolicy, VerifyError, verify_id_token};
+use crate::verify::{IdTokenCheck, IdTokenClaims, IdTokenPolicy, SignatureRequest, VerifyError};
 
 /// How long before its expiry an access token is renewed (30 s), so a request
 /// sent with it does not arrive after it expired.
@@ -52,11 +53,49 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-#[derive(Deserialize)]
+impl json::Read for TokenResponse {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut access_token, mut token_type, mut expires_in) = (None, None, None);
+        let (mut refresh_token, mut id_token, mut scope) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "access_token" => json::once(&mut access_token, String::read(r)?),
+            "token_type" => json::once(&mut token_type, String::read(r)?),
+            "expires_in" => json::once(&mut expires_in, Option::read(r)?),
+            "refresh_token" => json::once(&mut refresh_token, Option::read(r)?),
+            "id_token" => json::once(&mut id_token, Option::read(r)?),
+            "scope" => json::once(&mut scope, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            access_token: access_token.ok_or(json::Invalid)?,
+            token_type: token_type.ok_or(json::Invalid)?,
+            expires_in: expires_in.flatten(),
+            refresh_token: refresh_token.flatten(),
+            id_token: id_token.flatten(),
+            scope: scope.flatten(),
+        })
+    }
+}
+
+/// An OAuth error response (RFC 6749 section 5.2).
 struct ErrorBody {
     error: String,
-    #[serde(default)]
     error_description: Option<String>,
+}
+
+impl json::Read for ErrorBody {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut error, mut error_description) = (None, None);
+        r.object(&mut |r, key| match key {
+            "error" => json::once(&mut error, String::read(r)?),
+            "error_description" => json::once(&mut error_description, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            error: error.ok_or(json::Invalid)?,
+            error_description: error_description.flatten(),
+        })
+    }
 }
 
 impl TokenResponse {
@@ -69,14 +108,14 @@ impl TokenResponse {
     /// anything that is neither.
     pub fn parse(status: u16, body: &str) -> Result<Self, RpError> {
         if !(200..300).contains(&status) {
-            let error: ErrorBody = serde_json::from_slice(body.as_bytes())
+            let error: ErrorBody = json::from_slice(body.as_bytes())
                 .map_err(|_| RpError::TokenResponse("the token endpoint failed"))?;
             return Err(RpError::Server {
                 error: error.error,
                 description: error.error_description,
             });
         }
-        let response: Self = serde_json::from_slice(body.as_bytes())
+        let response: Self = json::from_slice(body.as_bytes())
             .map_err(|_| RpError::TokenResponse("not a token response"))?;
         if !response.token_type.eq_ignore_ascii_case("bearer") {
             return Err(RpError::TokenResponse("the token type is not Bearer"));
@@ -107,6 +146,81 @@ pub fn may_refetch_jwks(error: &RpError, last_fetch: UnixTime, now: UnixTime) ->
         && now.as_secs() >= last_fetch.as_secs().saturating_add(JWKS_REFETCH_INTERVAL_SECS)
 }
 
+/// A session waiting on its ID token's signature: for a host whose crypto answers
+/// later (the browser package hands it to WebCrypto from JavaScript). The host
+/// verifies [`Self::request`], when there is one, and hands the verdict to
+/// [`Self::finish`].
+#[derive(Debug)]
+pub struct SessionCheck {
+    id_token: Option<(IdTokenCheck, String)>,
+    response: TokenResponse,
+    then: Then,
+    now: UnixTime,
+}
+
+/// What the session check leads to.
+#[derive(Debug)]
+enum Then {
+    /// A login's first session, `auth_time` checked when it asked a `max_age`.
+    Login { max_age: Option<u64>, leeway_secs: u64 },
+    /// A renewal of this session: the same user's.
+    Renewal(Session),
+}
+
+impl SessionCheck {
+    /// The ID token's signature to verify; none when a refresh response carries
+    /// no ID token.
+    #[must_use]
+    pub fn request(&self) -> Option<&SignatureRequest> {
+        self.id_token.as_ref().map(|(check, _)| check.request())
+    }
+
+    /// Verifies [`Self::request`] with `crypto`.
+    pub async fn verify_with<V: Verifier>(&self, crypto: &V) -> bool {
+        match self.request() {
+            Some(request) => request.verify_with(crypto).await,
+            None => false,
+        }
+    }
+
+    /// Takes the verdict on [`Self::request`] (ignored when there is none) and
+    /// opens the session.
+    ///
+    /// # Errors
+    ///
+    /// [`RpError::IdToken`] naming the failed check, [`RpError::IdTokenChanged`]
+    /// for a renewal that names someone else.
+    ///
+    /// # Security
+    ///
+    /// `valid` must be the result of verifying [`Self::request`].
+    pub fn finish(self, valid: bool) -> Result<Session, RpError> {
+        let Self { id_token, response, then, now } = self;
+        let Some((check, id_token)) = id_token else {
+            let Then::Renewal(current) = then else {
+                return Err(RpError::TokenResponse("no ID token in the response"));
+            };
+            let mut next = Session::open(response, current.id_token, now)?;
+            next.claims = current.claims;
+            return Ok(next);
+        };
+        let claims = check.finish(valid).map_err(RpError::IdToken)?;
+        match then {
+            Then::Login { max_age: Some(max_age), leeway_secs } => {
+                let auth_time = claims.auth_time.ok_or(RpError::IdToken(VerifyError::Claims))?;
+                let newest_allowed =
+                    auth_time.as_secs().saturating_add(max_age).saturating_add(leeway_secs);
+                if now.as_secs() > newest_allowed {
+                    return Err(RpError::IdToken(VerifyError::Expired));
+                }
+            }
+            Then::Login { max_age: None, .. } => {}
+            Then::Renewal(current) => current.check_same_user(&claims)?,
+        }
+        Session::open(response, id_token, now)
+    }
+}
+
 /// A signed-in user's tokens and ID-token claims.
 ///
 /// Serializable so a host can share it between tabs and, when the app asks, keep
@@ -127,6 +241,30 @@ pub struct Session {
     /// The scope granted.
     #[serde(default)]
     pub scope: Option<String>,
+}
+
+impl json::Read for Session {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut access_token, mut expires_at, mut refresh_token) = (None, None, None);
+        let (mut id_token, mut claims, mut scope) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "access_token" => json::once(&mut access_token, String::read(r)?),
+            "expires_at" => json::once(&mut expires_at, UnixTime::read(r)?),
+            "refresh_token" => json::once(&mut refresh_token, Option::read(r)?),
+            "id_token" => json::once(&mut id_token, String::read(r)?),
+            "claims" => json::once(&mut claims, String::read(r)?),
+            "scope" => json::once(&mut scope, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            access_token: access_token.ok_or(json::Invalid)?,
+            expires_at: expires_at.ok_or(json::Invalid)?,
+            refresh_token: refresh_token.flatten(),
+            id_token: id_token.ok_or(json::Invalid)?,
+            claims: claims.ok_or(json::Invalid)?,
+            scope: scope.flatten(),
+        })
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -172,23 +310,33 @@ impl Session {
         response: TokenResponse,
         now: UnixTime,
     ) -> Result<Self, RpError> {
+        let check = Self::begin_code_exchange(jwks, meta, config, pending, response, now)?;
+        let valid = check.verify_with(crypto).await;
+        check.finish(valid)
+    }
+
+    /// [`Self::from_code_exchange`] up to the signature (see [`SessionCheck`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::from_code_exchange`], for the checks before the signature.
+    pub fn begin_code_exchange(
+        jwks: &Jwks,
+        meta: &ProviderMetadata,
+        config: &ClientConfig,
+        pending: &PendingLogin,
+        response: TokenResponse,
+        now: UnixTime,
+    ) -> Result<SessionCheck, RpError> {
         let id_token = response
             .id_token
             .clone()
             .ok_or(RpError::TokenResponse("no ID token in the response"))?;
         let policy =
             policy(meta, config, &response.access_token).with_nonce(pending.nonce.as_str());
-        let claims = verify_id_token(crypto, jwks, &policy, &id_token, now)
-            .await
-            .map_err(RpError::IdToken)?;
-        if let Some(max_age) = pending.max_age {
-            let auth_time = claims.auth_time.ok_or(RpError::IdToken(VerifyError::Claims))?;
-            let newest_allowed = auth_time.as_secs().saturating_add(max_age + config.leeway_secs);
-            if now.as_secs() > newest_allowed {
-                return Err(RpError::IdToken(VerifyError::Expired));
-            }
-        }
-        Self::open(response, id_token, now)
+        let check = IdTokenCheck::begin(jwks, policy, &id_token, now).map_err(RpError::IdToken)?;
+        let then = Then::Login { max_age: pending.max_age, leeway_secs: config.leeway_secs };
+        Ok(SessionCheck { id_token: Some((check, id_token)), response, then, now })
     }
 
     fn open(response: TokenResponse, id_token: String, now: UnixTime) -> Result<Self, RpError> {
@@ -222,21 +370,38 @@ impl Session {
         response: TokenResponse,
         now: UnixTime,
     ) -> Result<Self, RpError> {
+        let check = self.begin_refresh(jwks, meta, config, response, now)?;
+        let valid = check.verify_with(crypto).await;
+        check.finish(valid)
+    }
+
+    /// [`Self::refreshed`] up to the signature (see [`SessionCheck`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::refreshed`], for the checks before the signature.
+    pub fn begin_refresh(
+        &self,
+        jwks: &Jwks,
+        meta: &ProviderMetadata,
+        config: &ClientConfig,
+        response: TokenResponse,
+        now: UnixTime,
+    ) -> Result<SessionCheck, RpError> {
         let mut response = response;
         if response.refresh_token.is_none() {
             response.refresh_token.clone_from(&self.refresh_token);
         }
-        let Some(id_token) = response.id_token.clone() else {
-            let mut next = Self::open(response, self.id_token.clone(), now)?;
-            next.claims.clone_from(&self.claims);
-            return Ok(next);
+        let id_token = match response.id_token.clone() {
+            None => None,
+            Some(id_token) => {
+                let policy = policy(meta, config, &response.access_token);
+                let check =
+                    IdTokenCheck::begin(jwks, policy, &id_token, now).map_err(RpError::IdToken)?;
+                Some((check, id_token))
+            }
         };
-        let policy = policy(meta, config, &response.access_token);
-        let claims = verify_id_token(crypto, jwks, &policy, &id_token, now)
-            .await
-            .map_err(RpError::IdToken)?;
-        self.check_same_user(&claims)?;
-        Self::open(response, id_token, now)
+        Ok(SessionCheck { id_token, response, then: Then::Renewal(self.clone()), now })
     }
 
     /// OpenID Connect Core section 12.2: the renewed token is the same user's.
@@ -254,7 +419,29 @@ impl Session {
     /// The claims the checks read, from [`Self::claims`].
     #[must_use]
     pub fn user(&self) -> Option<IdTokenClaims> {
-        serde_json::from_slice(self.claims.as_bytes()).ok()
+        json::from_slice(self.claims.as_bytes()).ok()
+    }
+
+    /// The session as JSON, to share with other tabs or keep (serde's form of it).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        json::Writer::new()
+            .string("access_token", &self.access_token)
+            .number("expires_at", self.expires_at.as_secs())
+            .optional_string("refresh_token", self.refresh_token.as_deref())
+            .string("id_token", &self.id_token)
+            .string("claims", &self.claims)
+            .optional_string("scope", self.scope.as_deref())
+            .finish()
+    }
+
+    /// A session from [`Self::to_json`].
+    ///
+    /// # Errors
+    ///
+    /// [`json::Invalid`] when it is not one.
+    pub fn from_json(json: &str) -> Result<Self, json::Invalid> {
+        json::from_slice(json.as_bytes())
     }
 
     /// Whether the access token is still good for at least [`RENEW_BEFORE_SECS`].
@@ -274,6 +461,29 @@ impl Session {
 mod tests {
     use super::super::tests::config;
     use super::*;
+    use crate::json::testing::document;
+
+    /// An error response as serde read it: the reader must agree.
+    #[derive(Deserialize)]
+    struct SerdeErrorBody {
+        error: String,
+        #[serde(default)]
+        error_description: Option<String>,
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn error_bodies_read_as_serde_read_them(
+            doc in document(&["error", "error_description"], |_| vec!["\"invalid_grant\"", "null"], &[])
+        ) {
+            let ours = json::from_slice::<ErrorBody>(&doc).ok().map(|e| (e.error, e.error_description));
+            let serde = serde_json::from_slice::<SerdeErrorBody>(&doc)
+                .ok()
+                .map(|e| (e.error, e.error_description));
+            proptest::prop_assert_eq!(ours, serde);
+        }
+    }
 
     #[test]
     fn token_responses_are_read_strictly() {

@@ -69,6 +69,13 @@ impl<'de> Deserialize<'de> for Audience {
     }
 }
 
+impl crate::json::Read for Audience {
+    /// A string or an array of strings.
+    fn read(r: &mut crate::json::Reader<'_>) -> crate::json::Result<Self> {
+        if r.at_string() { String::read(r).map(Self::one) } else { Vec::read(r).map(Self) }
+    }
+}
+
 impl Audience {
     /// A single audience.
     #[must_use]

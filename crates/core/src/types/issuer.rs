@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::InvalidValue;
+use super::{InvalidValue, WebUrl};
 
 /// The issuer identifier: an `https` URL (or `http` on a loopback host, for local
 /// development) with no query or fragment. Stored without a trailing slash, so that
@@ -20,18 +20,16 @@ impl IssuerUrl {
     /// `127.0.0.1`, `[::1]` or `localhost`), or has a query, fragment or user info.
     pub fn new(value: &str) -> Result<Self, InvalidValue> {
         let trimmed = value.strip_suffix('/').unwrap_or(value);
-        let uri: http::Uri = trimmed.parse().map_err(|_| InvalidValue("issuer is not a url"))?;
-        let authority = uri.authority().ok_or(InvalidValue("issuer must be an absolute url"))?;
-        if authority.as_str().contains('@') {
+        let url =
+            WebUrl::split(trimmed).ok_or(InvalidValue("issuer must be an absolute http(s) url"))?;
+        if url.authority.contains('@') {
             return Err(InvalidValue("issuer must not carry user info"));
         }
-        if uri.query().is_some() || trimmed.contains('#') {
+        if url.rest.contains(['?', '#']) {
             return Err(InvalidValue("issuer must not have a query or fragment"));
         }
-        match uri.scheme_str() {
-            Some("https") => {}
-            Some("http") if matches!(authority.host(), "127.0.0.1" | "[::1]" | "localhost") => {}
-            _ => return Err(InvalidValue("issuer must use https (http only on loopback)")),
+        if !url.https && !matches!(url.host, "127.0.0.1" | "[::1]" | "localhost") {
+            return Err(InvalidValue("issuer must use https (http only on loopback)"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -97,6 +95,41 @@ mod tests {
             "ftp://x.com",
         ] {
             assert!(IssuerUrl::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The rules as they were, on `http::Uri`.
+    fn with_http_uri(value: &str) -> Option<String> {
+        let trimmed = value.strip_suffix('/').unwrap_or(value);
+        let uri: http::Uri = trimmed.parse().ok()?;
+        let authority = uri.authority()?;
+        if authority.as_str().contains('@') || uri.query().is_some() || trimmed.contains('#') {
+            return None;
+        }
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if matches!(authority.host(), "127.0.0.1" | "[::1]" | "localhost") => {}
+            _ => return None,
+        }
+        Some(trimmed.to_owned())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        /// Nothing the `http::Uri` rules refused is accepted now, and plain issuer
+        /// URLs are accepted as before.
+        #[test]
+        fn no_looser_than_http_uri(
+            value in "(https?|HTTPS|ftp)(://|:/|:)(u@)?(id\\.example\\.com|localhost|127\\.0\\.0\\.1|\\[::1\\]|)(:[0-9]{0,6})?(/[a-z%{} ]{0,4}){0,2}[?#]?/?"
+        ) {
+            let now = IssuerUrl::new(&value).ok().map(|i| i.0);
+            let before = with_http_uri(&value);
+            if now.is_some() {
+                proptest::prop_assert_eq!(&now, &before);
+            }
+            if !value.contains(['{', '}', ' ', '%']) && !value.contains(":/") {
+                proptest::prop_assert_eq!(now, before);
+            }
         }
     }
 

@@ -14,6 +14,7 @@ pub use issuer::IssuerUrl;
 pub use scope::{MANAGEMENT_SCOPES, Scope, ScopeSet};
 pub use secret::SecretBytes;
 pub use time::UnixTime;
+pub(crate) use uri::WebUrl;
 pub use uri::{HttpsUrl, Origin, RedirectUri, ResourceIndicator};
 
 /// A value failed validation; the message says why (lowercase, no punctuation).

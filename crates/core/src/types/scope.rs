@@ -145,6 +145,13 @@ impl TryFrom<String> for ScopeSet {
     }
 }
 
+impl crate::json::Read for ScopeSet {
+    /// As serde reads it: a string, empty for no scope.
+    fn read(r: &mut crate::json::Reader<'_>) -> crate::json::Result<Self> {
+        Self::try_from(String::read(r)?).map_err(|_| crate::json::Invalid)
+    }
+}
+
 impl From<ScopeSet> for String {
     fn from(value: ScopeSet) -> Self {
         value.to_string()

@@ -33,3 +33,9 @@ impl UnixTime {
         Self(self.0.saturating_sub(secs))
     }
 }
+
+impl crate::json::Read for UnixTime {
+    fn read(r: &mut crate::json::Reader<'_>) -> crate::json::Result<Self> {
+        u64::read(r).map(Self)
+    }
+}

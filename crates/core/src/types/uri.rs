@@ -56,6 +56,84 @@ fn http_host(value: &str) -> Result<(String, String), InvalidValue> {
     Ok((uri.scheme_str().unwrap_or_default().to_owned(), host))
 }
 
+/// An absolute `http` or `https` URL taken apart with simple rules, for checks that
+/// need no more (the relying party's and the issuer identifier's), without a full
+/// URI parser in the browser package: only characters RFC 3986 allows (no spaces,
+/// controls, non-ASCII or `"<>\\^`{|}`), a scheme `http` or `https` in any case,
+/// `//`, an authority up to the first `/`, `?` or `#` whose host is a name of
+/// letters, digits and `-._~` or a bracketed IP literal, and whose port, if any, is
+/// a number below 65536.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WebUrl<'a> {
+    /// Whether the scheme is `https`.
+    pub(crate) https: bool,
+    /// `[userinfo@]host[:port]`.
+    pub(crate) authority: &'a str,
+    /// The host, as written (an IPv6 literal with its brackets).
+    pub(crate) host: &'a str,
+    /// Path, query and fragment.
+    pub(crate) rest: &'a str,
+}
+
+impl<'a> WebUrl<'a> {
+    /// Takes `value` apart, or `None` when it is not such a URL.
+    pub(crate) fn split(value: &'a str) -> Option<Self> {
+        let bytes = value.as_bytes();
+        let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(b);
+        if !bytes.iter().all(allowed) {
+            return None;
+        }
+        // Positions are of ASCII bytes, so every `get` below is on a boundary.
+        let at = |from: usize, to: usize| value.get(from..to);
+        let colon = bytes.iter().position(|b| *b == b':')?;
+        let scheme = at(0, colon)?;
+        let https = scheme.eq_ignore_ascii_case("https");
+        if !https && !scheme.eq_ignore_ascii_case("http") || at(colon, colon + 3)? != "://" {
+            return None;
+        }
+        let start = colon + 3;
+        let end = start
+            + bytes
+                .get(start..)?
+                .iter()
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(bytes.len() - start);
+        let authority = at(start, end)?;
+        let host_start =
+            start + bytes.get(start..end)?.iter().rposition(|b| *b == b'@').map_or(0, |i| i + 1);
+        let host_port = bytes.get(host_start..end)?;
+        let host_len = match host_port.first() {
+            Some(b'[') => host_port.iter().position(|b| *b == b']')? + 1,
+            _ => host_port.iter().position(|b| *b == b':').unwrap_or(host_port.len()),
+        };
+        let (host, port) = host_port.split_at_checked(host_len)?;
+        let name = |b: &u8| b.is_ascii_alphanumeric() || b"-._~".contains(b);
+        let literal = |b: &u8| b.is_ascii_hexdigit() || b":.".contains(b);
+        let host_ok = match host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
+            Some(ip) => !ip.is_empty() && ip.iter().all(literal),
+            None => !host.is_empty() && host.iter().all(name),
+        };
+        let port_ok = match port.strip_prefix(b":") {
+            None => port.is_empty(),
+            Some(digits) => {
+                !digits.is_empty()
+                    && digits
+                        .iter()
+                        .try_fold(0u32, |n, d| {
+                            Some(n * 10 + u32::from(d.checked_sub(b'0').filter(|d| *d < 10)?))
+                                .filter(|n| *n < 65_536)
+                        })
+                        .is_some()
+            }
+        };
+        if !host_ok || !port_ok {
+            return None;
+        }
+        let host = at(host_start, host_start + host_len)?;
+        Some(Self { https, authority, host, rest: at(end, value.len())? })
+    }
+}
+
 /// The longest resource indicator: it is part of a storage key.
 const MAX_RESOURCE_LEN: usize = 256;
 

@@ -3,6 +3,7 @@
 
 use super::{Common, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
 use crate::jose::{Algorithm, Jwks};
+use crate::json;
 use crate::platform::Verifier;
 use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use crate::types::{ScopeSet, UnixTime};
@@ -100,7 +101,6 @@ impl TokenPolicy for AccessTokenPolicy {
 }
 
 /// Everything read from the payload, in one pass.
-#[derive(serde::Deserialize)]
 struct Payload {
     iss: String,
     sub: String,
@@ -109,16 +109,48 @@ struct Payload {
     iat: UnixTime,
     jti: String,
     client_id: String,
-    #[serde(default)]
     scope: ScopeSet,
-    #[serde(default)]
     nbf: Option<UnixTime>,
-    #[serde(default)]
     permissions: Vec<String>,
-    #[serde(default)]
     roles: Vec<String>,
-    #[serde(default)]
     userinfo_claims: Vec<String>,
+}
+
+impl json::Read for Payload {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut iss, mut sub, mut aud, mut exp, mut iat) = (None, None, None, None, None);
+        let (mut jti, mut client_id, mut scope, mut nbf) = (None, None, None, None);
+        let (mut permissions, mut roles, mut userinfo_claims) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "iss" => json::once(&mut iss, String::read(r)?),
+            "sub" => json::once(&mut sub, String::read(r)?),
+            "aud" => json::once(&mut aud, Audience::read(r)?),
+            "exp" => json::once(&mut exp, UnixTime::read(r)?),
+            "iat" => json::once(&mut iat, UnixTime::read(r)?),
+            "jti" => json::once(&mut jti, String::read(r)?),
+            "client_id" => json::once(&mut client_id, String::read(r)?),
+            "scope" => json::once(&mut scope, ScopeSet::read(r)?),
+            "nbf" => json::once(&mut nbf, Option::read(r)?),
+            "permissions" => json::once(&mut permissions, Vec::read(r)?),
+            "roles" => json::once(&mut roles, Vec::read(r)?),
+            "userinfo_claims" => json::once(&mut userinfo_claims, Vec::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            iss: iss.ok_or(json::Invalid)?,
+            sub: sub.ok_or(json::Invalid)?,
+            aud: aud.ok_or(json::Invalid)?,
+            exp: exp.ok_or(json::Invalid)?,
+            iat: iat.ok_or(json::Invalid)?,
+            jti: jti.ok_or(json::Invalid)?,
+            client_id: client_id.ok_or(json::Invalid)?,
+            scope: scope.unwrap_or_default(),
+            nbf: nbf.flatten(),
+            permissions: permissions.unwrap_or_default(),
+            roles: roles.unwrap_or_default(),
+            userinfo_claims: userinfo_claims.unwrap_or_default(),
+        })
+    }
 }
 
 /// Verifies an access token against `jwks` and `policy` at `now`.
@@ -180,8 +212,7 @@ impl SignedToken {
         now: UnixTime,
     ) -> Result<VerifiedAccessToken, VerifyError> {
         // The payload is signed by a trusted issuer by now; one pass, no intermediate map.
-        let payload: Payload =
-            serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
+        let payload: Payload = json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
         if payload.iss != policy.common.issuer {
             return Err(VerifyError::Issuer);
         }
@@ -219,6 +250,88 @@ fn is_access_token_typ(typ: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::testing::document;
+
+    /// The payload as serde read it: the reader must agree.
+    #[derive(serde::Deserialize)]
+    struct SerdePayload {
+        iss: String,
+        sub: String,
+        aud: Audience,
+        exp: UnixTime,
+        iat: UnixTime,
+        jti: String,
+        client_id: String,
+        #[serde(default)]
+        scope: ScopeSet,
+        #[serde(default)]
+        nbf: Option<UnixTime>,
+        #[serde(default)]
+        permissions: Vec<String>,
+        #[serde(default)]
+        roles: Vec<String>,
+    }
+
+    type Fields = (
+        String,
+        String,
+        Audience,
+        UnixTime,
+        UnixTime,
+        String,
+        String,
+        ScopeSet,
+        Option<UnixTime>,
+        Vec<String>,
+        Vec<String>,
+    );
+
+    fn payload_values(key: &str) -> Vec<&'static str> {
+        match key {
+            "aud" => vec!["\"api\"", "[\"api\",\"b\"]"],
+            "exp" | "iat" | "nbf" => vec!["1700000000", "null"],
+            "scope" => vec!["\"a b\"", "\"\"", "\"a  b\"", "null"],
+            "permissions" | "roles" => vec!["[\"read\"]", "[]", "null"],
+            _ => vec!["\"s\"", "null"],
+        }
+    }
+
+    const PAYLOAD: &[&str] = &[
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "jti",
+        "client_id",
+        "scope",
+        "nbf",
+        "permissions",
+        "roles",
+    ];
+    const PAYLOAD_BASE: &[&str] = &[
+        "\"iss\":\"i\"",
+        "\"sub\":\"u\"",
+        "\"aud\":\"api\"",
+        "\"exp\":9",
+        "\"iat\":1",
+        "\"jti\":\"j\"",
+        "\"client_id\":\"c\"",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn payloads_read_as_serde_read_them(doc in document(PAYLOAD, payload_values, PAYLOAD_BASE)) {
+            let ours: Option<Fields> = json::from_slice::<Payload>(&doc).ok().map(|p| {
+                (p.iss, p.sub, p.aud, p.exp, p.iat, p.jti, p.client_id, p.scope, p.nbf, p.permissions, p.roles)
+            });
+            let serde: Option<Fields> = serde_json::from_slice::<SerdePayload>(&doc).ok().map(|p| {
+                (p.iss, p.sub, p.aud, p.exp, p.iat, p.jti, p.client_id, p.scope, p.nbf, p.permissions, p.roles)
+            });
+            proptest::prop_assert_eq!(ours, serde);
+        }
+    }
 
     #[test]
     fn typ_comparison() {

@@ -12,8 +12,12 @@
 use serde::Deserialize;
 use sha2::Digest as _;
 
-use super::{Common, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
+use super::{
+    AwaitingSignature, Common, SignatureRequest, SignedToken, TokenPolicy, UnverifiedToken,
+    VerifyError, check_times,
+};
 use crate::jose::{Algorithm, Jwks, b64url};
+use crate::json;
 use crate::platform::Verifier;
 use crate::token::Audience;
 use crate::types::UnixTime;
@@ -117,6 +121,43 @@ pub struct IdTokenClaims {
     pub amr: Vec<String>,
 }
 
+impl json::Read for IdTokenClaims {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut iss, mut sub, mut aud, mut exp, mut iat) = (None, None, None, None, None);
+        let (mut auth_time, mut nonce, mut azp, mut at_hash) = (None, None, None, None);
+        let (mut sid, mut acr, mut amr) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "iss" => json::once(&mut iss, String::read(r)?),
+            "sub" => json::once(&mut sub, String::read(r)?),
+            "aud" => json::once(&mut aud, Audience::read(r)?),
+            "exp" => json::once(&mut exp, UnixTime::read(r)?),
+            "iat" => json::once(&mut iat, UnixTime::read(r)?),
+            "auth_time" => json::once(&mut auth_time, Option::read(r)?),
+            "nonce" => json::once(&mut nonce, Option::read(r)?),
+            "azp" => json::once(&mut azp, Option::read(r)?),
+            "at_hash" => json::once(&mut at_hash, Option::read(r)?),
+            "sid" => json::once(&mut sid, Option::read(r)?),
+            "acr" => json::once(&mut acr, Option::read(r)?),
+            "amr" => json::once(&mut amr, Vec::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self {
+            iss: iss.ok_or(json::Invalid)?,
+            sub: sub.ok_or(json::Invalid)?,
+            aud: aud.ok_or(json::Invalid)?,
+            exp: exp.ok_or(json::Invalid)?,
+            iat: iat.ok_or(json::Invalid)?,
+            auth_time: auth_time.flatten(),
+            nonce: nonce.flatten(),
+            azp: azp.flatten(),
+            at_hash: at_hash.flatten(),
+            sid: sid.flatten(),
+            acr: acr.flatten(),
+            amr: amr.unwrap_or_default(),
+        })
+    }
+}
+
 /// The `at_hash` (or `c_hash`) of `value` for `alg`: the left half of its SHA-256,
 /// base64url (OpenID Connect Core section 3.1.3.6); both ES256 and RS256 hash with
 /// SHA-256.
@@ -142,13 +183,61 @@ pub async fn verify_id_token<C: Verifier>(
     token: &str,
     now: UnixTime,
 ) -> Result<IdTokenClaims, VerifyError> {
-    let unverified = UnverifiedToken::check(jwks, policy, token)?;
-    let alg = unverified.alg;
-    let valid = crypto
-        .verify(unverified.key, alg, unverified.signing_input, &unverified.signature)
-        .await
-        .map_err(|_| VerifyError::Signature)?;
-    unverified.signature_checked(valid)?.id_token(policy, alg, now)
+    let check = IdTokenCheck::begin(jwks, policy.clone(), token, now)?;
+    let valid = check.request().verify_with(crypto).await;
+    check.finish(valid)
+}
+
+/// [`verify_id_token`] in two steps, for a host whose crypto answers later (the
+/// browser package hands the signature to WebCrypto from JavaScript):
+/// [`Self::begin`] runs the checks before the signature, the host verifies
+/// [`Self::request`], and [`Self::finish`] takes its verdict and checks the claims.
+#[derive(Debug)]
+pub struct IdTokenCheck {
+    request: SignatureRequest,
+    awaiting: AwaitingSignature,
+    policy: IdTokenPolicy,
+    now: UnixTime,
+}
+
+impl IdTokenCheck {
+    /// The checks before the signature: shape, `alg`, `typ`, `kid`.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError`] naming the first check that failed.
+    pub fn begin(
+        jwks: &Jwks,
+        policy: IdTokenPolicy,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Self, VerifyError> {
+        let (request, awaiting) = UnverifiedToken::check(jwks, &policy, token)?.into_request();
+        Ok(Self { request, awaiting, policy, now })
+    }
+
+    /// The signature the host must verify.
+    #[must_use]
+    pub fn request(&self) -> &SignatureRequest {
+        &self.request
+    }
+
+    /// Takes the verdict on [`Self::request`] and checks the claims at the time
+    /// [`Self::begin`] was given.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Signature`] when `valid` is false; otherwise the claim check
+    /// that failed.
+    ///
+    /// # Security
+    ///
+    /// `valid` must be the result of verifying [`Self::request`]; nothing else
+    /// stands between a forged token and its claims.
+    pub fn finish(self, valid: bool) -> Result<IdTokenClaims, VerifyError> {
+        let alg = self.request.alg;
+        self.awaiting.signature_checked(valid)?.id_token(&self.policy, alg, self.now)
+    }
 }
 
 impl SignedToken {
@@ -165,7 +254,7 @@ impl SignedToken {
         now: UnixTime,
     ) -> Result<IdTokenClaims, VerifyError> {
         let claims: IdTokenClaims =
-            serde_json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
+            json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
         if claims.iss != policy.common.issuer {
             return Err(VerifyError::Issuer);
         }

@@ -16,9 +16,11 @@ pub mod id_token;
 pub use access::{
     AccessTokenPolicy, VerifiedAccessToken, verify_access_token, verify_access_token_full,
 };
-pub use id_token::{IdTokenClaims, IdTokenPolicy, half_hash, verify_id_token};
+pub use id_token::{IdTokenCheck, IdTokenClaims, IdTokenPolicy, half_hash, verify_id_token};
 
 use crate::jose::{Algorithm, CompactJws, Jwk, Jwks};
+use crate::json;
+use crate::platform::Verifier;
 use crate::types::UnixTime;
 
 /// What every kind of token's policy holds: the issuer it must name exactly, the
@@ -119,11 +121,6 @@ impl std::error::Error for VerifyError {}
 /// segment is decoded (this runs before every signature check).
 #[must_use]
 pub fn peek_kid(token: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct KidOnly {
-        #[serde(default)]
-        kid: Option<String>,
-    }
     if token.len() > crate::jose::MAX_TOKEN_BYTES {
         return None;
     }
@@ -135,7 +132,21 @@ pub fn peek_kid(token: &str) -> Option<String> {
     if bytes.first() != Some(&b'{') {
         return None;
     }
-    serde_json::from_slice::<KidOnly>(&bytes).ok()?.kid
+    json::from_slice::<KidOnly>(&bytes).ok()?.0
+}
+
+/// A header's `kid`, the rest skipped.
+struct KidOnly(Option<String>);
+
+impl json::Read for KidOnly {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let mut kid = None;
+        r.object(&mut |r, key| match key {
+            "kid" => json::once(&mut kid, Option::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self(kid.flatten()))
+    }
 }
 
 /// What a token's payload says of its audience and issue time, read without
@@ -149,6 +160,18 @@ pub struct PeekedClaims {
     pub iat: crate::types::UnixTime,
 }
 
+impl json::Read for PeekedClaims {
+    fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        let (mut aud, mut iat) = (None, None);
+        r.object(&mut |r, key| match key {
+            "aud" => json::once(&mut aud, crate::token::Audience::read(r)?),
+            "iat" => json::once(&mut iat, UnixTime::read(r)?),
+            _ => r.skip(),
+        })?;
+        Ok(Self { aud: aud.ok_or(json::Invalid)?, iat: iat.ok_or(json::Invalid)? })
+    }
+}
+
 /// [`PeekedClaims`] of a compact JWS, unverified.
 #[must_use]
 pub fn peek_claims(token: &str) -> Option<PeekedClaims> {
@@ -160,7 +183,7 @@ pub fn peek_claims(token: &str) -> Option<PeekedClaims> {
         return None;
     };
     let bytes = crate::jose::b64url_decode(payload).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    json::from_slice(&bytes).ok()
 }
 
 /// The first audience of a token, unverified ([`peek_claims`]).
@@ -294,11 +317,72 @@ impl<'t, 'k> UnverifiedToken<'t, 'k> {
     pub fn awaiting(self) -> AwaitingSignature {
         AwaitingSignature { payload: self.payload, kid: self.kid }
     }
+
+    /// Splits the token for a host whose crypto answers later: what to verify, owned
+    /// (so it can cross a promise), and what the claims check needs once it has.
+    #[must_use]
+    pub fn into_request(self) -> (SignatureRequest, AwaitingSignature) {
+        let request = SignatureRequest {
+            alg: self.alg,
+            key: self.key.clone(),
+            signing_input: self.signing_input.to_vec(),
+            signature: self.signature,
+        };
+        (request, AwaitingSignature { payload: self.payload, kid: self.kid })
+    }
+}
+
+/// A signature to verify, owned: whether [`Self::signature`] is a valid
+/// [`Self::alg`] signature over [`Self::signing_input`] by [`Self::key`]. The key
+/// was chosen by `kid` and fits the algorithm ([`Jwk::check_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRequest {
+    /// The algorithm.
+    pub alg: Algorithm,
+    /// The public key.
+    pub key: Jwk,
+    /// The bytes the signature covers.
+    pub signing_input: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+}
+
+impl SignatureRequest {
+    /// Asks `crypto`; a key it cannot import is an invalid signature.
+    pub async fn verify_with<C: Verifier>(&self, crypto: &C) -> bool {
+        crypto
+            .verify(&self.key, self.alg, &self.signing_input, &self.signature)
+            .await
+            .unwrap_or(false)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::testing::document;
+
+    /// A header's `kid` as serde read it: the reader must agree.
+    #[derive(serde::Deserialize)]
+    struct SerdeKidOnly {
+        #[serde(default)]
+        kid: Option<String>,
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn a_kid_is_peeked_as_serde_read_it(
+            doc in document(&["kid", "alg"], |_| vec!["\"k1\"", "null"], &[])
+        ) {
+            let token = format!("{}.e30.c2ln", crate::jose::b64url(&doc));
+            let serde = serde_json::from_slice::<SerdeKidOnly>(&doc)
+                .ok()
+                .filter(|_| doc.first() == Some(&b'{'))
+                .and_then(|k| k.kid);
+            proptest::prop_assert_eq!(peek_kid(&token), serde);
+        }
+    }
 
     #[test]
     fn peek_kid_reads_only_the_header() {
