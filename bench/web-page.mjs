@@ -1,6 +1,6 @@
 // The page of the browser package benchmark (bench/web.mjs), a module run in
-// Chromium. It is served with the built package at /pkg/ and jose's browser build
-// at /jose.js, and exposes `window.bench`:
+// Chromium. It is served with the built package's wasm and its wasm-bindgen glue at
+// /glue/ and jose's browser build at /jose.js, and exposes `window.bench`:
 //
 //   prepare(alg)          a new key pair (WebCrypto), an ID token and its access
 //                         token signed with jose, a Gatehouse `Core` holding the
@@ -12,8 +12,8 @@
 //                         turns of `slice` seconds: `{ [name]: { count, ms, perSecond } }`
 //
 // The verifiers (`name`):
-//   gatehouse  Core.verifyIdToken(token, nonce, accessToken) and Core.finish, with
-//              WebCrypto between them, as the package's entry runs them; the package's own
+//   gatehouse  the core's verifyIdToken and finish steps, with WebCrypto between
+//              them, as the package's entry runs them; the package's own
 //              check: alg allowed, kid in the JWKS, typ, signature (WebCrypto, key
 //              imported once), iss, aud, azp, exp and iat, nonce, at_hash
 //   jose       jwtVerify(token, publicKey, { issuer, audience, algorithms }) (alg,
@@ -22,7 +22,7 @@
 //   webcrypto  crypto.subtle.verify of the signature alone, the key imported: the
 //              floor under both
 
-import init, { Core } from "/pkg/gatehouse_web.js";
+import init, { Core } from "/glue/gatehouse_web.js";
 import * as jose from "/jose.js";
 
 const ISSUER = "https://issuer.bench.example";
@@ -77,8 +77,15 @@ const importedKeys = new Map();
  * signature in the wasm, the signature by WebCrypto (the key imported once and
  * kept), then the verdict and the claims checks back in the wasm.
  */
+/** A step of the core, as the entry runs it: its answer, or its error thrown. */
+function step(core, op, a = "", b, c, n = 0) {
+  const answer = JSON.parse(core.call(op, n, a, b, c));
+  if ("error" in answer) throw new Error(`${answer.error}: ${answer.message}`);
+  return answer.ok;
+}
+
 async function gatehouseVerify(core, token, nonce, accessToken) {
-  const { id, alg, jwk, input, signature } = JSON.parse(core.verifyIdToken(token, nonce, accessToken));
+  const { id, alg, jwk, input, signature } = step(core, "verifyIdToken", token, nonce, accessToken);
   let valid = false;
   if (alg !== undefined) {
     const cacheKey = `${alg}|${JSON.stringify(jwk)}`;
@@ -89,7 +96,7 @@ async function gatehouseVerify(core, token, nonce, accessToken) {
     }
     valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, new Uint8Array(signature), encoder.encode(input));
   }
-  return core.finish(id, valid);
+  return step(core, "finish", valid ? "valid" : "", undefined, undefined, id);
 }
 
 const verifiers = {
@@ -142,8 +149,11 @@ async function prepare(alg) {
     .setExpirationTime(now + 3600)
     .sign(privateKey);
 
-  const core = new Core({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI });
-  core.setMetadata(
+  const core = new Core();
+  step(core, "configure", JSON.stringify({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI }));
+  step(
+    core,
+    "metadata",
     JSON.stringify({
       issuer: ISSUER,
       authorization_endpoint: `${ISSUER}/authorize`,
@@ -151,7 +161,7 @@ async function prepare(alg) {
       jwks_uri: `${ISSUER}/.well-known/jwks.json`,
     }),
   );
-  core.setJwks(JSON.stringify(jwks));
+  step(core, "jwks", JSON.stringify(jwks));
 
   const [header, payload, signature] = token.split(".");
   const c = {

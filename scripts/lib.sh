@@ -26,6 +26,18 @@ ensure_rust() {
   fi
 }
 
+# The compiler the browser package is built with (scripts/build-web): a pinned
+# nightly, for the standard library rebuilt for size.
+WEB_TOOLCHAIN=nightly-2026-05-20
+
+ensure_web_toolchain() {
+  if ! rustup toolchain list | grep -q "^$WEB_TOOLCHAIN-"; then
+    log "installing the $WEB_TOOLCHAIN toolchain for the browser package"
+    rustup toolchain install "$WEB_TOOLCHAIN" --profile minimal --component rust-src \
+      --target wasm32-unknown-unknown
+  fi
+}
+
 ensure_deny() {
   if ! cargo deny --version 2>/dev/null | grep -q " $CARGO_DENY_VERSION\$"; then
     log "installing cargo-deny $CARGO_DENY_VERSION"

@@ -43,12 +43,10 @@ pub(crate) trait Read: Sized {
 
 /// Reads a whole document as a `T`: one value, then nothing but whitespace.
 pub(crate) fn from_slice<T: Read>(bytes: &[u8]) -> Result<T> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader::new(bytes);
     let value = T::read(&mut r)?;
-    match r.peek() {
-        None => Ok(value),
-        Some(_) => Err(Invalid),
-    }
+    r.end()?;
+    Ok(value)
 }
 
 /// Sets a member's slot the first time it is seen: a repeated member is refused, as
@@ -69,6 +67,19 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// Succeeds when nothing but whitespace is left.
+    pub(crate) fn end(&mut self) -> Result<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(Invalid),
+        }
+    }
+
     /// The next byte after whitespace, not consumed.
     fn peek(&mut self) -> Option<u8> {
         while let Some(b) = self.bytes.get(self.pos) {
@@ -414,6 +425,30 @@ impl<T: Read> Read for Vec<T> {
     }
 }
 
+/// `n` in decimal, appended to `out`, without the formatting machinery (which the
+/// browser package leaves out).
+pub fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // `rest % 10` is a single digit.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (rest % 10) as u8;
+        if let Some(slot) = digits.get_mut(at) {
+            *slot = b'0' + digit;
+        }
+        rest /= 10;
+        if rest == 0 || at == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(at..).unwrap_or_default() {
+        out.push(char::from(d));
+    }
+}
+
 /// A JSON object being written, members in the order given.
 #[derive(Debug)]
 pub struct Writer(String);
@@ -462,7 +497,7 @@ impl Writer {
     #[must_use]
     pub fn number(mut self, key: &str, value: u64) -> Self {
         self.key(key);
-        self.0.push_str(&value.to_string());
+        push_decimal(&mut self.0, value);
         self
     }
 

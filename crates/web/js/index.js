@@ -3,9 +3,7 @@
 // renew) is made in the wasm core; this file does the browser's I/O: fetch,
 // storage, Web Locks, BroadcastChannel, the hidden iframe and the address bar.
 
-import init, { Core, version } from "./gatehouse_web.js";
-
-export { version };
+import init, { Core } from "./gatehouse_web.js";
 
 const SILENT_TIMEOUT_MS = 10_000;
 const CALLBACK_PARAMS = ["code", "state", "iss", "error", "error_description", "error_uri", "session_state"];
@@ -24,6 +22,21 @@ function fail(code, message, cause) {
   error.name = "GatehouseError";
   error.code = code;
   return error;
+}
+
+/**
+ * Runs a step of the core (see `Core::call` in the crate): `a` a string, `b` and
+ * `c` strings or undefined, `n` a number. Returns its answer, or throws its error.
+ */
+function run(core, op, a = "", b, c, n = 0) {
+  const answer = JSON.parse(core.call(op, n, a, b, c));
+  if ("error" in answer) throw fail(answer.error, answer.message);
+  return answer.ok;
+}
+
+/** The package version (once a client is created: it is the wasm's). */
+export function version() {
+  return run(new Core(), "version");
 }
 
 async function fetchText(url, init) {
@@ -56,8 +69,7 @@ const importedKeys = new Map();
  * for (a key it cannot import, or any failure, is an invalid signature), then the
  * core checks the claims with that verdict. Resolves to the claims.
  */
-async function settle(core, request) {
-  const { id, alg, jwk, input, signature } = JSON.parse(request);
+async function settle(core, { id, alg, jwk, input, signature }) {
   let valid = false;
   if (alg !== undefined) {
     try {
@@ -74,7 +86,7 @@ async function settle(core, request) {
       valid = false;
     }
   }
-  return core.finish(id, valid);
+  return run(core, "finish", valid ? "valid" : "", undefined, undefined, id);
 }
 
 function storageOf(kind) {
@@ -90,10 +102,11 @@ function storageOf(kind) {
  */
 export async function createClient(options) {
   await loadWasm();
-  const core = new Core(options);
+  const core = new Core();
+  const { issuer, discoveryUrl } = run(core, "configure", JSON.stringify(options) ?? "");
   const storage = storageOf(options.refreshTokenStorage);
-  core.setMetadata(await fetchJson(core.discoveryUrl(), "discovery document"));
-  const client = new Client(core, options, storage);
+  const endpoints = run(core, "metadata", await fetchJson(discoveryUrl, "discovery document"));
+  const client = new Client(core, `gatehouse:${issuer}:${options.clientId}`, endpoints, storage);
   client.restore();
   return client;
 }
@@ -102,6 +115,7 @@ class Client {
   #core;
   #storage;
   #key;
+  #endpoints;
   #listeners = new Set();
   #channel;
   #renewal = null;
@@ -110,20 +124,26 @@ class Client {
   #jwks = null;
   #lastRenewal = null;
 
-  constructor(core, options, storage) {
+  constructor(core, key, endpoints, storage) {
     this.#core = core;
     this.#storage = storage;
-    this.#key = `gatehouse:${core.issuer()}:${options.clientId}`;
+    this.#key = key;
+    this.#endpoints = endpoints;
     if (typeof BroadcastChannel === "function") {
       this.#channel = new BroadcastChannel(this.#key);
       this.#channel.onmessage = (event) => this.#fromOtherTab(event.data);
     }
   }
 
+  /** Runs a step of this client's core. */
+  #run(op, a, b, c, n) {
+    return run(this.#core, op, a, b, c, n);
+  }
+
   /** Adopts the session kept in storage, if any. */
   restore() {
     const kept = this.#storage?.getItem(`${this.#key}:session`);
-    if (kept && !this.#core.importSession(kept)) this.#storage.removeItem(`${this.#key}:session`);
+    if (kept && !this.#run("importSession", kept)) this.#storage.removeItem(`${this.#key}:session`);
   }
 
   /**
@@ -131,7 +151,7 @@ class Client {
    * navigates away).
    */
   async login({ prompt, loginHint, maxAge, extraParams } = {}) {
-    const { url, state, pending } = this.#core.beginLogin({ prompt, loginHint, maxAge, extraParams });
+    const { url, state, pending } = this.#run("begin", JSON.stringify({ prompt, loginHint, maxAge, extraParams }));
     sessionStorage.setItem(`${this.#key}:login:${state}`, pending);
     location.assign(url);
     return new Promise(() => {});
@@ -146,11 +166,11 @@ class Client {
     const parsed = new URL(url);
     try {
       const query = parsed.search.slice(1);
-      const state = Core.callbackState(query);
+      const state = this.#run("callbackState", query);
       const key = `${this.#key}:login:${state}`;
-      const pending = state === undefined ? undefined : sessionStorage.getItem(key) ?? undefined;
+      const pending = state === null ? undefined : sessionStorage.getItem(key) ?? undefined;
       if (pending !== undefined) sessionStorage.removeItem(key);
-      const user = await this.#redeem(this.#core.codeFor(query, pending), pending);
+      const user = await this.#redeem(query, pending);
       this.#changed(user, "login");
       return user;
     } finally {
@@ -161,14 +181,19 @@ class Client {
     }
   }
 
-  /** Redeems a checked code and opens the session. */
-  async #redeem(code, pending) {
-    const { status, body } = await fetchText(this.#core.tokenEndpoint(), {
+  /** Checks a callback (its query), redeems its code and opens the session. */
+  async #redeem(query, pending) {
+    const { status, body } = await this.#post(this.#run("callback", query, pending));
+    return this.#verified(() => this.#run("acceptCode", body, pending, undefined, status));
+  }
+
+  /** A token request. */
+  #post(form) {
+    return fetchText(this.#endpoints.tokenEndpoint, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: this.#core.codeExchangeForm(code, pending),
+      body: form,
     });
-    return this.#verified(() => this.#core.acceptCodeResponse(status, body, pending));
   }
 
   /**
@@ -176,22 +201,22 @@ class Client {
    * the JWKS first when none is loaded, and once more when the token names a key it
    * lacks; then settles it.
    */
-  async #verified(run) {
-    if (!this.#core.hasJwks()) await this.#loadJwks();
+  async #verified(check) {
+    if (!this.#run("hasJwks")) await this.#loadJwks();
     let request;
     try {
-      request = run();
+      request = check();
     } catch (error) {
       if (error.code !== "jwks_stale") throw error;
       await this.#loadJwks();
-      request = run();
+      request = check();
     }
     return settle(this.#core, request);
   }
 
   async #loadJwks() {
-    this.#jwks ??= fetchJson(this.#core.jwksUri(), "JWKS")
-      .then((json) => this.#core.setJwks(json))
+    this.#jwks ??= fetchJson(this.#endpoints.jwksUri, "JWKS")
+      .then((json) => this.#run("jwks", json))
       .finally(() => (this.#jwks = null));
     return this.#jwks;
   }
@@ -201,10 +226,10 @@ class Client {
    * silent login in a hidden iframe), one renewal at a time across tabs.
    */
   async getAccessToken() {
-    const token = this.#core.accessToken();
-    if (token !== undefined) return token;
+    const token = this.#run("accessToken");
+    if (token !== null) return token;
     await this.renew();
-    return this.#core.accessToken() ?? Promise.reject(fail("login_required", "the renewed access token is already expiring; check the clocks"));
+    return this.#run("accessToken") ?? Promise.reject(fail("login_required", "the renewed access token is already expiring; check the clocks"));
   }
 
   /**
@@ -214,7 +239,7 @@ class Client {
    */
   renew() {
     const seen = this.#marker();
-    const held = this.#core.accessToken();
+    const held = this.#run("accessToken");
     this.#renewal ??= this.#underLock(() => this.#renewOnce(seen, held)).finally(() => (this.#renewal = null));
     return this.#renewal;
   }
@@ -274,23 +299,20 @@ class Client {
     this.restore();
     const mark = this.#marker();
     const renewedElsewhere = () => {
-      const token = this.#core.accessToken();
-      return token !== undefined && token !== held;
+      const token = this.#run("accessToken");
+      return token !== null && token !== held;
     };
     if (mark !== seen && mark !== null && !renewedElsewhere()) await this.#arrival(mark);
     if (renewedElsewhere()) return this.#renewed("other_tab");
-    if (this.#core.hasRefreshToken()) {
-      const { status, body } = await fetchText(this.#core.tokenEndpoint(), {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: this.#core.refreshForm(),
-      });
+    const form = this.#run("refreshForm");
+    if (form !== null) {
+      const { status, body } = await this.#post(form);
       try {
-        const user = await this.#verified(() => this.#core.acceptRefreshResponse(status, body));
+        const user = await this.#verified(() => this.#run("acceptRefresh", body, undefined, undefined, status));
         return this.#renewed("refresh_token", user);
       } catch (error) {
         if (error.code !== "invalid_grant") throw error;
-        this.#core.dropRefreshToken();
+        this.#run("dropRefreshToken");
       }
     }
     const user = await this.#silentLogin();
@@ -305,10 +327,10 @@ class Client {
 
   /** `prompt=none` in a hidden iframe, answered by `web_message`. */
   async #silentLogin() {
-    if (!this.#core.supportsWebMessage()) {
+    if (!this.#endpoints.webMessage) {
       throw fail("login_required", "the session cannot be renewed: no refresh token, and the issuer offers no silent login");
     }
-    const { url, state, pending } = this.#core.beginLogin({ prompt: "none", responseMode: "web_message" });
+    const { url, state, pending } = this.#run("begin", JSON.stringify({ prompt: "none", responseMode: "web_message" }));
     const issuerOrigin = new URL(url).origin;
     const iframe = document.createElement("iframe");
     iframe.hidden = true;
@@ -335,7 +357,7 @@ class Client {
     }).finally(() => cleanup());
     const query = new URLSearchParams(Object.entries(params).filter(([, v]) => typeof v === "string")).toString();
     try {
-      return await this.#redeem(this.#core.codeFor(query, pending), pending);
+      return await this.#redeem(query, pending);
     } catch (error) {
       if (error.code === "login_required") {
         error.message += " (silent login: the issuer saw no session; the browser may block third-party cookies, so keep a refresh token with the offline_access scope)";
@@ -346,12 +368,12 @@ class Client {
 
   /** The signed-in user's ID-token claims, or null. */
   getUser() {
-    return this.#core.claims();
+    return this.#run("claims");
   }
 
   /** Whether a user is signed in (the access token may still need renewing). */
   isAuthenticated() {
-    return this.#core.subject() !== undefined;
+    return this.#run("subject") !== null;
   }
 
   /** How the last renewal went: `{ via, at }`, or null. */
@@ -370,12 +392,12 @@ class Client {
    * issuer's logout (RP-initiated logout) when it offers one.
    */
   async logout() {
-    const url = this.#core.logoutUrl();
-    this.#core.clearSession();
+    const url = this.#run("logoutUrl");
+    this.#run("clearSession");
     this.#storage?.removeItem(`${this.#key}:session`);
     this.#channel?.postMessage({ type: "logout" });
     this.#notify(null, "logout");
-    if (url !== undefined) {
+    if (url !== null) {
       location.assign(url);
       return new Promise(() => {});
     }
@@ -383,22 +405,22 @@ class Client {
 
   /** After this tab's sign-in or renewal: keep, share, tell. */
   #changed(user, reason) {
-    const session = this.#core.exportSession();
+    const session = this.#run("exportSession");
     this.#storage?.setItem(`${this.#key}:session`, session);
     this.#channel?.postMessage({ type: "session", session, mark: this.#mark() });
-    this.#notify(user ?? this.#core.claims(), reason);
+    this.#notify(user ?? this.#run("claims"), reason);
   }
 
   #fromOtherTab(message) {
     if (message?.type === "logout") {
-      this.#core.clearSession();
+      this.#run("clearSession");
       this.#notify(null, "logout");
     } else if (message?.type === "session" && typeof message.session === "string") {
-      const before = this.#core.subject();
-      if (this.#core.importSession(message.session)) {
+      const before = this.#run("subject");
+      if (this.#run("importSession", message.session)) {
         this.#imported = message.mark;
         this.#waiting.get(message.mark)?.();
-        this.#notify(this.#core.claims(), before === this.#core.subject() ? "other_tab" : "login");
+        this.#notify(this.#run("claims"), before === this.#run("subject") ? "other_tab" : "login");
       }
     }
   }
@@ -421,8 +443,9 @@ class Client {
  */
 export async function verifyIdToken(token, { issuer, clientId, nonce, accessToken, leewaySeconds }) {
   await loadWasm();
-  const core = new Core({ issuer, clientId, redirectUri: issuer, leewaySeconds });
-  core.setMetadata(await fetchJson(core.discoveryUrl(), "discovery document"));
-  core.setJwks(await fetchJson(core.jwksUri(), "JWKS"));
-  return settle(core, core.verifyIdToken(token, nonce, accessToken));
+  const core = new Core();
+  const { discoveryUrl } = run(core, "configure", JSON.stringify({ issuer, clientId, redirectUri: issuer, leewaySeconds }));
+  const { jwksUri } = run(core, "metadata", await fetchJson(discoveryUrl, "discovery document"));
+  run(core, "jwks", await fetchJson(jwksUri, "JWKS"));
+  return settle(core, run(core, "verifyIdToken", token, nonce, accessToken));
 }

@@ -35,8 +35,9 @@ impl rand_core::RngCore for CounterRng {
 impl rand_core::CryptoRng for CounterRng {}
 
 #[wasm_bindgen_test]
-fn version_is_exported() {
-    assert_eq!(gatehouse_web::version(), env!("CARGO_PKG_VERSION"));
+fn version_is_answered() {
+    let version = gatehouse_web::Core::new().step("version", 0, "", None, None);
+    assert_eq!(version, Ok(gatehouse_web::Out::Text(env!("CARGO_PKG_VERSION").to_owned())));
 }
 
 #[wasm_bindgen_test]

@@ -7,9 +7,9 @@
 
 use gatehouse_core::jose::{Algorithm, Jwks};
 use gatehouse_core::platform::Verifier as _;
-use gatehouse_web::Core;
+use gatehouse_web::{Core, Failure, Out};
 use gatehouse_webcrypto::WebVerifier;
-use js_sys::{Object, Reflect};
+use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -28,28 +28,33 @@ const METADATA: &str = r#"{"issuer":"https://id.example.com",
 const JWKS: &str = r#"{"keys":[{"kty":"EC","x":"gCZkaKSFP5OXpD5iaBpkEXdwNRVsttlmEkJuVhnEsqM","y":"ox8ob3Zotvl6R6IyF62436Z2nG3xAXoQdhwKRs9TO5g","crv":"P-256","kid":"k1","alg":"ES256","use":"sig"}]}"#;
 const ID_TOKEN: &str = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1MSIsIm5vbmNlIjoibjEiLCJuYW1lIjoiQWRhIiwiaXNzIjoiaHR0cHM6Ly9pZC5leGFtcGxlLmNvbSIsImF1ZCI6InNwYSIsImlhdCI6MTcwMDAwMDAwMCwiZXhwIjo0MTAyNDQ0ODAwfQ.RzY0zij_gdUown5bM3eY-U719gr1H6iBRxK5LTE32HswmPJbOiKALDTqOhkdRIAS0pKUoDhoqZEvz-InEcPyiA";
 
-fn options(pairs: &[(&str, &str)]) -> JsValue {
-    let object = Object::new();
-    for (name, value) in pairs {
-        Reflect::set(&object, &(*name).into(), &(*value).into()).unwrap();
+const OPTIONS: &str = r#"{"issuer":"https://id.example.com","clientId":"spa","redirectUri":"https://app.example.com/cb","scope":"profile"}"#;
+
+/// Runs a step with string arguments.
+fn step(core: &Core, op: &str, a: &str, b: Option<&str>) -> Result<Out, Failure> {
+    core.step(op, 0, a, b.map(str::to_owned), None)
+}
+
+/// A step's JSON answer as a JS value.
+fn json(out: Out) -> JsValue {
+    match out {
+        Out::Json(text) => js_sys::JSON::parse(&text).unwrap(),
+        other => panic!("not JSON: {other:?}"),
     }
-    object.into()
+}
+
+fn text(out: Out) -> String {
+    match out {
+        Out::Text(text) => text,
+        other => panic!("not text: {other:?}"),
+    }
 }
 
 fn client() -> Core {
-    let core = Core::new(&options(&[
-        ("issuer", ISSUER),
-        ("clientId", "spa"),
-        ("redirectUri", "https://app.example.com/cb"),
-        ("scope", "profile"),
-    ]))
-    .unwrap();
-    core.set_metadata(METADATA).unwrap();
+    let core = Core::new();
+    step(&core, "configure", OPTIONS, None).unwrap();
+    step(&core, "metadata", METADATA, None).unwrap();
     core
-}
-
-fn code_of(error: &JsValue) -> String {
-    Reflect::get(error, &"code".into()).unwrap().as_string().unwrap()
 }
 
 fn member(object: &JsValue, name: &str) -> String {
@@ -57,35 +62,55 @@ fn member(object: &JsValue, name: &str) -> String {
 }
 
 #[wasm_bindgen_test]
+fn call_answers_ok_or_error_as_json() {
+    let core = Core::new();
+    let ok = js_sys::JSON::parse(&core.call("configure", 0, OPTIONS, None, None)).unwrap();
+    let ok = Reflect::get(&ok, &"ok".into()).unwrap();
+    assert_eq!(member(&ok, "issuer"), ISSUER);
+    assert_eq!(
+        member(&ok, "discoveryUrl"),
+        "https://id.example.com/.well-known/openid-configuration"
+    );
+    let error = js_sys::JSON::parse(&core.call("configure", 0, "null", None, None)).unwrap();
+    assert_eq!(member(&error, "error"), "invalid_config");
+    assert!(member(&error, "message").contains("options object"));
+    let unknown = js_sys::JSON::parse(&core.call("nope", 0, "", None, None)).unwrap();
+    assert_eq!(member(&unknown, "error"), "unknown_step");
+    let none = js_sys::JSON::parse(&core.call("accessToken", 0, "", None, None)).unwrap();
+    assert!(Reflect::get(&none, &"ok".into()).unwrap().is_null());
+}
+
+#[wasm_bindgen_test]
 fn bad_options_are_named_errors() {
-    let missing = Core::new(&options(&[("issuer", ISSUER)])).err().unwrap();
-    assert_eq!(code_of(&missing), "invalid_config");
-    assert!(js_sys::Error::from(missing).message().as_string().unwrap().contains("clientId"));
-    let plain_http = Core::new(&options(&[
-        ("issuer", "http://id.example.com"),
-        ("clientId", "spa"),
-        ("redirectUri", "https://app.example.com/cb"),
-    ]));
-    assert_eq!(code_of(&plain_http.err().unwrap()), "invalid_config");
-    assert_eq!(code_of(&Core::new(&JsValue::NULL).err().unwrap()), "invalid_config");
+    let core = Core::new();
+    let missing =
+        step(&core, "configure", r#"{"issuer":"https://id.example.com"}"#, None).unwrap_err();
+    assert_eq!(missing.code, "invalid_config");
+    assert!(missing.message.contains("clientId"));
+    let plain_http = step(
+        &core,
+        "configure",
+        r#"{"issuer":"http://id.example.com","clientId":"spa","redirectUri":"https://app.example.com/cb"}"#,
+        None,
+    );
+    assert_eq!(plain_http.unwrap_err().code, "invalid_config");
+    // Nothing works before the client is configured.
+    assert_eq!(step(&core, "metadata", METADATA, None).unwrap_err().code, "invalid_config");
 }
 
 #[wasm_bindgen_test]
 fn another_issuers_metadata_is_refused() {
-    let core = Core::new(&options(&[
-        ("issuer", "https://other.example.com"),
-        ("clientId", "spa"),
-        ("redirectUri", "https://app.example.com/cb"),
-    ]))
-    .unwrap();
-    assert_eq!(code_of(&core.set_metadata(METADATA).unwrap_err()), "discovery_failed");
-    assert_eq!(code_of(&core.begin_login(&JsValue::UNDEFINED).unwrap_err()), "discovery_failed");
+    let core = Core::new();
+    let other = r#"{"issuer":"https://other.example.com","clientId":"spa","redirectUri":"https://app.example.com/cb"}"#;
+    step(&core, "configure", other, None).unwrap();
+    assert_eq!(step(&core, "metadata", METADATA, None).unwrap_err().code, "discovery_failed");
+    assert_eq!(step(&core, "begin", "", None).unwrap_err().code, "discovery_failed");
 }
 
 #[wasm_bindgen_test]
 fn a_login_round_trip_checks_state_and_iss() {
     let core = client();
-    let started = core.begin_login(&JsValue::UNDEFINED).unwrap();
+    let started = json(step(&core, "begin", "", None).unwrap());
     let url = member(&started, "url");
     let state = member(&started, "state");
     let pending = member(&started, "pending");
@@ -95,34 +120,36 @@ fn a_login_round_trip_checks_state_and_iss() {
     assert!(!url.contains("code_verifier"));
 
     let query = format!("code=c1&state={state}&iss=https%3A%2F%2Fid.example.com");
-    assert_eq!(Core::callback_state(&query).as_deref(), Some(state.as_str()));
-    assert_eq!(core.code_for(&query, Some(pending.clone())).unwrap(), "c1");
-    let form = core.code_exchange_form("c1", Some(pending.clone())).unwrap();
+    assert_eq!(text(step(&core, "callbackState", &query, None).unwrap()), state);
+    assert_eq!(step(&core, "callbackState", "code=c1", None).unwrap(), Out::Null);
+    let form = text(step(&core, "callback", &query, Some(&pending)).unwrap());
     assert!(form.starts_with("grant_type=authorization_code&code=c1&"));
 
-    let forged = core.code_for(&query, None).unwrap_err();
-    assert_eq!(code_of(&forged), "state_mismatch");
+    let forged = step(&core, "callback", &query, None).unwrap_err();
+    assert_eq!(forged.code, "state_mismatch");
     let mixed_up = format!("code=c1&state={state}&iss=https%3A%2F%2Fevil.example.com");
     assert_eq!(
-        code_of(&core.code_for(&mixed_up, Some(pending.clone())).unwrap_err()),
+        step(&core, "callback", &mixed_up, Some(&pending)).unwrap_err().code,
         "issuer_mismatch"
     );
     let denied = format!("error=access_denied&state={state}&iss=https%3A%2F%2Fid.example.com");
-    assert_eq!(code_of(&core.code_for(&denied, Some(pending)).unwrap_err()), "access_denied");
+    assert_eq!(step(&core, "callback", &denied, Some(&pending)).unwrap_err().code, "access_denied");
 }
 
 #[wasm_bindgen_test]
-fn extra_params_may_not_override_the_login() {
+fn login_options_are_checked() {
     let core = client();
-    let login = Object::new();
-    Reflect::set(&login, &"extraParams".into(), &options(&[("nonce", "mine")])).unwrap();
-    assert_eq!(code_of(&core.begin_login(&login).unwrap_err()), "invalid_config");
+    let extra = step(&core, "begin", r#"{"extraParams":{"nonce":"mine"}}"#, None).unwrap_err();
+    assert_eq!(extra.code, "invalid_config");
+    let started = json(step(&core, "begin", r#"{"prompt":"login","maxAge":0}"#, None).unwrap());
+    let url = member(&started, "url");
+    assert!(url.contains("&prompt=login") && url.contains("&max_age=0"), "{url}");
 }
 
 /// What the entry does with a check's request: WebCrypto verifies the signature it
 /// names (here through the Rust WebCrypto binding), and `finish` takes the verdict.
-async fn settle(core: &Core, request: Result<String, JsValue>) -> Result<JsValue, JsValue> {
-    let request = js_sys::JSON::parse(&request?).unwrap();
+async fn settle(core: &Core, request: Result<Out, Failure>) -> Result<JsValue, Failure> {
+    let request = json(request?);
     let id = Reflect::get(&request, &"id".into()).unwrap().as_f64().unwrap() as u32;
     let alg = match member(&request, "alg").as_str() {
         "ES256" => Algorithm::ES256,
@@ -137,50 +164,52 @@ async fn settle(core: &Core, request: Result<String, JsValue>) -> Result<JsValue
     let input = member(&request, "input");
     let valid =
         WebVerifier.verify(&key, alg, input.as_bytes(), &signature.to_vec()).await.unwrap_or(false);
-    core.finish(id, valid)
+    core.step("finish", id, if valid { "valid" } else { "" }, None, None).map(json)
+}
+
+fn verify(core: &Core, token: &str, nonce: Option<&str>) -> Result<Out, Failure> {
+    core.step("verifyIdToken", 0, token, nonce.map(str::to_owned), None)
 }
 
 #[wasm_bindgen_test]
 async fn an_id_token_is_verified_with_webcrypto() {
     let core = client();
-    core.set_jwks(JWKS).unwrap();
-    let claims =
-        settle(&core, core.verify_id_token(ID_TOKEN, Some("n1".into()), None)).await.unwrap();
+    step(&core, "jwks", JWKS, None).unwrap();
+    let claims = settle(&core, verify(&core, ID_TOKEN, Some("n1"))).await.unwrap();
     assert_eq!(member(&claims, "sub"), "u1");
     assert_eq!(member(&claims, "name"), "Ada");
 
-    let wrong_nonce = settle(&core, core.verify_id_token(ID_TOKEN, Some("n2".into()), None)).await;
-    let error = wrong_nonce.unwrap_err();
-    assert_eq!(code_of(&error), "invalid_id_token");
-    assert!(js_sys::Error::from(error).message().as_string().unwrap().contains("nonce"));
+    let error = settle(&core, verify(&core, ID_TOKEN, Some("n2"))).await.unwrap_err();
+    assert_eq!(error.code, "invalid_id_token");
+    assert!(error.message.contains("nonce"));
 
     let mut forged = ID_TOKEN.to_owned();
     forged.replace_range(forged.len() - 4.., "AAAA");
-    let error = settle(&core, core.verify_id_token(&forged, None, None)).await.unwrap_err();
-    assert!(js_sys::Error::from(error).message().as_string().unwrap().contains("signature"));
+    let error = settle(&core, verify(&core, &forged, None)).await.unwrap_err();
+    assert!(error.message.contains("signature"));
 }
 
 #[wasm_bindgen_test]
 fn a_verdict_applies_only_to_the_check_it_answers() {
     let core = client();
-    core.set_jwks(JWKS).unwrap();
-    let request = core.verify_id_token(ID_TOKEN, None, None).unwrap();
-    let id = js_sys::JSON::parse(&request).unwrap();
-    let id = Reflect::get(&id, &"id".into()).unwrap().as_f64().unwrap() as u32;
-    assert_eq!(code_of(&core.finish(id + 1, true).unwrap_err()), "invalid_id_token");
-    let refused = core.finish(id, false).unwrap_err();
-    assert!(js_sys::Error::from(refused).message().as_string().unwrap().contains("signature"));
+    step(&core, "jwks", JWKS, None).unwrap();
+    let request = json(verify(&core, ID_TOKEN, None).unwrap());
+    let id = Reflect::get(&request, &"id".into()).unwrap().as_f64().unwrap() as u32;
+    let finish = |id, verdict: &str| core.step("finish", id, verdict, None, None);
+    assert_eq!(finish(id + 1, "valid").unwrap_err().code, "invalid_id_token");
+    let refused = finish(id, "").unwrap_err();
+    assert!(refused.message.contains("signature"));
     // A check is finished once.
-    assert_eq!(code_of(&core.finish(id, true).unwrap_err()), "invalid_id_token");
+    assert_eq!(finish(id, "valid").unwrap_err().code, "invalid_id_token");
 }
 
 #[wasm_bindgen_test]
 fn no_session_means_no_token() {
     let core = client();
-    assert_eq!(core.access_token(), None);
-    assert!(core.claims().is_null());
-    assert!(!core.import_session("{not json"));
-    assert_eq!(core.refresh_form(), None);
-    let logout = core.logout_url().unwrap();
+    assert_eq!(step(&core, "accessToken", "", None).unwrap(), Out::Null);
+    assert_eq!(step(&core, "claims", "", None).unwrap(), Out::Null);
+    assert_eq!(step(&core, "importSession", "{not json", None).unwrap(), Out::Bool(false));
+    assert_eq!(step(&core, "refreshForm", "", None).unwrap(), Out::Null);
+    let logout = text(step(&core, "logoutUrl", "", None).unwrap());
     assert_eq!(logout, "https://id.example.com/logout?client_id=spa");
 }

@@ -166,7 +166,11 @@ pub fn begin(
         max_age: options.max_age,
     };
     let challenge = code_challenge(&pending.code_verifier);
-    let max_age = options.max_age.map(|s| s.to_string());
+    let max_age = options.max_age.map(|secs| {
+        let mut text = String::new();
+        json::push_decimal(&mut text, secs);
+        text
+    });
     let mut pairs = vec![
         ("response_type", "code"),
         ("client_id", config.client_id.as_str()),

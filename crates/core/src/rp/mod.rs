@@ -21,6 +21,7 @@
 //! `max_age` was asked) are all checked, with no switch to turn a check off.
 
 pub mod login;
+mod options;
 pub mod tokens;
 
 use serde::Deserialize;
@@ -85,29 +86,41 @@ impl RpError {
     }
 }
 
-impl std::fmt::Display for RpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Config(why) => write!(f, "invalid client configuration: {why}"),
-            Self::Discovery(why) => write!(f, "unusable issuer metadata: {why}"),
-            Self::State => f.write_str(
+impl RpError {
+    /// The message [`Display`](std::fmt::Display) writes, built without the
+    /// formatting machinery (which the browser package leaves out).
+    #[must_use]
+    pub fn message(&self) -> String {
+        let parts: [&str; 2] = match self {
+            Self::Config(why) => ["invalid client configuration: ", why],
+            Self::Discovery(why) => ["unusable issuer metadata: ", why],
+            Self::State => [
                 "the callback's state matches no login started here (replayed, forged, or \
                  started in another browser)",
-            ),
-            Self::Expired => f.write_str("the login was started too long ago; start it again"),
-            Self::Issuer => f.write_str(
+                "",
+            ],
+            Self::Expired => ["the login was started too long ago; start it again", ""],
+            Self::Issuer => [
                 "the callback's iss is not the configured issuer (a mix-up attempt, or a \
                  misconfigured issuer)",
-            ),
-            Self::Callback => f.write_str("the callback URL carries neither a code nor an error"),
-            Self::Server { error, description: Some(d) } => write!(f, "{error}: {d}"),
-            Self::Server { error, description: None } => write!(f, "the issuer answered {error}"),
-            Self::TokenResponse(why) => write!(f, "unusable token response: {why}"),
-            Self::IdToken(why) => write!(f, "ID token refused: {why}"),
-            Self::IdTokenChanged => f.write_str(
-                "ID token refused: the renewed token names another user, issuer or client",
-            ),
-        }
+                "",
+            ],
+            Self::Callback => ["the callback URL carries neither a code nor an error", ""],
+            Self::Server { error, description: Some(d) } => return [error, ": ", d].concat(),
+            Self::Server { error, description: None } => ["the issuer answered ", error],
+            Self::TokenResponse(why) => ["unusable token response: ", why],
+            Self::IdToken(why) => ["ID token refused: ", why.as_str()],
+            Self::IdTokenChanged => {
+                ["ID token refused: the renewed token names another user, issuer or client", ""]
+            }
+        };
+        parts.concat()
+    }
+}
+
+impl std::fmt::Display for RpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
     }
 }
 
@@ -303,8 +316,8 @@ impl ProviderMetadata {
 
 /// `base` with `pairs` appended to its query.
 fn with_query<'a>(base: &str, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}{}", encode_pairs(pairs))
+    let separator = if base.contains('?') { "&" } else { "?" };
+    [base, separator, &encode_pairs(pairs)].concat()
 }
 
 /// The RP-initiated logout URL (OpenID Connect RP-Initiated Logout 1.0 section 2),

@@ -43,7 +43,7 @@ impl IssuerUrl {
     /// The absolute URL of `path` (which starts with `/`) under this issuer.
     #[must_use]
     pub fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
+        [self.0.as_str(), path].concat()
     }
 
     /// The path part of the issuer (empty for an issuer at the root), which prefixes

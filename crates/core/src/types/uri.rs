@@ -275,7 +275,7 @@ fn loopback_without_port(value: &str) -> Option<String> {
     {
         return None;
     }
-    matches!(host, "127.0.0.1" | "[::1]").then(|| format!("http://{host}{tail}"))
+    matches!(host, "127.0.0.1" | "[::1]").then(|| ["http://", host, tail].concat())
 }
 
 /// A web origin (`scheme://host[:port]`, RFC 6454), for CORS and silent login.

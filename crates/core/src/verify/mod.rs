@@ -96,7 +96,15 @@ pub enum VerifyError {
 
 impl std::fmt::Display for VerifyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.write_str(self.as_str())
+    }
+}
+
+impl VerifyError {
+    /// What failed, in a few words (as [`Display`](std::fmt::Display) writes it).
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
             Self::Malformed => "token malformed",
             Self::Algorithm => "token algorithm not allowed",
             Self::Type => "token type not accepted",
@@ -110,7 +118,7 @@ impl std::fmt::Display for VerifyError {
             Self::Nonce => "token nonce does not match the request",
             Self::AuthorizedParty => "token authorized party is not the client",
             Self::AccessTokenHash => "token at_hash does not match the access token",
-        })
+        }
     }
 }
 
