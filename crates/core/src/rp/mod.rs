@@ -7,6 +7,7 @@
 //!
 //! | step | here |
 //! | --- | --- |
+//! | read the browser package's options | [`ClientConfig::from_options_json`], [`login::LoginOptions::from_options_json`] |
 //! | read the issuer's metadata, refusing another issuer's | [`ProviderMetadata::parse`] |
 //! | start a login: PKCE S256, `state`, `nonce`, the authorize URL | [`login::begin`] |
 //! | read the callback: `state`, RFC 9207 `iss`, the code or the error | [`login::Callback`] |

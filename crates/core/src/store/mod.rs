@@ -1,9 +1,10 @@
 //! Storage traits, one per consistency need.
 //!
 //! Each trait states the contract its implementations keep; the worker implements
-//! them on Workers KV (read path) and Durable Objects (strong path), and
-//! [`memory`] implements them for tests, refusing what KV refuses. The
-//! [`contract`] suite checks every implementation against the same expectations.
+//! them on Workers KV (read path) and Durable Objects (strong path), and `memory`
+//! implements them for tests, refusing what KV refuses. The `contract` suite checks
+//! every implementation against the same expectations (both with the `test-util`
+//! feature).
 //!
 //! | trait | consistency | holds |
 //! | --- | --- | --- |
