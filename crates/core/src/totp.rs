@@ -192,11 +192,8 @@ pub fn recovery_code(rng: &mut dyn CryptoRngCore) -> String {
 /// not 10 base32 characters.
 #[must_use]
 pub fn recovery_digest(code: &str) -> Option<String> {
-    let normalized: String = code
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let normalized: String =
+        code.chars().filter(|c| !matches!(c, '-' | ' ')).map(|c| c.to_ascii_uppercase()).collect();
     if normalized.len() != 10 || !normalized.bytes().all(|b| BASE32.contains(&b)) {
         return None;
     }

@@ -64,8 +64,12 @@ impl SecondFactor {
         secret: &TotpSecret,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Option<String> {
-        kek.seal(&KeyId::new(format!("gatehouse totp enrolment v1 {user_id}")), secret.expose(), rng)
-            .ok()
+        kek.seal(
+            &KeyId::new(format!("gatehouse totp enrolment v1 {user_id}")),
+            secret.expose(),
+            rng,
+        )
+        .ok()
     }
 
     /// Opens what [`Self::seal_pending`] sealed for `user_id`.

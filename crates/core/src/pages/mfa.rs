@@ -138,15 +138,24 @@ fn verify_page(html: &mut Html, page: &MfaVerify<'_>, text: &Strings, words: &Wo
     form(html, page.action, page.hidden);
     field(html, "code", words.code, &CODE_ATTRS, true, problem.is_some());
     html.element("button", &[("type", "submit")], words.verify);
-    html.end("form");
+    // The way out, in the same form: its button skips the code's validation.
     html.start("details", &[]);
     html.element("summary", &[], words.use_recovery);
-    form(html, page.action, page.hidden);
-    let attrs = [("autocomplete", "off"), ("spellcheck", "false"), ("autocapitalize", "none")];
-    field(html, "recovery_code", words.recovery_code, &attrs, false, false);
-    html.element("button", &[("type", "submit"), ("class", "secondary")], words.verify);
-    html.end("form");
+    html.element("label", &[("for", "recovery_code")], words.recovery_code);
+    html.start(
+        "input",
+        &[
+            ("name", "recovery_code"),
+            ("id", "recovery_code"),
+            ("autocomplete", "off"),
+            ("autocapitalize", "none"),
+            ("spellcheck", "false"),
+        ],
+    );
+    let button = [("type", "submit"), ("class", "secondary"), ("formnovalidate", "")];
+    html.element("button", &button, words.verify);
     html.end("details");
+    html.end("form");
     links(html, &page.brand, text);
 }
 
