@@ -34,6 +34,11 @@ pub const RECOVERY_CODES: usize = 10;
 /// The RFC 4648 base32 alphabet.
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
+/// The base32 character of the low 5 bits of `value`.
+fn base32_char(value: u32) -> char {
+    char::from(BASE32.get((value & 31) as usize).copied().unwrap_or(b'A'))
+}
+
 /// A TOTP secret: redacted in `Debug`, never `Clone`.
 #[derive(Debug)]
 pub struct TotpSecret(SecretBytes);
@@ -131,11 +136,11 @@ pub fn base32_encode(bytes: &[u8]) -> String {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+            out.push(base32_char(buffer >> bits));
         }
     }
     if bits > 0 {
-        out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+        out.push(base32_char(buffer << (5 - bits)));
     }
     out
 }
@@ -179,10 +184,8 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &TotpSecret) -> String {
 pub fn recovery_code(rng: &mut dyn CryptoRngCore) -> String {
     let mut bytes = [0u8; 10];
     rng.fill_bytes(&mut bytes);
-    let chars: String = bytes
-        .iter()
-        .map(|b| char::from(BASE32[usize::from(b & 31)]).to_ascii_lowercase())
-        .collect();
+    let chars: String =
+        bytes.iter().map(|b| base32_char(u32::from(*b)).to_ascii_lowercase()).collect();
     let (first, second) = chars.split_at(5);
     format!("{first}-{second}")
 }
