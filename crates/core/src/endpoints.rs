@@ -10,6 +10,8 @@ pub const TOKEN_PATH: &str = "/token";
 pub const AUTHORIZE_PATH: &str = "/authorize";
 /// Where the hosted login form posts.
 pub const LOGIN_PATH: &str = "/login";
+/// Where the hosted second-factor forms post.
+pub const MFA_PATH: &str = "/login/mfa";
 /// Where the hosted consent form posts.
 pub const CONSENT_PATH: &str = "/consent";
 /// The userinfo endpoint path.
@@ -57,6 +59,8 @@ pub enum Handler {
     Authorize,
     /// The hosted login form's target.
     Login,
+    /// The hosted second-factor forms' target.
+    Mfa,
     /// The hosted consent form's target.
     Consent,
     /// The userinfo endpoint (OpenID Connect Core section 5.3).
@@ -139,6 +143,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         cors: Cors::None,
         handler: Handler::Login,
+    },
+    Endpoint {
+        path: MFA_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::Mfa,
     },
     Endpoint {
         path: CONSENT_PATH,

@@ -29,6 +29,7 @@
 //! | [`policy`] | app types and the rules each brings; grant and response types |
 //! | [`pages`] | hosted pages: typed view data rendered to escaped HTML |
 //! | [`password`] | Argon2id password hashing at OWASP cost |
+//! | [`totp`] | the second factor: TOTP codes, base32, `otpauth` URIs, recovery codes |
 //! | `flow` (private) | one module per grant / endpoint: authorize, login and consent, code, refresh, userinfo, revoke and introspect, logout |
 //! | [`client_auth`] | client authentication at the token endpoint |
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata, derived from the router |
@@ -132,6 +133,8 @@ pub mod store;
 #[cfg(test)]
 mod test_rng;
 pub mod token;
+#[cfg(feature = "issuer")]
+pub mod totp;
 pub mod types;
 pub mod verify;
 

@@ -57,6 +57,7 @@ impl<P: Platform> Engine<P> {
             Handler::Token => crate::flow::token(self, request, cx).await,
             Handler::Authorize => crate::flow::authorize(self, request, cx).await,
             Handler::Login => crate::flow::login(self, request, cx).await,
+            Handler::Mfa => crate::flow::mfa_submit(self, request, cx).await,
             Handler::Consent => crate::flow::consent(self, request, cx).await,
             Handler::Userinfo => crate::flow::userinfo(self, request, cx).await,
             Handler::Revoke => crate::flow::revoke(self, request, cx)

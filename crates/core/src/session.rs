@@ -38,7 +38,7 @@ pub const ACR_PASSWORD: &str = "urn:gatehouse:acr:password";
 pub const ACR_MULTI_FACTOR: &str = "urn:gatehouse:acr:mfa";
 
 /// Every `acr` a sign-in can have today (discovery's `acr_values_supported`).
-pub const ACR_VALUES: [&str; 1] = [ACR_PASSWORD];
+pub const ACR_VALUES: [&str; 2] = [ACR_PASSWORD, ACR_MULTI_FACTOR];
 
 /// The `acr` of a sign-in made by the methods `amr` (RFC 8176): multi-factor when
 /// it names a second factor (`otp`, `mfa`, `hwk`, `swk`), password otherwise.
@@ -58,7 +58,7 @@ pub struct Session {
     pub user_id: String,
     /// When the user authenticated (`auth_time`).
     pub auth_time: UnixTime,
-    /// How (`amr`, RFC 8176): `pwd`.
+    /// How (`amr`, RFC 8176): `pwd`, then `otp` once the second factor was used.
     pub amr: Vec<String>,
     /// The session id given to apps (`sid`).
     pub sid: String,

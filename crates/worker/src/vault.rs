@@ -181,11 +181,14 @@ enum Reply {
 /// its own, named by its key, so no object is shared between users and each
 /// empties itself once its record expired. Replay records of client assertions,
 /// counters and usage series are spread over [`SHARDS`] instances by a stable FNV-1a
-/// hash of the key, so every isolate agrees without coordination.
+/// hash of the key, so every isolate agrees without coordination; so are the
+/// single-use records of second-factor codes, a short-lived one per sign-in.
 fn instance(kind: &str, key: &str) -> String {
     let own = match kind {
         "family" | "session" => true,
-        "once" => !key.starts_with(schema::ASSERTION_PREFIX),
+        "once" => {
+            !key.starts_with(schema::ASSERTION_PREFIX) && !key.starts_with(schema::MFA_ONCE_PREFIX)
+        }
         "counter" => key.starts_with(schema::USER_LOCKOUT_PREFIX),
         _ => false,
     };

@@ -124,6 +124,7 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["users"] => (Resource::Users, COLLECTION),
         ["users", u] if id(u) => (Resource::Users, ITEM),
         ["users", u, "password" | "enable" | "disable"] if id(u) => (Resource::Users, "POST"),
+        ["users", u, "mfa"] if id(u) => (Resource::Users, "GET, DELETE"),
         _ => return None,
     })
 }
@@ -209,10 +210,12 @@ pub(crate) async fn handle<P: Platform>(
         ["roles", id] => roles::update(call, id, cx).await,
         ["users"] if m == Method::GET => users::list(&call).await,
         ["users"] => users::create(call, cx).await,
-        ["users", id] if m == Method::GET => users::get(&call, id).await,
+        ["users", id] if m == Method::GET => users::get(&call, id, cx).await,
         ["users", id] if m == Method::DELETE => users::delete(&call, id).await,
         ["users", id] => users::update(call, id, cx).await,
         ["users", id, "password"] => users::set_password(call, id, cx).await,
+        ["users", id, "mfa"] if m == Method::GET => users::get_mfa(&call, id, cx).await,
+        ["users", id, "mfa"] => users::reset_mfa(&call, id).await,
         ["users", id, "enable"] => users::set_enabled(&call, id, true, cx).await,
         ["users", id, "disable"] => users::set_enabled(&call, id, false, cx).await,
         _ => Err(Problem::not_found("no such management resource")),

@@ -1,6 +1,8 @@
 //! `/admin/v1/users`: people who sign in. Profile fields use the OpenID Connect
 //! standard claim names (Core section 5.1); `password` is write-only and stored
-//! only as an Argon2id hash, which no response ever contains.
+//! only as an Argon2id hash, which no response ever contains. A user's second
+//! factor is the user's own (enrolled on the hosted pages): the API shows its
+//! status (`mfa`) and resets it (`DELETE /users/{id}/mfa`), never its secret.
 
 use http::StatusCode;
 use serde_json::json;
@@ -13,6 +15,7 @@ use super::{
 };
 use crate::context::Context;
 use crate::http::Response;
+use crate::model::factor::SecondFactor;
 use crate::model::fields::Fields;
 use crate::model::user::{UserRecord, check_password, validate};
 use crate::password;
@@ -91,9 +94,50 @@ pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Pr
     ))
 }
 
-pub(super) async fn get<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
+pub(super) async fn get<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
     let (version, user) = load(call, id).await?;
-    Ok(versioned_response(StatusCode::OK, &user.view(), version))
+    let mut view = user.view();
+    if let Some(map) = view.as_object_mut() {
+        map.insert("mfa".into(), mfa_status(call, id, cx).await?);
+    }
+    Ok(versioned_response(StatusCode::OK, &view, version))
+}
+
+/// The user's second-factor status: enrolled or not, when, recovery codes left.
+async fn mfa_status<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<serde_json::Value, Problem> {
+    let factor = crate::flow::load_factor(call.engine, id, cx.now())
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    Ok(SecondFactor::status(factor.as_ref()))
+}
+
+/// `GET /users/{id}/mfa`.
+pub(super) async fn get_mfa<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    load(call, id).await?;
+    Ok(crate::http::json_response(StatusCode::OK, &mfa_status(call, id, cx).await?))
+}
+
+/// `DELETE /users/{id}/mfa`: removes the user's second factor (a lost phone); the
+/// next sign-in that needs one enrols again.
+pub(super) async fn reset_mfa<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+) -> Result<Response, Problem> {
+    load(call, id).await?;
+    crate::flow::reset_factor(call.engine, id).await.map_err(|_| Problem::unavailable())?;
+    Ok(no_content())
 }
 
 pub(super) async fn create<P: Platform>(

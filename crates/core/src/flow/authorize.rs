@@ -262,6 +262,7 @@ async fn validate<P: Platform>(
         hint_sub,
         ui_locales: form.get("ui_locales").map(str::to_owned),
         claims,
+        acr_mfa: super::mfa::asks_mfa(form.get("acr_values")),
     })
 }
 

@@ -88,7 +88,11 @@ impl Interaction {
         }
     }
 
-    fn seal<P: Platform>(&self, engine: &Engine<P>, cx: &mut Context<'_>) -> Option<String> {
+    pub(crate) fn seal<P: Platform>(
+        &self,
+        engine: &Engine<P>,
+        cx: &mut Context<'_>,
+    ) -> Option<String> {
         let json = serde_json::to_vec(self).ok()?;
         engine.config().kek.seal(&KeyId::new(SEAL_ID), &json, cx.rng()).ok()
     }
@@ -132,7 +136,7 @@ pub(crate) fn show_login<P: Platform>(
 }
 
 /// Reads a hosted form: its fields, the checked CSRF token, and the interaction.
-fn read_form<P: Platform>(
+pub(crate) fn read_form<P: Platform>(
     engine: &Engine<P>,
     request: &Request,
     now: UnixTime,
@@ -241,7 +245,7 @@ pub(crate) async fn login<P: Platform>(
 }
 
 /// An error of an interaction: back to the redirect URI, or for a device on a page.
-fn fail<P: Platform>(
+pub(crate) fn fail<P: Platform>(
     engine: &Engine<P>,
     interaction: &Interaction,
     error: &OAuthError,
@@ -260,7 +264,8 @@ fn fail<P: Platform>(
 }
 
 /// With the user known: refuses a user the app does not admit (its
-/// `allowed_roles`, see [`super::admission`]), asks for consent if needed, else
+/// `allowed_roles`, see [`super::admission`]), asks for the second factor if
+/// needed ([`super::mfa`]), asks for consent if needed, else
 /// issues the code (or approves the device).
 pub(crate) async fn proceed<P: Platform>(
     engine: &Engine<P>,
@@ -303,6 +308,9 @@ pub(crate) async fn proceed<P: Platform>(
         }
         Ok(false) => return show_no_access(engine, app, &user, interaction, headers, cx),
         Err(error) => return fail(engine, &interaction, &error, locale),
+    }
+    if let Some(response) = super::mfa::gate(engine, app, &user, &interaction, headers, cx).await {
+        return response;
     }
     if !app.first_party {
         let consented = match engine.consented(&user.id, &app.client_id, cx.now()).await {
@@ -377,7 +385,7 @@ fn show_no_access<P: Platform>(
 }
 
 /// The user as they would recognise themselves: their email, else their username.
-fn shown_name(user: &UserRecord) -> &str {
+pub(crate) fn shown_name(user: &UserRecord) -> &str {
     user.claims.get("email").and_then(|e| e.as_str()).unwrap_or(&user.username)
 }
 

@@ -136,6 +136,9 @@ pub(crate) struct AuthorizationRequest {
     pub(crate) hint_sub: Option<String>,
     pub(crate) ui_locales: Option<String>,
     pub(crate) claims: RequestedClaims,
+    /// Whether `acr_values` asked for the multi-factor class.
+    #[serde(default)]
+    pub(crate) acr_mfa: bool,
 }
 
 impl AuthorizationRequest {

@@ -114,6 +114,10 @@ pub struct AppRecord {
     pub require_pkce: bool,
     /// First-party apps skip the consent page.
     pub first_party: bool,
+    /// Whether every sign-in to the app needs a second factor ("always ask for
+    /// 2FA"): a user who has none enrols right after the password.
+    #[serde(default)]
+    pub require_mfa: bool,
     /// Whether the user's permissions go into access tokens.
     pub access_token_permissions: bool,
     /// Whether the user's roles go into access tokens.
@@ -482,6 +486,7 @@ pub fn validate(
     let end_with_session =
         fields.take("refresh_tokens_end_with_session", "a boolean").unwrap_or(false);
     let first_party = fields.take("first_party", "a boolean").unwrap_or(false);
+    let require_mfa = fields.take("require_mfa", "a boolean").unwrap_or(false);
     let access_token_permissions =
         fields.take("access_token_permissions", "a boolean").unwrap_or(false);
     let access_token_roles = fields.take("access_token_roles", "a boolean").unwrap_or(false);
@@ -539,6 +544,7 @@ pub fn validate(
         refresh_tokens_end_with_session: end_with_session,
         require_pkce,
         first_party,
+        require_mfa,
         access_token_permissions,
         access_token_roles,
         allowed_roles,

@@ -1,10 +1,11 @@
 //! The records the issuer keeps and the rules they follow: apps, scopes and scope
-//! groups, resources (the APIs tokens are for), users, permissions and roles. The management API reads and writes
+//! groups, resources (the APIs tokens are for), users (and their second factor), permissions and roles. The management API reads and writes
 //! them ([`crate::admin`] holds only its routes); the flows read them
 //! ([`crate::client_auth`] and the token endpoint). Each record validates a JSON body
 //! field by field, so every refusal names the field at fault.
 
 pub mod app;
+pub mod factor;
 pub(crate) mod fields;
 pub mod resource;
 pub mod role;

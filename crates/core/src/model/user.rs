@@ -52,6 +52,10 @@ pub struct UserRecord {
     /// Standard claims (`name`, `email`, `address`, ...), validated.
     #[serde(default)]
     pub claims: Map<String, Value>,
+    /// Whether the user must sign in with a second factor in every app (enrolling
+    /// right after the password if they have none).
+    #[serde(default)]
+    pub mfa_required: bool,
     /// Argon2id PHC string; never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
@@ -82,6 +86,7 @@ impl UserRecord {
         map.insert("username".into(), json!(self.username));
         map.insert("enabled".into(), json!(self.enabled));
         map.insert("roles".into(), json!(self.roles));
+        map.insert("mfa_required".into(), json!(self.mfa_required));
         map.insert("has_password".into(), json!(self.password_hash.is_some()));
         map.insert("created_at".into(), json!(self.created_at));
         map.insert("updated_at".into(), json!(self.updated_at));
@@ -232,6 +237,10 @@ pub(crate) fn validate(
     }
     let enabled = fields.take("enabled", "a boolean").unwrap_or(true);
     let roles: Vec<String> = fields.take("roles", "an array of role ids").unwrap_or_default();
+    let mfa_required = fields.take("mfa_required", "a boolean").unwrap_or(false);
+    // The enrolment status (`GET /users/{id}`) is not part of the record: a body
+    // read back from it may carry it, and it changes nothing.
+    let _: Option<Value> = fields.take("mfa", "an object");
     let mut claims = Map::new();
     for (name, kind) in CLAIMS {
         if let Some(value) = fields.take::<Value>(name, "a value") {
@@ -250,6 +259,7 @@ pub(crate) fn validate(
         enabled,
         roles,
         claims,
+        mfa_required,
         password_hash: current.and_then(|c| c.password_hash.clone()),
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,

@@ -1,4 +1,4 @@
-//! The hosted pages (login, consent, no access to an app, device code entry, logout
+//! The hosted pages (login, the second factor ([`render_mfa`]), consent, no access to an app, device code entry, logout
 //! confirmation, signed out, errors and the OAuth 2.0 Form Post Response Mode page) as typed view data,
 //! rendered to escaped HTML; and, apart from them, the Web Message Response Mode page
 //! ([`render_web_message`]), which must be framed by the app and so has its own policy.
@@ -21,9 +21,11 @@
 
 mod html;
 mod i18n;
+mod mfa;
 mod web_message;
 
 pub use i18n::{Locale, system_scope_description};
+pub use mfa::{MfaEnrol, MfaPage, MfaProblem, MfaRecoveryCodes, MfaVerify, render_mfa};
 pub use web_message::{WebMessage, render_web_message};
 
 use base64::Engine as _;
@@ -225,6 +227,32 @@ const PROBLEM_ID: &str = "problem";
 pub fn render(page: &Page<'_>, locale: Locale, status: StatusCode) -> Response {
     let text = locale.strings();
     let heading = heading(page, text);
+    let script = matches!(page, Page::FormPost(_)).then_some(AUTO_SUBMIT);
+    document(locale, &heading, status, script, |html| match page {
+        Page::Login(login) => login_page(html, login, text, &heading),
+        Page::Consent(consent) => consent_page(html, consent, locale, &heading),
+        Page::NoAccess(page) => no_access_page(html, page, text, &heading),
+        Page::DeviceEntry(entry) => device_entry_page(html, entry, text, &heading),
+        Page::DeviceDone(done) => {
+            let body =
+                if done.approved { text.device_approved_text } else { text.device_denied_text };
+            message_page(html, &heading, body);
+        }
+        Page::LogoutConfirm(logout) => logout_page(html, logout, text, &heading),
+        Page::SignedOut(SignedOut) => message_page(html, &heading, text.signed_out_text),
+        Page::Error(error) => error_page(html, error, text, &heading),
+        Page::FormPost(post) => form_post_page(html, post, text, &heading),
+    })
+}
+
+/// A complete page: the head with the style sheet, `body` inside `<main>`.
+fn document(
+    locale: Locale,
+    heading: &str,
+    status: StatusCode,
+    script: Option<&str>,
+    body: impl FnOnce(&mut Html),
+) -> Response {
     let mut html = Html::new();
     html.markup("<!doctype html>\n");
     html.start("html", &[("lang", locale.tag())]);
@@ -233,27 +261,12 @@ pub fn render(page: &Page<'_>, locale: Locale, status: StatusCode) -> Response {
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         "<meta name=\"robots\" content=\"noindex\">"
     ));
-    html.element("title", &[], &heading);
+    html.element("title", &[], heading);
     html.markup("<style>");
     html.markup(STYLE);
     html.markup("</style></head>\n<body><main>");
-    match page {
-        Page::Login(login) => login_page(&mut html, login, text, &heading),
-        Page::Consent(consent) => consent_page(&mut html, consent, locale, &heading),
-        Page::NoAccess(page) => no_access_page(&mut html, page, text, &heading),
-        Page::DeviceEntry(entry) => device_entry_page(&mut html, entry, text, &heading),
-        Page::DeviceDone(done) => {
-            let body =
-                if done.approved { text.device_approved_text } else { text.device_denied_text };
-            message_page(&mut html, &heading, body);
-        }
-        Page::LogoutConfirm(logout) => logout_page(&mut html, logout, text, &heading),
-        Page::SignedOut(SignedOut) => message_page(&mut html, &heading, text.signed_out_text),
-        Page::Error(error) => error_page(&mut html, error, text, &heading),
-        Page::FormPost(post) => form_post_page(&mut html, post, text, &heading),
-    }
+    body(&mut html);
     html.markup("</main></body>\n</html>\n");
-    let script = matches!(page, Page::FormPost(_)).then_some(AUTO_SUBMIT);
     respond(status, html.finish(), script)
 }
 

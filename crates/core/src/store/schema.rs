@@ -182,6 +182,37 @@ pub fn address_lockout(address_digest: &[u8]) -> String {
     format!("lockout/addr/{}", b64url(address_digest))
 }
 
+/// The second-factor failures of a user: counted like failed sign-ins, but reset
+/// only by a correct code, so signing in with the password again does not buy more
+/// guesses (its own instance, under the user's lockout prefix).
+#[must_use]
+pub fn user_mfa_lockout(user_id: &str) -> String {
+    format!("{USER_LOCKOUT_PREFIX}{user_id}/mfa")
+}
+
+/// A user's second factor (sessions store): the sealed TOTP secret and the
+/// digests of the recovery codes.
+#[must_use]
+pub fn second_factor(user_id: &str) -> String {
+    format!("totp/{user_id}")
+}
+
+/// Where the single-use records of second-factor codes live (take-once store,
+/// spread over shared instances like client assertions).
+pub const MFA_ONCE_PREFIX: &str = "mfa/";
+
+/// The record that a user's TOTP time step was used.
+#[must_use]
+pub fn totp_step(user_id: &str, step: u64) -> String {
+    format!("{MFA_ONCE_PREFIX}step/{user_id}/{step}")
+}
+
+/// The record that a user's recovery code was used, by its digest.
+#[must_use]
+pub fn recovery_use(user_id: &str, digest: &str) -> String {
+    format!("{MFA_ONCE_PREFIX}recovery/{user_id}/{digest}")
+}
+
 /// Where failed client authentications are counted.
 pub const AUTH_FAILURES_PREFIX: &str = "auth-failures/";
 
@@ -235,6 +266,10 @@ mod tests {
         assert_eq!(device_poll(&[0xff]), "device-poll/_w");
         assert_eq!(user_lockout("u1"), "lockout/user/u1");
         assert_eq!(address_lockout(&[0xff]), "lockout/addr/_w");
+        assert_eq!(user_mfa_lockout("u1"), "lockout/user/u1/mfa");
+        assert_eq!(second_factor("u1"), "totp/u1");
+        assert_eq!(totp_step("u1", 7), "mfa/step/u1/7");
+        assert_eq!(recovery_use("u1", "_w"), "mfa/recovery/u1/_w");
         assert_eq!(user_email("Ada@Example.com"), "names/emails/ada@example.com");
         assert!(is_sign_in_name(&user_name("ada")) && !is_sign_in_name(&app_name("ada")));
     }

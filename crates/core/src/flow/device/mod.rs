@@ -88,6 +88,7 @@ pub(crate) async fn device_authorization<P: Platform>(
         hint_sub: None,
         ui_locales: None,
         claims: RequestedClaims::default(),
+        acr_mfa: false,
     };
     let record =
         DeviceRecord { request, device: b64url(&digest), status: Status::Pending, expires_at };

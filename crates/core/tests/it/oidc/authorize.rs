@@ -335,7 +335,10 @@ fn discovery_advertises_the_interactive_endpoints() {
     assert_eq!(metadata["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
     assert_eq!(metadata["request_parameter_supported"], false);
-    assert_eq!(metadata["acr_values_supported"], json!(["urn:gatehouse:acr:password"]));
+    assert_eq!(
+        metadata["acr_values_supported"],
+        json!(["urn:gatehouse:acr:password", "urn:gatehouse:acr:mfa"])
+    );
     assert!(metadata["claims_supported"].as_array().unwrap().contains(&json!("acr")));
     let grants = metadata["grant_types_supported"].as_array().unwrap();
     assert!(

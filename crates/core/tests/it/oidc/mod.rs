@@ -6,6 +6,7 @@ mod app_roles;
 mod authorize;
 mod device;
 mod logout;
+mod mfa;
 mod refresh;
 mod rp;
 mod tokens;
