@@ -291,15 +291,8 @@ async fn decide<P: Platform>(
     });
     match usable {
         Some(live) => {
-            proceed(
-                engine,
-                app,
-                Interaction::signed_in(request, &live.session, now),
-                headers,
-                cx,
-                false,
-            )
-            .await
+            proceed(engine, app, Interaction::signed_in(request, &live.session, now), headers, cx)
+                .await
         }
         None if request.prompt.none => {
             let error = OAuthError::new(ErrorCode::LoginRequired, "the user must sign in");

@@ -236,7 +236,7 @@ pub(crate) async fn login<P: Platform>(
     let device = interaction.device.clone();
     let mut interaction = Interaction::signed_in(interaction.request, &session, now);
     interaction.device = device;
-    let mut response = proceed(engine, &app, interaction, headers, cx, true).await;
+    let mut response = proceed(engine, &app, interaction, headers, cx).await;
     set_cookie(
         &mut response,
         engine.cookie_policy().set(SESSION_COOKIE, &cookie_value, Some(SESSION_SECS)),
@@ -273,7 +273,6 @@ pub(crate) async fn proceed<P: Platform>(
     interaction: Interaction,
     headers: &HeaderMap,
     cx: &mut Context<'_>,
-    signed_in_now: bool,
 ) -> Response {
     let locale = interaction.request.locale(headers);
     let request = &interaction.request;
@@ -317,8 +316,10 @@ pub(crate) async fn proceed<P: Platform>(
             Ok(consented) => consented,
             Err(error) => return fail(engine, &interaction, &error, locale),
         };
-        let asked = request.prompt.consent && !signed_in_now;
-        if asked || !request.scope.is_subset(&consented) {
+        // `prompt=consent` asks each time it is sent, after a fresh sign-in or a
+        // second factor too (OpenID Connect Core section 3.1.2.1); the consent
+        // form's answer goes straight to `finish`, so it cannot loop.
+        if request.prompt.consent || !request.scope.is_subset(&consented) {
             if request.prompt.none {
                 let error = OAuthError::new(ErrorCode::ConsentRequired, "the user must consent");
                 return fail(engine, &interaction, &error, locale);

@@ -255,7 +255,7 @@ pub(crate) async fn submit<P: Platform>(
     };
     if has_otp(&signed_in.amr) {
         // After the recovery codes page: the factor was used already.
-        return proceed(engine, &app, interaction, headers, cx, true).await;
+        return proceed(engine, &app, interaction, headers, cx).await;
     }
     let user = match crate::store::read_record::<UserRecord, _>(
         engine.platform().directory(),
@@ -309,7 +309,7 @@ pub(crate) async fn submit<P: Platform>(
             };
             return show(problem, cx);
         }
-        Outcome::Again => return proceed(engine, &app, interaction, headers, cx, true).await,
+        Outcome::Again => return proceed(engine, &app, interaction, headers, cx).await,
         Outcome::Verified | Outcome::Enrolled(_) => {
             let counters = engine.platform().counters();
             let _ = counters.reset(&schema::user_lockout(&user.id)).await;
@@ -325,7 +325,7 @@ pub(crate) async fn submit<P: Platform>(
     next.device = device;
     match outcome {
         Outcome::Enrolled(codes) => show_recovery_codes(engine, &app, next, &codes, headers, cx),
-        _ => proceed(engine, &app, next, headers, cx, true).await,
+        _ => proceed(engine, &app, next, headers, cx).await,
     }
 }
 

@@ -284,7 +284,7 @@ pub(crate) async fn page<P: Platform>(
         Some(live) => {
             let interaction =
                 Interaction::signed_in(record.request, &live.session, now).for_device(&code);
-            proceed(engine, &app, interaction, &headers, cx, false).await
+            proceed(engine, &app, interaction, &headers, cx).await
         }
         None => {
             let interaction = Interaction::new(record.request, now).for_device(&code);

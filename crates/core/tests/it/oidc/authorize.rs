@@ -180,6 +180,14 @@ fn the_session_signs_in_again_without_a_page_until_prompt_or_max_age_asks() {
         &browser.get(&w.s, &w.authorize_url(&app, "openid", &challenge, "&prompt=consent"))
     ));
 
+    // `prompt=consent` asks after a fresh sign-in too, though consent was given.
+    let login =
+        browser.get(&w.s, &w.authorize_url(&app, "openid", &challenge, "&prompt=login+consent"));
+    assert!(is_login(&login));
+    let signed_in = browser.submit(&w.s, &login, &[("username", "ada"), ("password", PASSWORD)]);
+    assert!(is_consent(&signed_in), "{}", text(&signed_in));
+    w.code_of(&browser.submit(&w.s, &signed_in, &[("decision", "allow")]));
+
     assert!(is_login(
         &browser.get(&w.s, &w.authorize_url(&app, "openid", &challenge, "&prompt=login"))
     ));

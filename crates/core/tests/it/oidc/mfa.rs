@@ -253,8 +253,17 @@ fn a_password_only_session_is_stepped_up_with_a_code_alone() {
     assert_eq!(silent.status(), 303, "{}", text(&silent));
     let again = browser.get(&w.s, &w.authorize_url(&plain, "openid", &challenge, ""));
     assert_eq!(id_claims(&w, &plain, &redeem(&w, &plain, &again)).0, otp_amr());
-    // A new password-only session of the enrolled user is stepped up with a code.
-    let _ = secret;
+    // A new password-only session of the enrolled user is asked for a code, and
+    // `prompt=consent` still shows the consent page after it.
+    w.s.clock.advance(30);
+    let web = w.app("app7", "web", json!({ "refresh_tokens": true }));
+    let other = Browser::new();
+    let asked = password(&w, &other, &web, "&prompt=consent");
+    assert!(asks_code(&asked), "{}", text(&asked));
+    let consent = other.submit(&w.s, &asked, &[("code", &code_now(&w, &secret))]);
+    assert!(is_consent(&consent), "{}", text(&consent));
+    let redirect = other.submit(&w.s, &consent, &[("decision", "allow")]);
+    assert_eq!(id_claims(&w, &web, &redeem(&w, &web, &redirect)).0, otp_amr());
 }
 
 #[test]
