@@ -124,6 +124,7 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["users"] => (Resource::Users, COLLECTION),
         ["users", u] if id(u) => (Resource::Users, ITEM),
         ["users", u, "password" | "enable" | "disable"] if id(u) => (Resource::Users, "POST"),
+        ["users", u, "consent-policies", a] if id(u) && id(a) => (Resource::Users, "DELETE"),
         _ => return None,
     })
 }
@@ -209,12 +210,13 @@ pub(crate) async fn handle<P: Platform>(
         ["roles", id] => roles::update(call, id, cx).await,
         ["users"] if m == Method::GET => users::list(&call).await,
         ["users"] => users::create(call, cx).await,
-        ["users", id] if m == Method::GET => users::get(&call, id).await,
+        ["users", id] if m == Method::GET => users::get(&call, id, cx).await,
         ["users", id] if m == Method::DELETE => users::delete(&call, id).await,
         ["users", id] => users::update(call, id, cx).await,
         ["users", id, "password"] => users::set_password(call, id, cx).await,
         ["users", id, "enable"] => users::set_enabled(&call, id, true, cx).await,
         ["users", id, "disable"] => users::set_enabled(&call, id, false, cx).await,
+        ["users", id, "consent-policies", app] => users::withdraw_policy(&call, id, app, cx).await,
         _ => Err(Problem::not_found("no such management resource")),
     };
     if access != Access::Read {

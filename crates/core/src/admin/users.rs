@@ -91,9 +91,53 @@ pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Pr
     ))
 }
 
-pub(super) async fn get<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
+/// `GET /users/{id}`: the user, with the consent policy versions they accepted
+/// (`consent_policies`, read-only) of the apps that still exist.
+pub(super) async fn get<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
     let (version, user) = load(call, id).await?;
-    Ok(versioned_response(StatusCode::OK, &user.view(), version))
+    let acceptances =
+        call.engine.policy_acceptances(id, cx.now()).await.map_err(|_| Problem::unavailable())?;
+    let mut accepted = Vec::with_capacity(acceptances.apps.len());
+    for (client_id, acceptance) in &acceptances.apps {
+        // A deleted app's acceptance is not shown (its id is never given again).
+        if read(call.engine, &schema::app(client_id)).await?.is_some() {
+            accepted.push(json!({
+                "client_id": client_id,
+                "version": acceptance.version,
+                "accepted_at": acceptance.accepted_at,
+            }));
+        }
+    }
+    let mut view = user.view();
+    if let Some(map) = view.as_object_mut() {
+        map.insert("consent_policies".to_owned(), accepted.into());
+    }
+    Ok(versioned_response(StatusCode::OK, &view, version))
+}
+
+/// `DELETE /users/{id}/consent-policies/{client_id}`: withdraws the user's
+/// acceptance of the app's consent policy, so the next sign-in asks again.
+pub(super) async fn withdraw_policy<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    client_id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    load(call, id).await?;
+    let withdrawn = call
+        .engine
+        .withdraw_policy(id, client_id, cx.now())
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    if withdrawn {
+        Ok(no_content())
+    } else {
+        Err(Problem::not_found("the user has accepted no consent policy of this app"))
+    }
 }
 
 pub(super) async fn create<P: Platform>(
@@ -118,7 +162,9 @@ pub(super) async fn update<P: Platform>(
 ) -> Result<Response, Problem> {
     let (version, current) = load(&call, id).await?;
     check_if_match(&call.request, version)?;
-    let body = replacement_body(&call.request, current.view())?;
+    let mut body = replacement_body(&call.request, current.view())?;
+    // Read-only: what `GET` shows of accepted consent policies comes back ignored.
+    body.remove("consent_policies");
     let (mut user, password) =
         validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
     check_role_ids(call.engine, &user.roles, "/roles").await?;
@@ -141,6 +187,9 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
         cascade: Vec::new(),
     };
     commit_names(call, commit).await?;
+    // The user is gone; their acceptances go too. Should this fail, the record
+    // expires on its own and names an id that is never given again.
+    let _ = call.engine.forget_policies(id).await;
     Ok(no_content())
 }
 

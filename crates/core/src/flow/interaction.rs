@@ -88,7 +88,11 @@ impl Interaction {
         }
     }
 
-    fn seal<P: Platform>(&self, engine: &Engine<P>, cx: &mut Context<'_>) -> Option<String> {
+    pub(super) fn seal<P: Platform>(
+        &self,
+        engine: &Engine<P>,
+        cx: &mut Context<'_>,
+    ) -> Option<String> {
         let json = serde_json::to_vec(self).ok()?;
         engine.config().kek.seal(&KeyId::new(SEAL_ID), &json, cx.rng()).ok()
     }
@@ -132,7 +136,7 @@ pub(crate) fn show_login<P: Platform>(
 }
 
 /// Reads a hosted form: its fields, the checked CSRF token, and the interaction.
-fn read_form<P: Platform>(
+pub(super) fn read_form<P: Platform>(
     engine: &Engine<P>,
     request: &Request,
     now: UnixTime,
@@ -241,7 +245,7 @@ pub(crate) async fn login<P: Platform>(
 }
 
 /// An error of an interaction: back to the redirect URI, or for a device on a page.
-fn fail<P: Platform>(
+pub(super) fn fail<P: Platform>(
     engine: &Engine<P>,
     interaction: &Interaction,
     error: &OAuthError,
@@ -302,6 +306,28 @@ pub(crate) async fn proceed<P: Platform>(
             return fail(engine, &interaction, &error, locale);
         }
         Ok(false) => return show_no_access(engine, app, &user, interaction, headers, cx),
+        Err(error) => return fail(engine, &interaction, &error, locale),
+    }
+    match super::policy_consent::pending(engine, app, &user.id, cx.now()).await {
+        Ok(None) => {}
+        Ok(Some(_)) if request.prompt.none => {
+            let error = OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user must accept the app's consent policy",
+            );
+            return fail(engine, &interaction, &error, locale);
+        }
+        Ok(Some(policy)) => {
+            return super::policy_consent::show(
+                engine,
+                app,
+                &user,
+                policy,
+                &interaction,
+                headers,
+                cx,
+            );
+        }
         Err(error) => return fail(engine, &interaction, &error, locale),
     }
     if !app.first_party {
@@ -377,7 +403,7 @@ fn show_no_access<P: Platform>(
 }
 
 /// The user as they would recognise themselves: their email, else their username.
-fn shown_name(user: &UserRecord) -> &str {
+pub(super) fn shown_name(user: &UserRecord) -> &str {
     user.claims.get("email").and_then(|e| e.as_str()).unwrap_or(&user.username)
 }
 
@@ -465,18 +491,8 @@ pub(crate) async fn consent<P: Platform>(
             finish(engine, &interaction, &signed_in, locale, cx).await
         }
         Some("deny") => {
-            if let Some(user_code) = &interaction.device {
-                return match super::device::record::decide(engine, user_code, None, cx).await {
-                    Ok(()) => pages::render(
-                        &Page::DeviceDone(DeviceDone { approved: false }),
-                        locale,
-                        StatusCode::OK,
-                    ),
-                    Err(error) => fail(engine, &interaction, &error, locale),
-                };
-            }
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-            fail(engine, &interaction, &error, locale)
+            refuse(engine, &interaction, &error, locale, cx).await
         }
         _ => error_page(
             ErrorCode::InvalidRequest,
@@ -485,6 +501,28 @@ pub(crate) async fn consent<P: Platform>(
             StatusCode::BAD_REQUEST,
         ),
     }
+}
+
+/// The end of an interaction the user refused: `error` (`access_denied`) at the
+/// redirect URI, or for a device, the device denied.
+pub(super) async fn refuse<P: Platform>(
+    engine: &Engine<P>,
+    interaction: &Interaction,
+    error: &OAuthError,
+    locale: Locale,
+    cx: &mut Context<'_>,
+) -> Response {
+    if let Some(user_code) = &interaction.device {
+        return match super::device::record::decide(engine, user_code, None, cx).await {
+            Ok(()) => pages::render(
+                &Page::DeviceDone(DeviceDone { approved: false }),
+                locale,
+                StatusCode::OK,
+            ),
+            Err(error) => fail(engine, interaction, &error, locale),
+        };
+    }
+    fail(engine, interaction, error, locale)
 }
 
 /// Issues the authorization code and sends it to the redirect URI.

@@ -3,7 +3,8 @@
 //! client ([`client`]) and writes the one token response; each grant only decides
 //! what to issue ([`issue`]). The authorization endpoint ([`authorize`]) validates
 //! the request ([`request`]) and hands it to the hosted steps ([`interaction`]:
-//! login with [`signin`], consent, the code); [`respond`] answers the browser.
+//! login with [`signin`], the consent policy with [`policy_consent`], consent, the
+//! code); [`respond`] answers the browser.
 //!
 //! Who may use an app at all (its `allowed_roles`) is decided in one place,
 //! [`admission`], which the sign-in steps, the refresh grant and the minting of a
@@ -25,6 +26,7 @@ mod device;
 mod interaction;
 mod issue;
 mod logout;
+mod policy_consent;
 mod refresh;
 mod request;
 mod respond;
@@ -37,6 +39,7 @@ pub(crate) use authorize::authorize;
 pub(crate) use device::{device_authorization, page as device_page};
 pub(crate) use interaction::{consent, login};
 pub(crate) use logout::logout;
+pub(crate) use policy_consent::answer as policy_consent;
 pub(crate) use request::{Prompt, ResponseMode};
 pub(crate) use revoke::{introspect, revoke};
 pub(crate) use token::{SERVED_GRANTS, token};

@@ -21,9 +21,12 @@
 
 mod html;
 mod i18n;
+mod markdown;
+mod policy;
 mod web_message;
 
 pub use i18n::{Locale, system_scope_description};
+pub use policy::PolicyConsent;
 pub use web_message::{WebMessage, render_web_message};
 
 use base64::Engine as _;
@@ -194,6 +197,8 @@ pub enum Page<'a> {
     Login(Login<'a>),
     /// Allow or deny an app's scopes.
     Consent(Consent<'a>),
+    /// Accept or decline an app's consent policy.
+    PolicyConsent(PolicyConsent<'a>),
     /// The signed-in user may not use the app.
     NoAccess(NoAccess<'a>),
     /// Enter a device's user code.
@@ -240,6 +245,7 @@ pub fn render(page: &Page<'_>, locale: Locale, status: StatusCode) -> Response {
     match page {
         Page::Login(login) => login_page(&mut html, login, text, &heading),
         Page::Consent(consent) => consent_page(&mut html, consent, locale, &heading),
+        Page::PolicyConsent(page) => policy::page(&mut html, page, locale, text, &heading),
         Page::NoAccess(page) => no_access_page(&mut html, page, text, &heading),
         Page::DeviceEntry(entry) => device_entry_page(&mut html, entry, text, &heading),
         Page::DeviceDone(done) => {
@@ -262,6 +268,7 @@ fn heading(page: &Page<'_>, text: &Strings) -> String {
     match page {
         Page::Login(login) => fill(text.login_heading, login.brand.name),
         Page::Consent(consent) => fill(text.consent_heading, consent.brand.name),
+        Page::PolicyConsent(page) => page.title.to_owned(),
         Page::NoAccess(page) => fill(text.no_access_heading, page.brand.name),
         Page::DeviceEntry(_) => text.device_heading.to_owned(),
         Page::DeviceDone(done) => {
