@@ -227,7 +227,7 @@ pub async fn refresh_families<S: RefreshFamilies>(store: &S, ns: &str, now: Unix
     Ok(())
 }
 
-/// [`Sessions`]: put, get until expiry, delete.
+/// [`Sessions`]: put, get until expiry, delete, compare-and-swap.
 ///
 /// # Errors
 ///
