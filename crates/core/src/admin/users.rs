@@ -120,7 +120,9 @@ pub(super) async fn get<P: Platform>(
 }
 
 /// `DELETE /users/{id}/consent-policies/{client_id}`: withdraws the user's
-/// acceptance of the app's consent policy, so the next sign-in asks again.
+/// acceptance of the app's consent policy, so the next sign-in asks again. Like
+/// any delete it ensures the acceptance is gone: 204 also when there was none,
+/// 404 only for an unknown user or app.
 pub(super) async fn withdraw_policy<P: Platform>(
     call: &Call<'_, P>,
     id: &str,
@@ -128,16 +130,14 @@ pub(super) async fn withdraw_policy<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
     load(call, id).await?;
-    let withdrawn = call
-        .engine
+    if read(call.engine, &schema::app(client_id)).await?.is_none() {
+        return Err(Problem::not_found("no app with this client_id"));
+    }
+    call.engine
         .withdraw_policy(id, client_id, cx.now())
         .await
         .map_err(|_| Problem::unavailable())?;
-    if withdrawn {
-        Ok(no_content())
-    } else {
-        Err(Problem::not_found("the user has accepted no consent policy of this app"))
-    }
+    Ok(no_content())
 }
 
 pub(super) async fn create<P: Platform>(
