@@ -14,6 +14,8 @@ pub const LOGIN_PATH: &str = "/login";
 pub const MFA_PATH: &str = "/login/mfa";
 /// Where the hosted consent form posts.
 pub const CONSENT_PATH: &str = "/consent";
+/// Where the hosted consent policy form posts.
+pub const POLICY_CONSENT_PATH: &str = "/consent/policy";
 /// The userinfo endpoint path.
 pub const USERINFO_PATH: &str = "/userinfo";
 /// The revocation endpoint path.
@@ -63,6 +65,8 @@ pub enum Handler {
     Mfa,
     /// The hosted consent form's target.
     Consent,
+    /// The hosted consent policy form's target.
+    PolicyConsent,
     /// The userinfo endpoint (OpenID Connect Core section 5.3).
     Userinfo,
     /// Token revocation (RFC 7009).
@@ -157,6 +161,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         cors: Cors::None,
         handler: Handler::Consent,
+    },
+    Endpoint {
+        path: POLICY_CONSENT_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::PolicyConsent,
     },
     // Bearer-token APIs a browser app calls with the token it holds (no cookies).
     Endpoint {

@@ -59,6 +59,7 @@ impl<P: Platform> Engine<P> {
             Handler::Login => crate::flow::login(self, request, cx).await,
             Handler::Mfa => crate::flow::mfa_submit(self, request, cx).await,
             Handler::Consent => crate::flow::consent(self, request, cx).await,
+            Handler::PolicyConsent => crate::flow::policy_consent(self, request, cx).await,
             Handler::Userinfo => crate::flow::userinfo(self, request, cx).await,
             Handler::Revoke => crate::flow::revoke(self, request, cx)
                 .await

@@ -114,6 +114,13 @@ enum Call {
     SessionDelete {
         key: String,
     },
+    SessionSwap {
+        key: String,
+        expected: Option<Vec<u8>>,
+        data: Option<Vec<u8>>,
+        expires_at: UnixTime,
+        now: UnixTime,
+    },
     CounterAdd {
         key: String,
         delta: u64,
@@ -386,6 +393,28 @@ impl Sessions for VaultClient {
             .call(&instance("session", id), &Call::SessionDelete { key: id.to_owned() })
             .await?
         {
+            Reply::Flag(flag) => Ok(flag),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn swap(
+        &self,
+        id: &str,
+        expected: Option<&[u8]>,
+        data: Option<&[u8]>,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        check_key(id)?;
+        let call = Call::SessionSwap {
+            key: id.to_owned(),
+            expected: expected.map(<[u8]>::to_vec),
+            data: data.map(<[u8]>::to_vec),
+            expires_at,
+            now,
+        };
+        match self.call(&instance("session", id), &call).await? {
             Reply::Flag(flag) => Ok(flag),
             other => Err(unexpected(&other)),
         }
@@ -829,6 +858,17 @@ impl Vault {
                 let existed = self.load::<records::SessionRecord>(&key).await?.is_some();
                 self.store::<records::SessionRecord>(&key, Write::Delete).await?;
                 Reply::Flag(existed)
+            }
+            Call::SessionSwap { key, expected, data, expires_at, now } => {
+                let (swapped, write) = records::session_swap(
+                    self.load(&key).await?,
+                    expected.as_deref(),
+                    data.as_deref(),
+                    expires_at,
+                    now,
+                );
+                self.store(&key, write).await?;
+                Reply::Flag(swapped)
             }
             Call::CounterAdd { key, delta, window_end, now } => {
                 let record = records::counter_add(self.load(&key).await?, delta, window_end, now);

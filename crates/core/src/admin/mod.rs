@@ -125,6 +125,7 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["users", u] if id(u) => (Resource::Users, ITEM),
         ["users", u, "password" | "enable" | "disable"] if id(u) => (Resource::Users, "POST"),
         ["users", u, "mfa"] if id(u) => (Resource::Users, "GET, DELETE"),
+        ["users", u, "consent-policies", a] if id(u) && id(a) => (Resource::Users, "DELETE"),
         _ => return None,
     })
 }
@@ -218,6 +219,7 @@ pub(crate) async fn handle<P: Platform>(
         ["users", id, "mfa"] => users::reset_mfa(&call, id).await,
         ["users", id, "enable"] => users::set_enabled(&call, id, true, cx).await,
         ["users", id, "disable"] => users::set_enabled(&call, id, false, cx).await,
+        ["users", id, "consent-policies", app] => users::withdraw_policy(&call, id, app, cx).await,
         _ => Err(Problem::not_found("no such management resource")),
     };
     if access != Access::Read {

@@ -94,14 +94,31 @@ pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Pr
     ))
 }
 
+/// `GET /users/{id}`: the user, with their second-factor status (`mfa`) and the
+/// consent policy versions they accepted (`consent_policies`, read-only) of the
+/// apps that still exist.
 pub(super) async fn get<P: Platform>(
     call: &Call<'_, P>,
     id: &str,
     cx: &mut Context<'_>,
 ) -> Result<Response, Problem> {
     let (version, user) = load(call, id).await?;
+    let acceptances =
+        call.engine.policy_acceptances(id, cx.now()).await.map_err(|_| Problem::unavailable())?;
+    let mut accepted = Vec::with_capacity(acceptances.apps.len());
+    for (client_id, acceptance) in &acceptances.apps {
+        // A deleted app's acceptance is not shown (its id is never given again).
+        if read(call.engine, &schema::app(client_id)).await?.is_some() {
+            accepted.push(json!({
+                "client_id": client_id,
+                "version": acceptance.version,
+                "accepted_at": acceptance.accepted_at,
+            }));
+        }
+    }
     let mut view = user.view();
     if let Some(map) = view.as_object_mut() {
+        map.insert("consent_policies".to_owned(), accepted.into());
         map.insert("mfa".into(), mfa_status(call, id, cx).await?);
     }
     Ok(versioned_response(StatusCode::OK, &view, version))
@@ -140,6 +157,27 @@ pub(super) async fn reset_mfa<P: Platform>(
     Ok(no_content())
 }
 
+/// `DELETE /users/{id}/consent-policies/{client_id}`: withdraws the user's
+/// acceptance of the app's consent policy, so the next sign-in asks again. Like
+/// any delete it ensures the acceptance is gone: 204 also when there was none,
+/// 404 only for an unknown user or app.
+pub(super) async fn withdraw_policy<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    client_id: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    load(call, id).await?;
+    if read(call.engine, &schema::app(client_id)).await?.is_none() {
+        return Err(Problem::not_found("no app with this client_id"));
+    }
+    call.engine
+        .withdraw_policy(id, client_id, cx.now())
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    Ok(no_content())
+}
+
 pub(super) async fn create<P: Platform>(
     call: Call<'_, P>,
     cx: &mut Context<'_>,
@@ -162,7 +200,9 @@ pub(super) async fn update<P: Platform>(
 ) -> Result<Response, Problem> {
     let (version, current) = load(&call, id).await?;
     check_if_match(&call.request, version)?;
-    let body = replacement_body(&call.request, current.view())?;
+    let mut body = replacement_body(&call.request, current.view())?;
+    // Read-only: what `GET` shows of accepted consent policies comes back ignored.
+    body.remove("consent_policies");
     let (mut user, password) =
         validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
     check_role_ids(call.engine, &user.roles, "/roles").await?;
@@ -185,6 +225,9 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
         cascade: Vec::new(),
     };
     commit_names(call, commit).await?;
+    // The user is gone; their acceptances go too. Should this fail, the record
+    // expires on its own and names an id that is never given again.
+    let _ = call.engine.forget_policies(id).await;
     Ok(no_content())
 }
 

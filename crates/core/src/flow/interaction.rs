@@ -311,6 +311,28 @@ pub(crate) async fn proceed<P: Platform>(
     if let Some(response) = super::mfa::gate(engine, app, &user, &interaction, headers, cx).await {
         return response;
     }
+    match super::policy_consent::pending(engine, app, &user.id, cx.now()).await {
+        Ok(None) => {}
+        Ok(Some(_)) if request.prompt.none => {
+            let error = OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user must accept the app's consent policy",
+            );
+            return fail(engine, &interaction, &error, locale);
+        }
+        Ok(Some(policy)) => {
+            return super::policy_consent::show(
+                engine,
+                app,
+                &user,
+                policy,
+                &interaction,
+                headers,
+                cx,
+            );
+        }
+        Err(error) => return fail(engine, &interaction, &error, locale),
+    }
     if !app.first_party {
         let consented = match engine.consented(&user.id, &app.client_id, cx.now()).await {
             Ok(consented) => consented,
@@ -474,18 +496,8 @@ pub(crate) async fn consent<P: Platform>(
             finish(engine, &interaction, &signed_in, locale, cx).await
         }
         Some("deny") => {
-            if let Some(user_code) = &interaction.device {
-                return match super::device::record::decide(engine, user_code, None, cx).await {
-                    Ok(()) => pages::render(
-                        &Page::DeviceDone(DeviceDone { approved: false }),
-                        locale,
-                        StatusCode::OK,
-                    ),
-                    Err(error) => fail(engine, &interaction, &error, locale),
-                };
-            }
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-            fail(engine, &interaction, &error, locale)
+            refuse(engine, &interaction, &error, locale, cx).await
         }
         _ => error_page(
             ErrorCode::InvalidRequest,
@@ -494,6 +506,28 @@ pub(crate) async fn consent<P: Platform>(
             StatusCode::BAD_REQUEST,
         ),
     }
+}
+
+/// The end of an interaction the user refused: `error` (`access_denied`) at the
+/// redirect URI, or for a device, the device denied.
+pub(super) async fn refuse<P: Platform>(
+    engine: &Engine<P>,
+    interaction: &Interaction,
+    error: &OAuthError,
+    locale: Locale,
+    cx: &mut Context<'_>,
+) -> Response {
+    if let Some(user_code) = &interaction.device {
+        return match super::device::record::decide(engine, user_code, None, cx).await {
+            Ok(()) => pages::render(
+                &Page::DeviceDone(DeviceDone { approved: false }),
+                locale,
+                StatusCode::OK,
+            ),
+            Err(error) => fail(engine, interaction, &error, locale),
+        };
+    }
+    fail(engine, interaction, error, locale)
 }
 
 /// Issues the authorization code and sends it to the redirect URI.

@@ -3,8 +3,8 @@
 //! client ([`client`]) and writes the one token response; each grant only decides
 //! what to issue ([`issue`]). The authorization endpoint ([`authorize`]) validates
 //! the request ([`request`]) and hands it to the hosted steps ([`interaction`]:
-//! login with [`signin`], the second factor with [`mfa`], consent, the code);
-//! [`respond`] answers the browser.
+//! login with [`signin`], the second factor with [`mfa`], the consent policy with
+//! [`policy_consent`], consent, the code); [`respond`] answers the browser.
 //!
 //! Who may use an app at all (its `allowed_roles`) is decided in one place,
 //! [`admission`], which the sign-in steps, the refresh grant and the minting of a
@@ -27,6 +27,7 @@ mod interaction;
 mod issue;
 mod logout;
 mod mfa;
+mod policy_consent;
 mod refresh;
 mod request;
 mod respond;
@@ -40,6 +41,7 @@ pub(crate) use device::{device_authorization, page as device_page};
 pub(crate) use interaction::{consent, login};
 pub(crate) use logout::logout;
 pub(crate) use mfa::{load_factor, reset_factor, submit as mfa_submit};
+pub(crate) use policy_consent::answer as policy_consent;
 pub(crate) use request::{Prompt, ResponseMode};
 pub(crate) use revoke::{introspect, revoke};
 pub(crate) use token::{SERVED_GRANTS, token};

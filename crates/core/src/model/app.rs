@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::consent_policy::{self, ConsentPolicy};
 use super::fields::{FieldError, Fields};
 use crate::fetch::{FetchPolicy, FetchUrl};
 use crate::jose::{Algorithm, Jwks, KeyId, b64url};
@@ -130,6 +131,13 @@ pub struct AppRecord {
     /// Up to 10 extra string values.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// A text every user accepts once per version before the app gets a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_policy: Option<ConsentPolicy>,
+    /// The last consent policy version given (kept when the policy is removed, so
+    /// a number is never given twice).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consent_policy_versions: u64,
     /// Creation time.
     pub created_at: UnixTime,
     /// Last change.
@@ -143,7 +151,7 @@ pub struct AppRecord {
 }
 
 /// Fields that are never shown.
-const HIDDEN: &[&str] = &["secret_digest", "secret_sealed"];
+const HIDDEN: &[&str] = &["secret_digest", "secret_sealed", "consent_policy_versions"];
 /// Fields an administrator cannot set.
 const READ_ONLY: &[&str] = &["client_id", "created_at", "updated_at"];
 
@@ -235,6 +243,11 @@ impl AppRecord {
     pub fn admitting_roles<'a>(&self, held: &'a [String]) -> impl Iterator<Item = &'a str> {
         held.iter().filter(|id| self.allowed_roles.contains(id)).map(String::as_str)
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn check_name(name: &str) -> Result<(), &'static str> {
@@ -511,6 +524,18 @@ pub fn validate(
             fields.error(pointer, format!("must be at most {} characters", MAX_METADATA.1));
         }
     }
+    let last_version = current.map_or(0, |c| c.consent_policy_versions);
+    let policy = consent_policy::take(
+        &mut fields,
+        current.and_then(|c| c.consent_policy.as_ref()),
+        last_version,
+        now,
+    );
+    if policy.is_some() && !rules.interactive && app_type != AppType::Device {
+        let why =
+            format!("is not used by {app_type:?} apps: their users never see the hosted pages");
+        fields.error("/consent_policy", why.to_lowercase());
+    }
     fields.finish()?;
 
     Ok(AppRecord {
@@ -549,6 +574,10 @@ pub fn validate(
         access_token_roles,
         allowed_roles,
         metadata,
+        consent_policy_versions: policy
+            .as_ref()
+            .map_or(last_version, |p| p.version.max(last_version)),
+        consent_policy: policy,
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,
         secret_digest: current.and_then(|c| c.secret_digest.clone()),

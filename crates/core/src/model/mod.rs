@@ -5,6 +5,7 @@
 //! field by field, so every refusal names the field at fault.
 
 pub mod app;
+pub mod consent_policy;
 pub mod factor;
 pub(crate) mod fields;
 pub mod resource;

@@ -21,11 +21,14 @@
 
 mod html;
 mod i18n;
+mod markdown;
 mod mfa;
+mod policy;
 mod web_message;
 
 pub use i18n::{Locale, system_scope_description};
 pub use mfa::{MfaEnrol, MfaPage, MfaProblem, MfaRecoveryCodes, MfaVerify, render_mfa};
+pub use policy::PolicyConsent;
 pub use web_message::{WebMessage, render_web_message};
 
 use base64::Engine as _;
@@ -196,6 +199,8 @@ pub enum Page<'a> {
     Login(Login<'a>),
     /// Allow or deny an app's scopes.
     Consent(Consent<'a>),
+    /// Accept or decline an app's consent policy.
+    PolicyConsent(PolicyConsent<'a>),
     /// The signed-in user may not use the app.
     NoAccess(NoAccess<'a>),
     /// Enter a device's user code.
@@ -231,6 +236,7 @@ pub fn render(page: &Page<'_>, locale: Locale, status: StatusCode) -> Response {
     document(locale, &heading, status, script, |html| match page {
         Page::Login(login) => login_page(html, login, text, &heading),
         Page::Consent(consent) => consent_page(html, consent, locale, &heading),
+        Page::PolicyConsent(page) => policy::page(html, page, locale, text, &heading),
         Page::NoAccess(page) => no_access_page(html, page, text, &heading),
         Page::DeviceEntry(entry) => device_entry_page(html, entry, text, &heading),
         Page::DeviceDone(done) => {
@@ -275,6 +281,7 @@ fn heading(page: &Page<'_>, text: &Strings) -> String {
     match page {
         Page::Login(login) => fill(text.login_heading, login.brand.name),
         Page::Consent(consent) => fill(text.consent_heading, consent.brand.name),
+        Page::PolicyConsent(page) => page.title.to_owned(),
         Page::NoAccess(page) => fill(text.no_access_heading, page.brand.name),
         Page::DeviceEntry(_) => text.device_heading.to_owned(),
         Page::DeviceDone(done) => {

@@ -227,7 +227,7 @@ pub async fn refresh_families<S: RefreshFamilies>(store: &S, ns: &str, now: Unix
     Ok(())
 }
 
-/// [`Sessions`]: put, get until expiry, delete.
+/// [`Sessions`]: put, get until expiry, delete, compare-and-swap.
 ///
 /// # Errors
 ///
@@ -247,6 +247,32 @@ pub async fn sessions<S: Sessions>(store: &S, ns: &str, now: UnixTime) -> Outcom
     expect!(found("delete", store.delete(&id).await)?, "deleting a live session reports true");
     expect!(found("get", store.get(&id, now).await)?.is_none(), "a deleted session is gone");
     expect!(!found("delete", store.delete(&id).await)?, "deleting twice reports false");
+
+    // Compare-and-swap: the first write expects nothing, later ones the live data.
+    let swap = |expected: Option<&'static [u8]>, data: Option<&'static [u8]>| {
+        store.swap(&id, expected, data, now.plus(100), now)
+    };
+    expect!(found("swap", swap(None, Some(b"a")).await)?, "a swap creates a missing record");
+    expect!(!found("swap", swap(None, Some(b"b")).await)?, "a swap expecting nothing fails");
+    expect!(
+        !found("swap", swap(Some(b"x"), Some(b"b")).await)?,
+        "a swap expecting other data fails"
+    );
+    expect!(
+        found("get", store.get(&id, now).await)? == Some(b"a".to_vec()),
+        "a failed swap changes nothing"
+    );
+    let racing = join_all(
+        (0..2).map(|_| store.swap(&id, Some(b"a"), Some(b"c"), now.plus(100), now)).collect(),
+    )
+    .await;
+    let mut won = 0;
+    for swapped in racing {
+        won += usize::from(found("swap", swapped)?);
+    }
+    expect!(won == 1, "of two swaps expecting the same data, one wins");
+    expect!(found("swap", swap(Some(b"c"), None).await)?, "a swap deletes");
+    expect!(found("get", store.get(&id, now).await)?.is_none(), "a swapped-out record is gone");
     Ok(())
 }
 

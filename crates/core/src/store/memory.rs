@@ -272,6 +272,22 @@ impl Sessions for MemorySessions {
         self.sessions.write(id, Write::Delete);
         Ok(existed)
     }
+
+    async fn swap(
+        &self,
+        id: &str,
+        expected: Option<&[u8]>,
+        data: Option<&[u8]>,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.outage.check()?;
+        check_key(id)?;
+        let (swapped, write) =
+            records::session_swap(self.sessions.get(id), expected, data, expires_at, now);
+        self.sessions.write(id, write);
+        Ok(swapped)
+    }
 }
 
 /// [`Counters`] in memory.

@@ -245,6 +245,9 @@ pub trait RefreshFamilies {
 /// - `put` creates or replaces the session.
 /// - `get` returns the data until `expires_at` (by the caller's `now`), then `None`.
 /// - `delete` makes every later `get` return `None`; returns whether it existed.
+/// - `swap` is a compare-and-swap: it writes `data` (or deletes the record, for
+///   `None`) only if the record's live data is `expected` (`None`: no live record),
+///   and says whether it did. Of two swaps expecting the same data, one succeeds.
 #[allow(async_fn_in_trait)]
 pub trait Sessions {
     /// Creates or replaces a session.
@@ -259,6 +262,15 @@ pub trait Sessions {
     async fn get(&self, id: &str, now: UnixTime) -> Result<Option<Vec<u8>>, StoreError>;
     /// Ends a session.
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// Replaces the live data `expected` with `data` (`None` deletes).
+    async fn swap(
+        &self,
+        id: &str,
+        expected: Option<&[u8]>,
+        data: Option<&[u8]>,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The width of a usage bucket: one hour.

@@ -3,6 +3,8 @@
 //! transitions, so the contract holds for both by construction. A transition takes
 //! the stored record (if any) and returns the answer plus what to write back.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -199,6 +201,70 @@ pub fn session_get(
         Some(_) => (None, Write::Delete),
         None => (None, Write::Keep),
     }
+}
+
+/// [`super::Sessions::swap`]: `data` (or a deletion) if the live data is `expected`.
+#[must_use]
+pub fn session_swap(
+    existing: Option<SessionRecord>,
+    expected: Option<&[u8]>,
+    data: Option<&[u8]>,
+    expires_at: UnixTime,
+    now: UnixTime,
+) -> (bool, Write<SessionRecord>) {
+    let live = existing.as_ref().filter(|s| now < s.expires_at).map(|s| s.data.as_slice());
+    if live != expected {
+        return (false, Write::Keep);
+    }
+    let write = match data {
+        Some(data) => Write::Put(SessionRecord { data: data.to_vec(), expires_at }),
+        None if existing.is_some() => Write::Delete,
+        None => Write::Keep,
+    };
+    (true, write)
+}
+
+/// The consent policy versions one user accepted, by the app's client id (the
+/// data of the user's record in the sessions store).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyAcceptances {
+    /// What the user accepted of each app.
+    pub apps: BTreeMap<String, PolicyAcceptance>,
+}
+
+/// One accepted version of an app's consent policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyAcceptance {
+    /// The version accepted.
+    pub version: u64,
+    /// When.
+    pub accepted_at: UnixTime,
+}
+
+/// The user accepted `version` of `client_id`'s policy at `now`: it replaces what
+/// they had accepted of that app.
+#[must_use]
+pub fn policy_accept(
+    mut existing: PolicyAcceptances,
+    client_id: &str,
+    version: u64,
+    now: UnixTime,
+) -> PolicyAcceptances {
+    existing.apps.insert(client_id.to_owned(), PolicyAcceptance { version, accepted_at: now });
+    existing
+}
+
+/// Withdraws the user's acceptance of `client_id`'s policy; says whether there was
+/// one, and deletes the record once it holds nothing.
+#[must_use]
+pub fn policy_withdraw(
+    mut existing: PolicyAcceptances,
+    client_id: &str,
+) -> (bool, Write<PolicyAcceptances>) {
+    if existing.apps.remove(client_id).is_none() {
+        return (false, Write::Keep);
+    }
+    if existing.apps.is_empty() { (true, Write::Delete) } else { (true, Write::Put(existing)) }
 }
 
 /// A counter in its window.

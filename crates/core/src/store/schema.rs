@@ -167,6 +167,13 @@ pub fn consent(user_id: &str, client_id: &str) -> String {
     format!("consent/{user_id}/{client_id}")
 }
 
+/// The consent policy versions a user accepted, of every app (in the sessions
+/// store: the user's own instance).
+#[must_use]
+pub fn policy_acceptances(user_id: &str) -> String {
+    format!("policies/{user_id}")
+}
+
 /// Where a user's failed sign-ins are counted (its own instance: the user's).
 pub const USER_LOCKOUT_PREFIX: &str = "lockout/user/";
 
@@ -260,6 +267,7 @@ mod tests {
         assert_eq!(family("f1"), "rt/f1");
         assert_eq!(session("s1"), "sso/s1");
         assert_eq!(consent("u1", "c1"), "consent/u1/c1");
+        assert_eq!(policy_acceptances("u1"), "policies/u1");
         assert_eq!(device_user_code("BCDFGHJK"), "device/BCDFGHJK");
         assert_eq!(device_code(&[0xff]), "device-code/_w");
         assert_eq!(device_grant(&[0xff]), "device-grant/_w");

@@ -4,6 +4,7 @@
 
 mod app_roles;
 mod authorize;
+mod consent_policy;
 mod device;
 mod logout;
 mod mfa;
