@@ -113,8 +113,7 @@ test("the browser package benchmark measures sizes and verifications beside its 
     assert.deepEqual(
       results.sizes.map((row) => row.name),
       [
-        "Gatehouse (index.js + glue + wasm)",
-        "the same, JS minified by esbuild",
+        "Gatehouse (index.js with its glue, wasm)",
         "oidc-client-ts + jose",
         "oidc-client-ts",
         "auth0-spa-js",
