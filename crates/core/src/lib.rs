@@ -109,6 +109,8 @@ pub mod fetch;
 mod flow;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(feature = "issuer")]
+pub mod hooks;
 pub mod http;
 pub mod jose;
 pub mod json;

@@ -109,10 +109,14 @@ impl Scenario {
         let mut cx = Context::new(self.clock.now(), &mut *rng);
         let response = pollster::block_on(self.engine.handle(request, &mut cx));
         self.diagnostics.borrow_mut().extend(cx.take_diagnostics());
-        // As the worker does after its response: batch the usage, write what is due.
+        // As the worker does after its response: deliver the hook notifications,
+        // batch the usage, write what is due.
+        let mut deferred = cx.take_deferred();
+        let failures = pollster::block_on(self.engine.deliver(deferred.take_posts()));
+        self.diagnostics.borrow_mut().extend(failures);
         let due = {
             let mut batch = self.usage.borrow_mut();
-            cx.take_deferred().add_to(&mut batch);
+            deferred.add_to(&mut batch);
             batch.take_due(self.clock.now())
         };
         self.flush(due);

@@ -31,7 +31,7 @@ mod refresh;
 mod request;
 mod respond;
 mod revoke;
-mod signin;
+pub(crate) mod signin;
 mod token;
 mod userinfo;
 

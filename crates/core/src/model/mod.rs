@@ -7,6 +7,7 @@
 pub mod app;
 pub mod factor;
 pub(crate) mod fields;
+pub mod hook;
 pub mod resource;
 pub mod role;
 pub mod scope;
