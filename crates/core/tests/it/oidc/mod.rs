@@ -5,6 +5,7 @@
 mod app_roles;
 mod authorize;
 mod device;
+mod hooks;
 mod logout;
 mod mfa;
 mod refresh;
