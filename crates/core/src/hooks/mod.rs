@@ -14,7 +14,7 @@
 //! asked once on the request's path, within the hook's timeout; a failure follows
 //! the hook's `on_failure` and is logged with its reason. The records and their
 //! rules are [`crate::model::hook`]; the calls from the sign-in and token flows are
-//! in [`call`].
+//! in the `call` module.
 
 pub(crate) mod call;
 
