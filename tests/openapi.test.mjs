@@ -357,6 +357,10 @@ async function fixtures() {
     name: "Reports API",
   });
   await api("POST", `/admin/v1/apps/${app.client_id}/permissions`, { name: "read_orders", description: "Read orders" });
+  const hook = await api("POST", `/admin/v1/apps/${app.client_id}/hooks`, {
+    event: "login",
+    url: "https://hooks.shop.example.com/gatehouse",
+  });
   const group = await api("POST", "/admin/v1/scope-groups", { name: "Orders", description: { en: "Orders" } });
   await api("POST", "/admin/v1/scopes", {
     key: "orders:read",
@@ -393,6 +397,7 @@ async function fixtures() {
     ["RQmBuS4315NuMz_m", group.id],
     ["3AeVjqJBhdSttcxo", role.id],
     ["JIUUsdGXXlqrxylvpWFRFA", user.id],
+    ["hK9xQ2mP7vL4tR8w", hook.id],
   ]);
 }
 

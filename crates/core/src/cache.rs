@@ -9,9 +9,13 @@
 //! | --- | --- | --- |
 //! | directory records the token endpoint reads: apps, scopes, resources ([`CachedDirectory`]) | directory key | [`RECORD_TTL_SECS`] |
 //! | the keyring, parsed | its bytes: parsed again only when they change | [`KEYRING_TTL_SECS`] |
+//! | that an app has no hooks ([`CachedDirectory::remembering_absence`]) | directory key | [`RECORD_TTL_SECS`] |
 //!
-//! Only what the directory *holds* is kept: an unknown key is asked again each time,
-//! so a new app works as soon as the directory has it. A write through the
+//! Otherwise only what the directory *holds* is kept: an unknown key is asked again
+//! each time, so a new app works as soon as the directory has it. An app's hooks
+//! are the exception, so that an app without any costs no read per sign-in or
+//! token: a new app's first hook is called within these few seconds (plus the
+//! directory's propagation, as for any change). A write through the
 //! management API in the same isolate forgets everything ([`ReadCache::forget`]),
 //! so the isolate that disabled an app refuses it at once; other isolates refuse it
 //! within the directory's own propagation bound (`docs/storage.md`) plus these few
@@ -54,10 +58,14 @@ struct KeptRing {
     ring: Rc<Keyring>,
 }
 
+/// A record's bytes, or (`None`) that its key was absent.
+type Found = Option<Rc<[u8]>>;
+
 /// An isolate's cache of directory reads and of the parsed keyring.
 #[derive(Default)]
 pub struct ReadCache {
-    records: RefCell<HashMap<String, Kept<Rc<[u8]>>>>,
+    /// Records read, and (`None`) keys read as absent where that is remembered.
+    records: RefCell<HashMap<String, Kept<Found>>>,
     keyring: RefCell<Option<Kept<KeptRing>>>,
 }
 
@@ -74,13 +82,29 @@ impl ReadCache {
     /// The bytes under `key`, if read less than [`RECORD_TTL_SECS`] ago.
     #[must_use]
     pub fn record(&self, key: &str, now: UnixTime) -> Option<Rc<[u8]>> {
+        self.lookup(key, now).flatten()
+    }
+
+    /// What a fresh read of `key` found: `Some(None)` when it was absent and that
+    /// was kept ([`Self::keep_absent`]); `None` when nothing fresh is known.
+    #[must_use]
+    pub fn lookup(&self, key: &str, now: UnixTime) -> Option<Found> {
         let records = self.records.borrow();
         let kept = records.get(key)?;
-        kept.fresh(now, RECORD_TTL_SECS).then(|| Rc::clone(&kept.value))
+        kept.fresh(now, RECORD_TTL_SECS).then(|| kept.value.clone())
     }
 
     /// Keeps `bytes`, read under `key` at `now`.
     pub fn keep_record(&self, key: &str, bytes: Rc<[u8]>, now: UnixTime) {
+        self.keep(key, Some(bytes), now);
+    }
+
+    /// Keeps that `key` was absent at `now`.
+    pub fn keep_absent(&self, key: &str, now: UnixTime) {
+        self.keep(key, None, now);
+    }
+
+    fn keep(&self, key: &str, value: Found, now: UnixTime) {
         let mut records = self.records.borrow_mut();
         if records.len() >= MAX_RECORDS && !records.contains_key(key) {
             records.retain(|_, kept| kept.fresh(now, RECORD_TTL_SECS));
@@ -88,7 +112,7 @@ impl ReadCache {
                 records.clear();
             }
         }
-        records.insert(key.to_owned(), Kept { value: bytes, read_at: now });
+        records.insert(key.to_owned(), Kept { value, read_at: now });
     }
 
     /// The parsed keyring, if read less than [`KEYRING_TTL_SECS`] ago.
@@ -141,23 +165,36 @@ pub struct CachedDirectory<'a, D> {
     directory: &'a D,
     cache: &'a ReadCache,
     now: UnixTime,
+    absence: bool,
 }
 
 impl<'a, D: Directory> CachedDirectory<'a, D> {
     /// Reads of `directory` through `cache`, at `now`.
     pub fn new(directory: &'a D, cache: &'a ReadCache, now: UnixTime) -> Self {
-        Self { directory, cache, now }
+        Self { directory, cache, now, absence: false }
+    }
+
+    /// Also keeps that a key was absent, for [`RECORD_TTL_SECS`]: for records most
+    /// apps do not have and the hot path would otherwise ask for every time.
+    #[must_use]
+    pub fn remembering_absence(mut self) -> Self {
+        self.absence = true;
+        self
     }
 }
 
 impl<D: Directory> Directory for CachedDirectory<'_, D> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(bytes) = self.cache.record(key, self.now) {
-            return Ok(Some(bytes.to_vec()));
+        match self.cache.lookup(key, self.now) {
+            Some(Some(bytes)) => return Ok(Some(bytes.to_vec())),
+            Some(None) if self.absence => return Ok(None),
+            _ => {}
         }
         let read = self.directory.get(key).await?;
-        if let Some(bytes) = &read {
-            self.cache.keep_record(key, Rc::from(bytes.as_slice()), self.now);
+        match &read {
+            Some(bytes) => self.cache.keep_record(key, Rc::from(bytes.as_slice()), self.now),
+            None if self.absence => self.cache.keep_absent(key, self.now),
+            None => {}
         }
         Ok(read)
     }
@@ -200,6 +237,17 @@ mod tests {
         // A clock that went backwards does not extend a record's life.
         assert!(cache.record("apps/a", at(99)).is_none());
         assert!(cache.record("apps/b", at(100)).is_none());
+    }
+
+    #[test]
+    fn an_absence_is_kept_only_where_asked_and_for_the_ttl() {
+        let cache = ReadCache::default();
+        cache.keep_absent("hooks/a", at(100));
+        assert_eq!(cache.lookup("hooks/a", at(100)), Some(None));
+        assert!(cache.record("hooks/a", at(100)).is_none());
+        assert_eq!(cache.lookup("hooks/a", at(100 + RECORD_TTL_SECS)), None);
+        cache.keep_record("hooks/a", Rc::from(&b"{}"[..]), at(101));
+        assert_eq!(cache.lookup("hooks/a", at(101)).flatten().as_deref(), Some(&b"{}"[..]));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use rand_core::CryptoRngCore;
 
+use crate::fetch::Post;
 use crate::store::UsageEvent;
 use crate::store::batch::UsageBatch;
 use crate::store::schema;
@@ -15,11 +16,13 @@ pub struct Context<'r> {
     now: UnixTime,
     rng: &'r mut dyn CryptoRngCore,
     usage: Vec<(String, UsageEvent)>,
+    posts: Vec<Post>,
     diagnostics: Vec<String>,
 }
 
-/// Work a request leaves for after its response: usage statistics to record. The
-/// host adds it to its isolate's [`UsageBatch`] ([`Deferred::add_to`]) and writes
+/// Work a request leaves for after its response: usage statistics to record, and
+/// the notifications of lifecycle hooks to deliver ([`Deferred::take_posts`], sent
+/// with [`Engine::deliver`](crate::Engine::deliver)). The host adds the usage to its isolate's [`UsageBatch`] ([`Deferred::add_to`]) and writes
 /// what is due with [`Engine::flush_usage`](crate::Engine::flush_usage) once the response is on its way (in the
 /// worker, under `waitUntil`), so counting never delays a token and a busy app's
 /// usage object is written at most once per isolate every few seconds.
@@ -27,6 +30,7 @@ pub struct Context<'r> {
 #[must_use = "deferred work is lost unless added to a batch or run with Engine::run_deferred"]
 pub struct Deferred {
     usage: Vec<(String, UsageEvent)>,
+    posts: Vec<Post>,
     now: UnixTime,
 }
 
@@ -34,7 +38,12 @@ impl Deferred {
     /// Whether there is nothing to do.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.usage.is_empty()
+        self.usage.is_empty() && self.posts.is_empty()
+    }
+
+    /// The hook notifications to deliver, taken out (the usage stays).
+    pub fn take_posts(&mut self) -> Vec<Post> {
+        std::mem::take(&mut self.posts)
     }
 
     /// Adds the usage events to `batch`.
@@ -48,12 +57,17 @@ impl Deferred {
 impl<'r> Context<'r> {
     /// A context for a request handled at `now`.
     pub fn new(now: UnixTime, rng: &'r mut dyn CryptoRngCore) -> Self {
-        Self { now, rng, usage: Vec::new(), diagnostics: Vec::new() }
+        Self { now, rng, usage: Vec::new(), posts: Vec::new(), diagnostics: Vec::new() }
     }
 
     /// Counts `event` in the usage series of the app `client_id`, after the response.
     pub(crate) fn count_usage(&mut self, client_id: &str, event: UsageEvent) {
         self.usage.push((schema::usage_series(client_id), event));
+    }
+
+    /// Sends `post` (a hook notification) after the response.
+    pub(crate) fn defer_post(&mut self, post: Post) {
+        self.posts.push(post);
     }
 
     /// Notes why the request was refused, for the operator's log: the answer itself
@@ -69,7 +83,11 @@ impl<'r> Context<'r> {
 
     /// The work this request left for after its response.
     pub fn take_deferred(&mut self) -> Deferred {
-        Deferred { usage: std::mem::take(&mut self.usage), now: self.now }
+        Deferred {
+            usage: std::mem::take(&mut self.usage),
+            posts: std::mem::take(&mut self.posts),
+            now: self.now,
+        }
     }
 
     /// The request's time.

@@ -80,9 +80,11 @@ impl<P: Platform> Engine<P> {
     }
 
     /// Runs what a request left for after its response at once, without batching
-    /// (one write per app and hour). Failures are dropped: usage statistics are best
-    /// effort and never fail a request. Returns how many writes failed.
-    pub async fn run_deferred(&self, deferred: Deferred) -> usize {
+    /// (one write per app and hour), and delivers its hook notifications. Failures
+    /// are dropped: usage statistics and notifications are best effort and never
+    /// fail a request. Returns how many usage writes failed.
+    pub async fn run_deferred(&self, mut deferred: Deferred) -> usize {
+        let _ = self.deliver(deferred.take_posts()).await;
         let mut batch = UsageBatch::new();
         deferred.add_to(&mut batch);
         self.flush_usage(batch.take_all()).await

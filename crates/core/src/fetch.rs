@@ -1,5 +1,6 @@
-//! Outbound GETs of public documents: the issuer's JWKS for the edge gateway, and an
-//! app's `jwks_uri` for `private_key_jwt`.
+//! Outbound requests: GETs of public documents (the issuer's JWKS for the edge
+//! gateway, an app's `jwks_uri` for `private_key_jwt`), and the POSTs of an app's
+//! lifecycle hooks ([`Fetch::post`], see the `hooks` module).
 //!
 //! Where a URL someone registered may point is [`check_destination`]'s rule (public
 //! `https` hosts only unless the operator sets `INSECURE_ALLOW_PRIVATE_FETCH=true`);
@@ -77,9 +78,55 @@ impl std::fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
-/// Outbound GETs for the engine.
+/// The largest answer read from a hook (16 KiB); a longer one is a failure.
+pub const MAX_HOOK_ANSWER_BYTES: usize = 16 * 1024;
+
+/// A POST to send: a hook delivery, already signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    /// Where to (a destination [`check_destination`] allowed).
+    pub url: String,
+    /// Request headers besides `content-type: application/json`.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// How long to wait for the whole answer, in milliseconds.
+    pub timeout_ms: u32,
+}
+
+/// Why a POST got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostError {
+    /// No answer within the timeout.
+    TimedOut,
+    /// The request failed (connection refused, DNS, TLS, an answer over
+    /// [`MAX_HOOK_ANSWER_BYTES`]).
+    Failed,
+}
+
+impl std::fmt::Display for PostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TimedOut => "timed out",
+            Self::Failed => "request failed",
+        })
+    }
+}
+
+impl std::error::Error for PostError {}
+
+/// Outbound requests for the engine.
 #[allow(async_fn_in_trait)]
 pub trait Fetch {
+    /// POSTs `post` once, redirects not followed, nothing cached, and reads at most
+    /// [`MAX_HOOK_ANSWER_BYTES`] of the answer, all within `post.timeout_ms`. The
+    /// answer's `cache_control` is unused.
+    ///
+    /// # Errors
+    ///
+    /// [`PostError`] when no whole answer came back in time. Any status is an answer.
+    async fn post(&self, post: &Post) -> Result<Fetched, PostError>;
+
     /// GETs `url` (`https`, and a destination [`check_destination`] allowed). A host answers from its [`DocumentCache`] while the
     /// copy is fresh; with `revalidate` it fetches anew unless its copy is younger
     /// than [`REVALIDATE_COOLDOWN_SECS`]. Redirects are not followed.

@@ -24,13 +24,14 @@
 //! | [`router`] | dispatch through the table: [`Engine::handle`] |
 //! | [`context`] | [`Context`]: one request's time, randomness and deferred work |
 //! | [`session`] | the SSO session cookie and record, and remembered consent |
-//! | [`model`] | the records and their rules: apps, scopes, resources, users, roles |
+//! | [`model`] | the records and their rules: apps, scopes, resources, users, roles, hooks |
 //! | [`admin`] | the management API's routes under `/admin/v1/` (RFC 9457 problem details) |
 //! | [`policy`] | app types and the rules each brings; grant and response types |
 //! | [`pages`] | hosted pages: typed view data rendered to escaped HTML |
 //! | [`password`] | Argon2id password hashing at OWASP cost |
 //! | [`totp`] | the second factor: TOTP codes, base32, `otpauth` URIs, recovery codes |
 //! | `flow` (private) | one module per grant / endpoint: authorize, login and consent, code, refresh, userinfo, revoke and introspect, logout |
+//! | [`hooks`] | lifecycle hooks: signed webhook deliveries, their payloads, claims a hook may add |
 //! | [`client_auth`] | client authentication at the token endpoint |
 //! | [`discovery`] | RFC 8414 / OpenID Provider metadata, derived from the router |
 //! | [`token`] | token claims; minting JWT access tokens (RFC 9068) |
@@ -109,6 +110,8 @@ pub mod fetch;
 mod flow;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(feature = "issuer")]
+pub mod hooks;
 pub mod http;
 pub mod jose;
 pub mod json;

@@ -1,7 +1,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use gatehouse_core::fetch::{DocumentCache, Fetch, FetchError, Fetched};
+use gatehouse_core::fetch::{DocumentCache, Fetch, FetchError, Fetched, Post, PostError};
 use gatehouse_core::types::UnixTime;
 
 /// [`Fetch`] answered from a map of documents, through the same [`DocumentCache`]
@@ -12,6 +12,8 @@ pub struct MemoryFetch {
     documents: RefCell<HashMap<String, Result<Fetched, FetchError>>>,
     cache: RefCell<DocumentCache>,
     requests: Cell<usize>,
+    answers: RefCell<HashMap<String, Result<Fetched, PostError>>>,
+    posted: RefCell<Vec<Post>>,
 }
 
 impl MemoryFetch {
@@ -30,6 +32,29 @@ impl MemoryFetch {
         self.documents.borrow_mut().insert(url.to_owned(), Err(FetchError));
     }
 
+    /// Answers POSTs to `url` with `status` and the JSON `body` (by default a POST
+    /// gets 200 `{}`).
+    pub fn answer_posts(&self, url: &str, status: u16, body: &serde_json::Value) {
+        let fetched = Fetched { status, cache_control: None, body: body.to_string().into_bytes() };
+        self.answers.borrow_mut().insert(url.to_owned(), Ok(fetched));
+    }
+
+    /// Makes POSTs to `url` fail with `error` (`PostError::TimedOut`: the hook's
+    /// timeout passed).
+    pub fn fail_posts(&self, url: &str, error: PostError) {
+        self.answers.borrow_mut().insert(url.to_owned(), Err(error));
+    }
+
+    /// The POSTs sent so far, oldest first.
+    pub fn posts(&self) -> Vec<Post> {
+        self.posted.borrow().clone()
+    }
+
+    /// Forgets the POSTs sent so far.
+    pub fn clear_posts(&self) {
+        self.posted.borrow_mut().clear();
+    }
+
     /// How many requests got past the cache.
     pub fn requests(&self) -> usize {
         self.requests.get()
@@ -37,6 +62,15 @@ impl MemoryFetch {
 }
 
 impl Fetch for MemoryFetch {
+    async fn post(&self, post: &Post) -> Result<Fetched, PostError> {
+        self.posted.borrow_mut().push(post.clone());
+        self.answers.borrow().get(&post.url).cloned().unwrap_or(Ok(Fetched {
+            status: 200,
+            cache_control: None,
+            body: b"{}".to_vec(),
+        }))
+    }
+
     async fn get(&self, url: &str, revalidate: bool, now: UnixTime) -> Result<Fetched, FetchError> {
         if let Some(hit) = self.cache.borrow().lookup(url, revalidate, now) {
             return Ok(hit);

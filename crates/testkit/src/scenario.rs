@@ -59,6 +59,7 @@ pub struct Scenario {
     usage: std::cell::RefCell<UsageBatch>,
     deferred_failures: std::cell::Cell<usize>,
     diagnostics: std::cell::RefCell<Vec<String>>,
+    held_posts: std::cell::RefCell<Option<Vec<gatehouse_core::fetch::Post>>>,
 }
 
 impl Default for Scenario {
@@ -90,12 +91,29 @@ impl Scenario {
             usage: std::cell::RefCell::new(UsageBatch::new()),
             deferred_failures: std::cell::Cell::new(0),
             diagnostics: std::cell::RefCell::new(Vec::new()),
+            held_posts: std::cell::RefCell::new(None),
         }
     }
 
     /// What the engine asked the host to log so far, oldest first (emptied).
     pub fn take_diagnostics(&self) -> Vec<String> {
         std::mem::take(&mut *self.diagnostics.borrow_mut())
+    }
+
+    /// Keeps the hook notifications requests leave for after their response
+    /// instead of delivering them, until [`Scenario::release_notifications`].
+    pub fn hold_notifications(&self) {
+        self.held_posts.borrow_mut().get_or_insert_with(Vec::new);
+    }
+
+    /// Delivers the held notifications (as the host's `waitUntil` does) and stops
+    /// holding; answers how many there were.
+    pub fn release_notifications(&self) -> usize {
+        let posts = self.held_posts.borrow_mut().take().unwrap_or_default();
+        let count = posts.len();
+        let failures = pollster::block_on(self.engine.deliver(posts));
+        self.diagnostics.borrow_mut().extend(failures);
+        count
     }
 
     /// How many writes of deferred work (usage statistics) failed so far.
@@ -109,10 +127,19 @@ impl Scenario {
         let mut cx = Context::new(self.clock.now(), &mut *rng);
         let response = pollster::block_on(self.engine.handle(request, &mut cx));
         self.diagnostics.borrow_mut().extend(cx.take_diagnostics());
-        // As the worker does after its response: batch the usage, write what is due.
+        // As the worker does after its response: deliver the hook notifications,
+        // batch the usage, write what is due.
+        let mut deferred = cx.take_deferred();
+        let posts = deferred.take_posts();
+        if let Some(held) = self.held_posts.borrow_mut().as_mut() {
+            held.extend(posts);
+        } else {
+            let failures = pollster::block_on(self.engine.deliver(posts));
+            self.diagnostics.borrow_mut().extend(failures);
+        }
         let due = {
             let mut batch = self.usage.borrow_mut();
-            cx.take_deferred().add_to(&mut batch);
+            deferred.add_to(&mut batch);
             batch.take_due(self.clock.now())
         };
         self.flush(due);

@@ -8,7 +8,7 @@
 //! | [`kv`] | [`gatehouse_core::store::Directory`] on Workers KV |
 //! | [`vault`] | the strong stores and the keyring writer on one Durable Object class |
 //! | [`crypto`] | [`gatehouse_core::Signer`] on WebCrypto (`crypto.subtle`) |
-//! | [`fetch`] | [`gatehouse_core::fetch::Fetch`] on the Workers `fetch`, cached per isolate |
+//! | [`fetch`] | [`gatehouse_core::fetch::Fetch`] on the Workers `fetch`: GETs cached per isolate, hook POSTs within their timeout |
 //!
 //! Bindings (see `wrangler.toml`): KV namespace `DIRECTORY`, Durable Object
 //! namespace `VAULT` (class [`vault::Vault`]); variables or secrets `ISSUER`,
@@ -183,7 +183,17 @@ async fn fetch(
     for diagnostic in cx.take_diagnostics() {
         worker::console_warn!("{diagnostic}");
     }
-    let deferred = cx.take_deferred();
+    let mut deferred = cx.take_deferred();
+    let posts = deferred.take_posts();
+    if !posts.is_empty() {
+        // Hook notifications go out after the response, each once.
+        let engine = Rc::clone(&engine);
+        ctx.wait_until(async move {
+            for failure in engine.deliver(posts).await {
+                worker::console_warn!("{failure}");
+            }
+        });
+    }
     if !deferred.is_empty() {
         // Usage is batched per isolate and written after the response, never
         // delaying it: what is due now, and a timer for what waits.

@@ -195,14 +195,15 @@ fn rename(current: &AppRecord, next: &AppRecord) -> (Vec<String>, Vec<String>) {
 pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {
     let (version, current) = load(call, id).await?;
     check_if_match(&call.request, version)?;
-    // The app's permission set goes in the same step (roles then no longer show it).
+    // The app's permission set and hooks go in the same step (roles then no longer
+    // show its permissions).
     let commit = Commit {
         key: schema::app(id),
         record: None,
         expect: Expect::Version(version),
         claim: Vec::new(),
         release: vec![schema::app_name(&current.client_name)],
-        cascade: vec![crate::store::schema::permissions(id)],
+        cascade: vec![schema::permissions(id), schema::hooks(id)],
     };
     commit_record(call.engine, commit, "/client_name").await?;
     Ok(no_content())

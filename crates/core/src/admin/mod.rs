@@ -7,6 +7,7 @@
 //! one atomic step, so a failed request leaves nothing half-written.
 
 mod apps;
+mod hooks;
 mod keys;
 pub mod problem;
 pub mod resources;
@@ -111,6 +112,9 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["apps", a] if id(a) => (Resource::Apps, ITEM),
         ["apps", a, "secret" | "enable" | "disable"] if id(a) => (Resource::Apps, "POST"),
         ["apps", a, "usage"] if id(a) => (Resource::Apps, "GET"),
+        ["apps", a, "hooks"] if id(a) => (Resource::Apps, COLLECTION),
+        ["apps", a, "hooks", h] if id(a) && id(h) => (Resource::Apps, "GET, PATCH, DELETE"),
+        ["apps", a, "hooks", h, "secret"] if id(a) && id(h) => (Resource::Apps, "POST"),
         ["apps", a, "permissions"] if id(a) => (Resource::Roles, COLLECTION),
         ["apps", a, "permissions", p] if id(a) && id(p) => (Resource::Roles, "GET, PATCH, DELETE"),
         ["resources"] => (Resource::Scopes, COLLECTION),
@@ -174,6 +178,12 @@ pub(crate) async fn handle<P: Platform>(
         ["apps", id, "enable"] => apps::set_enabled(&call, id, true, cx).await,
         ["apps", id, "disable"] => apps::set_enabled(&call, id, false, cx).await,
         ["apps", id, "usage"] => usage::get(&call, id, cx).await,
+        ["apps", id, "hooks"] if m == Method::GET => hooks::list(&call, id).await,
+        ["apps", id, "hooks"] => hooks::create(call, id, cx).await,
+        ["apps", id, "hooks", h] if m == Method::GET => hooks::get(&call, id, h).await,
+        ["apps", id, "hooks", h] if m == Method::DELETE => hooks::delete(&call, id, h).await,
+        ["apps", id, "hooks", h] => hooks::update(call, id, h, cx).await,
+        ["apps", id, "hooks", h, "secret"] => hooks::rotate_secret(&call, id, h, cx).await,
         ["apps", id, "permissions"] if m == Method::GET => roles::list_permissions(&call, id).await,
         ["apps", id, "permissions"] => roles::create_permission(call, id, cx).await,
         ["apps", id, "permissions", name] if m == Method::GET => {

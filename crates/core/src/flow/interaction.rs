@@ -22,6 +22,7 @@ use crate::context::Context;
 use crate::endpoints::{CONSENT_PATH, LOGIN_PATH};
 use crate::engine::{Engine, store_error};
 use crate::error::{ErrorCode, OAuthError};
+use crate::hooks::call::{AppHooks, SignInHooks};
 use crate::http::{Form, Request, Response, parse_form};
 use crate::jose::KeyId;
 use crate::model::app::AppRecord;
@@ -206,13 +207,17 @@ pub(crate) async fn login<P: Platform>(
     };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
-    let outcome = match check_credentials(engine, headers, &username, &password, now).await {
-        Ok(outcome) => outcome,
-        Err(_) => return unavailable(locale),
-    };
+    let Ok(hooks) = AppHooks::load(engine, &app, cx).await else { return unavailable(locale) };
+    let mut gate = SignInHooks::new(engine, &hooks, headers, &username, cx);
+    let outcome =
+        match check_credentials(engine, headers, &username, &password, now, &mut gate).await {
+            Ok(outcome) => outcome,
+            Err(_) => return unavailable(locale),
+        };
     let user = match outcome {
         Credentials::Valid(user) => user,
         Credentials::Invalid { locked } => {
+            gate.failed(locked);
             cx.diagnose(format!("sign-in failed for client {:?}", app.client_id));
             cx.count_usage(&app.client_id, UsageEvent::Failure);
             let problem = if locked {
@@ -232,6 +237,11 @@ pub(crate) async fn login<P: Platform>(
             Ok(started) => started,
             Err(_) => return unavailable(locale),
         };
+    SignInHooks::new(engine, &hooks, headers, &username, cx).succeeded(
+        &user,
+        &["pwd"],
+        &session.sid,
+    );
     cx.count_usage(&app.client_id, UsageEvent::Login);
     let device = interaction.device.clone();
     let mut interaction = Interaction::signed_in(interaction.request, &session, now);

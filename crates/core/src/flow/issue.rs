@@ -238,6 +238,15 @@ pub(crate) async fn for_user<P: Platform>(
         for (name, value) in released {
             claims.entry(name).or_insert(value);
         }
+        crate::hooks::call::before_id_token(
+            engine,
+            app,
+            &user,
+            &scope.to_string(),
+            &mut claims,
+            cx,
+        )
+        .await?;
         let ring = engine.keyring(now).await?;
         let key = ring
             .signing_key(alg, now, &engine.config().kek)

@@ -32,7 +32,7 @@ mod refresh;
 mod request;
 mod respond;
 mod revoke;
-mod signin;
+pub(crate) mod signin;
 mod token;
 mod userinfo;
 

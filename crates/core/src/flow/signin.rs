@@ -28,14 +28,26 @@ pub(crate) enum Credentials {
     Invalid { locked: bool },
 }
 
+/// What runs between looking the user up and checking the password: an app's
+/// lifecycle hooks (`crate::hooks`).
+#[allow(async_fn_in_trait)]
+pub(crate) trait PasswordGate {
+    /// Called once no lockout refused the attempt, with the user found (`None`:
+    /// no user has that name). `false` refuses the sign-in without checking the
+    /// password and without counting a failure.
+    async fn before_password(&mut self, user: Option<&UserRecord>) -> bool;
+}
+
 /// Checks a username (or email) and password, counting failures per user and per
-/// source address; a locked user or address is refused without checking.
+/// source address; a locked user or address is refused without checking. `gate`
+/// sees the user before the password is checked.
 pub(crate) async fn check_credentials<P: Platform>(
     engine: &Engine<P>,
     headers: &HeaderMap,
     username: &str,
     password: &str,
     now: UnixTime,
+    gate: &mut impl PasswordGate,
 ) -> Result<Credentials, OAuthError> {
     let counters = engine.platform().counters();
     let address_key = address_key(headers);
@@ -49,6 +61,9 @@ pub(crate) async fn check_credentials<P: Platform>(
         && counters.get(key, now).await.map_err(|e| store_error(&e))? >= USER_MAX_FAILURES
     {
         return Ok(Credentials::Invalid { locked: true });
+    }
+    if !gate.before_password(user.as_ref()).await {
+        return Ok(Credentials::Invalid { locked: false });
     }
     // An unknown user costs the same hash as a known one.
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref()).unwrap_or(DUMMY_HASH);

@@ -8,6 +8,7 @@ pub mod app;
 pub mod consent_policy;
 pub mod factor;
 pub(crate) mod fields;
+pub mod hook;
 pub mod resource;
 pub mod role;
 pub mod scope;

@@ -34,6 +34,12 @@ pub fn permissions(client_id: &str) -> String {
     format!("permissions/{client_id}")
 }
 
+/// The directory key of an app's lifecycle hooks.
+#[must_use]
+pub fn hooks(client_id: &str) -> String {
+    format!("hooks/{client_id}")
+}
+
 /// The directory key of a custom scope.
 #[must_use]
 pub fn scope(key: &str) -> String {
@@ -253,6 +259,7 @@ mod tests {
     fn keys_match_docs_storage_md() {
         assert_eq!(app("c1"), "apps/c1");
         assert_eq!(permissions("c1"), "permissions/c1");
+        assert_eq!(hooks("c1"), "hooks/c1");
         assert_eq!(scope("orders:read"), "scopes/orders:read");
         assert_eq!(scope_group("g1"), "scope-groups/g1");
         assert_eq!(resource("https://api.example"), "resources/https://api.example");

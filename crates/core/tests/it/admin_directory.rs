@@ -597,7 +597,7 @@ fn a_new_app_and_a_deletion_published_late_still_reach_the_token_endpoint() {
     directory.write_outage.set(true);
     let deleted = call(&s, &t, Method::DELETE, &format!("/admin/v1/apps/{id}"), None);
     assert_eq!(deleted.status(), 204);
-    assert_eq!(registry.pending(), 2, "the app and its cascaded permission set");
+    assert_eq!(registry.pending(), 3, "the app and its cascaded permission set and hooks");
     assert_eq!(token_status(&s, &id, &secret), 200, "until published");
     directory.write_outage.set(false);
     pollster::block_on(registry.publish_pending()).unwrap();

@@ -6,6 +6,7 @@ mod app_roles;
 mod authorize;
 mod consent_policy;
 mod device;
+mod hooks;
 mod logout;
 mod mfa;
 mod refresh;
