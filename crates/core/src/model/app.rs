@@ -127,6 +127,10 @@ pub struct AppRecord {
     /// the app is written again, and admits nobody.
     #[serde(default)]
     pub allowed_roles: Vec<String>,
+    /// Additional claims for the app's access and ID tokens: user fields and
+    /// fixed values ([`super::token_claims`]).
+    #[serde(default)]
+    pub token_claims: Vec<super::token_claims::TokenClaim>,
     /// Up to 10 extra string values.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -497,6 +501,7 @@ pub fn validate(
         fields.error("/allowed_roles", format!("must have at most {MAX_LIST} entries"));
     }
     no_duplicates(&mut fields, "allowed_roles", &allowed_roles);
+    let token_claims = super::token_claims::take(&mut fields);
     let metadata: BTreeMap<String, String> =
         fields.take("metadata", "an object of string values").unwrap_or_default();
     if metadata.len() > MAX_METADATA.0 {
@@ -548,6 +553,7 @@ pub fn validate(
         access_token_permissions,
         access_token_roles,
         allowed_roles,
+        token_claims,
         metadata,
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,

@@ -10,6 +10,7 @@ pub(crate) mod fields;
 pub mod resource;
 pub mod role;
 pub mod scope;
+pub mod token_claims;
 pub mod user;
 
 pub use fields::FieldError;
