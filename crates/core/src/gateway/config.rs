@@ -382,7 +382,8 @@ impl GatewayConfig {
                 );
             }
             let mut forwarded = forwarded_everywhere.clone();
-            for (header, claim) in forward_claims(&lines, route.forward_claims.as_ref(), &headers)? {
+            for (header, claim) in forward_claims(&lines, route.forward_claims.as_ref(), &headers)?
+            {
                 if !forward_claim_headers.contains(&header) {
                     forward_claim_headers.push(header.clone());
                 }

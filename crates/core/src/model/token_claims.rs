@@ -402,8 +402,9 @@ mod tests {
             err(json!([{ "name": "a", "source": "value", "value": 1, "extra": true }])),
             ["/token_claims/0/extra"]
         );
-        let many: Vec<Value> =
-            (0..=MAX_TOKEN_CLAIMS).map(|i| json!({ "name": format!("c{i}"), "source": "value", "value": i })).collect();
+        let many: Vec<Value> = (0..=MAX_TOKEN_CLAIMS)
+            .map(|i| json!({ "name": format!("c{i}"), "source": "value", "value": i }))
+            .collect();
         assert_eq!(err(Value::Array(many)), ["/token_claims"]);
     }
 

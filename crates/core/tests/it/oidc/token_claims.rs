@@ -230,7 +230,10 @@ fn the_management_api_refuses_protected_duplicate_and_unknown_claims() {
     let shown = body_json(&w.s.admin(Method::GET, &path, &w.admin, None, &[]));
     assert_eq!(shown["token_claims"][1]["tokens"], json!(["access", "id"]));
     assert_eq!(shown["token_claims"][2]["tokens"], json!(["access", "id"]));
-    assert_eq!(shown["token_claims"][3], json!({ "name": "tenant", "source": "value", "value": "acme", "tokens": ["access"] }));
+    assert_eq!(
+        shown["token_claims"][3],
+        json!({ "name": "tenant", "source": "value", "value": "acme", "tokens": ["access"] })
+    );
     let cleared =
         w.s.admin(Method::PATCH, &path, &w.admin, Some(json!({ "token_claims": null })), &[]);
     assert_eq!(cleared.status(), 200, "{}", text(&cleared));
