@@ -221,9 +221,11 @@ pub(crate) async fn for_user<P: Platform>(
     }
     // The user's claims, read from the record already at hand: only when the app
     // adds claims (`token_claims`) or an ID token is minted.
-    let available = (scope.contains("openid") || !app.token_claims.is_empty())
-        .then(|| user_claims(&user))
-        .unwrap_or_default();
+    let available = if scope.contains("openid") || !app.token_claims.is_empty() {
+        user_claims(&user)
+    } else {
+        Map::new()
+    };
     held.claims = extra_claims(app, TokenKind::Access, Some(&available));
     let access = AccessGrant {
         subject: &user.id,

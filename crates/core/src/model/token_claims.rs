@@ -220,7 +220,7 @@ fn entry(raw: Value, pointer: &str, errors: &mut Vec<FieldError>) -> Option<Toke
             err("tokens", "must name at least one of access, id".into());
             tokens
         }
-        Some(Ok(tokens)) if tokens.len() == 2 && tokens[0] == tokens[1] => {
+        Some(Ok(tokens)) if matches!(tokens.as_slice(), [a, b] if a == b) => {
             err("tokens/1", "is listed twice".into());
             tokens
         }
