@@ -77,6 +77,62 @@ describe("with the real issuer", () => {
     for (const name of Object.keys(forged)) assert.equal(pub.json.headers[name.toLowerCase()], undefined, name);
   });
 
+  test("forward_claims: an app's token_claims reach the origin as headers, the caller's copies never do", async () => {
+    const admin = await issuerToken(issuer.url, "gatehouse:admin");
+    const adminCall = (method, path, body) =>
+      fetch(`${issuer.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, json: await r.json() }));
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const scope = await adminCall("POST", "/admin/v1/scopes", { key: `gw${suffix}:read` });
+    assert.equal(scope.status, 201, JSON.stringify(scope.json));
+    const app = await adminCall("POST", "/admin/v1/apps", {
+      client_name: `gw_claims_${suffix}`,
+      type: "s2s",
+      scope: scope.json.key,
+      token_claims: [
+        { name: "tenant", source: "value", value: "acme ünïcode" },
+        { name: "tier", source: "value", value: 3 },
+      ],
+    });
+    assert.equal(app.status, 201, JSON.stringify(app.json));
+    const res = await fetch(`${issuer.url}/token`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: `Basic ${Buffer.from(`${app.json.client_id}:${app.json.client_secret}`).toString("base64")}`,
+      },
+      body: "grant_type=client_credentials",
+    });
+    const appToken = (await res.json()).access_token;
+    assert.ok(appToken, "a token for the app");
+    const forwarding = await startGateway(
+      gatewayConfig({
+        issuer: issuer.url,
+        origin: origin.url,
+        audience: audienceOf(appToken),
+        extra: `forward_claims = { "x-tenant" = "tenant", "x-tier" = "tier", "x-missing" = "nope" }`,
+      }),
+    );
+    try {
+      const forged = { "x-tenant": "evil", "X-Tier": "99", "x-missing": "forged" };
+      const got = await call(forwarding.url, "/api/anything", { token: appToken, headers: forged });
+      assert.equal(got.status, 200, got.text);
+      assert.equal(got.json.headers["x-tenant"], "acme %C3%BCn%C3%AFcode");
+      assert.equal(decodeURIComponent(got.json.headers["x-tenant"]), "acme ünïcode");
+      assert.equal(got.json.headers["x-tier"], "3");
+      assert.equal(got.json.headers["x-missing"], undefined, "a claim the token lacks: the header is removed");
+      assert.equal(got.json.headers["x-gatehouse-sub"], app.json.client_id);
+      const pub = await call(forwarding.url, "/public/logo.svg", { headers: forged });
+      assert.equal(pub.status, 200);
+      for (const name of Object.keys(forged)) assert.equal(pub.json.headers[name.toLowerCase()], undefined, name);
+    } finally {
+      await forwarding.stop();
+    }
+  });
+
   test("POST bodies reach the origin", async () => {
     const res = await call(gw.url, "/api/keys/x", { token, method: "POST", body: "hello=1" });
     assert.equal(res.status, 200, res.text);
@@ -337,6 +393,32 @@ describe("with a stand-in issuer (controlled clock and keys)", () => {
       assert.equal(res.status, 200);
       assert.equal(res.json.headers["x-gatehouse-permissions"], "orders_delete");
       assert.equal(res.json.headers["x-gatehouse-roles"], "ops");
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test("forward_claims per route: objects as JSON, the route's table over the top-level one", async () => {
+    const routes = `
+[[routes]]
+prefix = "/api/billing"
+forward_claims = { "x-tenant" = "org", "x-address" = "address" }
+
+[[routes]]
+prefix = "/api/"
+`;
+    const gw = await startGateway(
+      gatewayConfig({ issuer: fake.issuer, origin: origin.url, extra: `forward_claims = { "x-tenant" = "tenant" }`, routes }),
+    );
+    try {
+      const token = await fake.mint({ claims: { tenant: "acme", org: "acme-billing", address: { country: "UK" } } });
+      const plain = await call(gw.url, "/api/orders", { token, headers: { "x-address": "forged" } });
+      assert.equal(plain.status, 200);
+      assert.equal(plain.json.headers["x-tenant"], "acme");
+      assert.equal(plain.json.headers["x-address"], undefined);
+      const billing = await call(gw.url, "/api/billing/1", { token });
+      assert.equal(billing.json.headers["x-tenant"], "acme-billing");
+      assert.deepEqual(JSON.parse(billing.json.headers["x-address"]), { country: "UK" });
     } finally {
       await gw.stop();
     }

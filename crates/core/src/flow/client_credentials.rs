@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::http::Form;
+use crate::model::token_claims::TokenKind;
 use crate::platform::Platform;
 
 /// What the grant issues to `client`.
@@ -25,7 +26,13 @@ pub(super) async fn issue<P: Platform>(
         scope: grant.scope,
         lifetime: grant.lifetime,
         alg: grant.alg,
-        access: super::issue::UserAccess::default(),
+        // The app's fixed values; user fields need a user, so none go in here.
+        access: super::issue::UserAccess {
+            claims: client.app.as_deref().map_or_else(Default::default, |app| {
+                super::issue::extra_claims(app, TokenKind::Access, None)
+            }),
+            ..Default::default()
+        },
     };
     access_token(engine, client, access, cx).await
 }

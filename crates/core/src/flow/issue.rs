@@ -12,6 +12,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::jose::Algorithm;
 use crate::model::app::AppRecord;
 use crate::model::role::{PermissionSet, RoleRecord};
+use crate::model::token_claims::{TokenKind, for_token};
 use crate::model::user::UserRecord;
 use crate::platform::Platform;
 use crate::store::read_record;
@@ -38,6 +39,16 @@ pub(crate) struct Issued {
     pub(crate) refresh_token: Option<String>,
 }
 
+/// The additional claims `app` puts in a token of `kind` (its `token_claims`), with
+/// the user's claims when there is a user.
+pub(crate) fn extra_claims(
+    app: &AppRecord,
+    kind: TokenKind,
+    user: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
+    for_token(&app.token_claims, kind, user).map(|(n, v)| (n.to_owned(), v.clone())).collect()
+}
+
 /// An access token for `subject` of `client`, for one audience.
 pub(crate) struct AccessGrant<'a> {
     /// The user, or the client itself for client credentials.
@@ -55,13 +66,15 @@ pub(crate) struct AccessGrant<'a> {
     pub(crate) access: UserAccess,
 }
 
-/// What a user's access token says beyond RFC 9068: permissions for one app and
-/// roles, by name, and the claims `/userinfo` is asked for.
+/// What an access token says beyond RFC 9068: a user's permissions for one app and
+/// roles, by name, the claims `/userinfo` is asked for, and the app's additional
+/// claims (`token_claims`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct UserAccess {
     pub(crate) permissions: Vec<String>,
     pub(crate) roles: Vec<String>,
     pub(crate) userinfo_claims: Vec<String>,
+    pub(crate) claims: Map<String, Value>,
 }
 
 /// Mints the access token of `grant` for `client`.
@@ -95,6 +108,7 @@ pub(crate) async fn access_token<P: Platform>(
             permissions: &grant.access.permissions,
             roles: &grant.access.roles,
             userinfo_claims: &grant.access.userinfo_claims,
+            extra: &grant.access.claims,
         };
         mint_access_token_with(crypto, &key, &with).await
     };
@@ -205,6 +219,14 @@ pub(crate) async fn for_user<P: Platform>(
     if scope.contains("openid") {
         held.userinfo_claims.clone_from(&grant.claims.userinfo);
     }
+    // The user's claims, read from the record already at hand: only when the app
+    // adds claims (`token_claims`) or an ID token is minted.
+    let available = if scope.contains("openid") || !app.token_claims.is_empty() {
+        user_claims(&user)
+    } else {
+        Map::new()
+    };
+    held.claims = extra_claims(app, TokenKind::Access, Some(&available));
     let access = AccessGrant {
         subject: &user.id,
         audience: grant.audience.clone(),
@@ -232,10 +254,12 @@ pub(crate) async fn for_user<P: Platform>(
         claims.insert("sid".into(), json!(grant.sid));
         claims.insert("amr".into(), json!(grant.amr));
         claims.insert("acr".into(), json!(crate::session::acr_of(&grant.amr)));
-        let available = user_claims(&user);
         let released: Map<String, Value> =
             released_claims(scope.iter().map(|s| s.as_str()), &grant.claims.id_token, &available);
         for (name, value) in released {
+            claims.entry(name).or_insert(value);
+        }
+        for (name, value) in extra_claims(app, TokenKind::Id, Some(&available)) {
             claims.entry(name).or_insert(value);
         }
         crate::hooks::call::before_id_token(

@@ -2,6 +2,8 @@
 //! completely, so that a mistake stops the gateway with the line it is on instead of
 //! refusing (or worse, admitting) requests later.
 
+use std::collections::BTreeMap;
+
 use http::{HeaderName, Method};
 use serde::Deserialize;
 use toml::Spanned;
@@ -125,6 +127,9 @@ pub struct GatewayConfig {
     pub forward_authorization: bool,
     /// The claim headers.
     pub headers: ClaimHeaders,
+    /// Every header any `forward_claims` table names: removed from every incoming
+    /// request, on public routes too.
+    pub forward_claim_headers: Vec<HeaderName>,
     /// CORS rules.
     pub cors: Cors,
     /// Least time between unknown-`kid` refetches of the JWKS (seconds).
@@ -162,6 +167,8 @@ struct RawConfig {
     token_cache_entries: Option<Spanned<usize>>,
     #[serde(default)]
     headers: Option<RawHeaders>,
+    #[serde(default)]
+    forward_claims: Option<Spanned<BTreeMap<String, String>>>,
     #[serde(default)]
     cors: Option<RawCors>,
     #[serde(default)]
@@ -216,6 +223,8 @@ struct RawRoute {
     roles: Vec<String>,
     #[serde(default)]
     any_roles: Vec<String>,
+    #[serde(default)]
+    forward_claims: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 type MakeRequirement = fn(Vec<String>) -> Requirement;
@@ -322,6 +331,9 @@ impl GatewayConfig {
 
         let headers = claim_headers(&lines, raw.headers)?;
         let cors = cors(&lines, raw.cors)?;
+        let forwarded_everywhere = forward_claims(&lines, raw.forward_claims.as_ref(), &headers)?;
+        let mut forward_claim_headers: Vec<HeaderName> =
+            forwarded_everywhere.iter().map(|(h, _)| h.clone()).collect();
 
         let mut routes = Vec::new();
         for route in &raw.routes {
@@ -358,11 +370,26 @@ impl GatewayConfig {
                     requirements.push(make(list.clone()));
                 }
             }
-            if route.public && (!requirements.is_empty() || route.audience.is_some()) {
+            if route.public
+                && (!requirements.is_empty()
+                    || route.audience.is_some()
+                    || route.forward_claims.is_some())
+            {
                 return lines.err(
                     span,
-                    "a public route cannot also require scopes, permissions, roles or an audience",
+                    "a public route cannot also require scopes, permissions, roles or an audience, \
+                     or forward claims",
                 );
+            }
+            let mut forwarded = forwarded_everywhere.clone();
+            for (header, claim) in forward_claims(&lines, route.forward_claims.as_ref(), &headers)?
+            {
+                if !forward_claim_headers.contains(&header) {
+                    forward_claim_headers.push(header.clone());
+                }
+                // The route's own table wins over the top-level one for a header.
+                forwarded.retain(|(h, _)| *h != header);
+                forwarded.push((header, claim));
             }
             let audience = match &route.audience {
                 Some(a) if a.get_ref().is_empty() => {
@@ -381,6 +408,7 @@ impl GatewayConfig {
                 public: route.public,
                 audience,
                 requirements,
+                forward_claims: forwarded,
             });
         }
         if routes.is_empty() {
@@ -390,12 +418,23 @@ impl GatewayConfig {
             });
         }
 
+        let mut kept: Vec<String> = Vec::new();
+        for route in &routes {
+            for (_, claim) in &route.forward_claims {
+                if !kept.contains(claim) {
+                    kept.push(claim.clone());
+                }
+            }
+        }
+        let policy = policy.with_kept_claims(kept);
+
         Ok(Self {
             issuer,
             origin,
             policy,
             forward_authorization: raw.forward_authorization,
             headers,
+            forward_claim_headers,
             cors,
             refetch_cooldown_secs: raw
                 .jwks_refetch_cooldown
@@ -461,6 +500,87 @@ fn claim_headers(lines: &Lines<'_>, raw: Option<RawHeaders>) -> Result<ClaimHead
         return Err(ConfigError { line: 0, message: "claim header names must differ".into() });
     }
     Ok(headers)
+}
+
+/// The claims the verifier reads itself: `sub`, `client_id`, `scope`, `permissions`
+/// and `roles` go out under `[headers]`, the others are checked, not forwarded.
+const VERIFIER_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "permissions",
+    "roles",
+    "userinfo_claims",
+];
+
+/// Headers a forwarded claim can never set: hop-by-hop headers (RFC 9110 section
+/// 7.6.1), those proxies and the platform fill in, and those that change how the
+/// body or the request is read.
+const RESERVED_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "content-type",
+    "content-encoding",
+    "origin",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "set-cookie",
+];
+
+/// A `forward_claims` table: header name to claim name, each header valid, not
+/// protected or reserved, not a `[headers]` name; each claim one the verifier does
+/// not read itself.
+fn forward_claims(
+    lines: &Lines<'_>,
+    raw: Option<&Spanned<BTreeMap<String, String>>>,
+    headers: &ClaimHeaders,
+) -> Result<Vec<(HeaderName, String)>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut out: Vec<(HeaderName, String)> = Vec::new();
+    for (header, claim) in raw.get_ref() {
+        let Ok(name) = HeaderName::from_bytes(header.as_bytes()) else {
+            return lines.err(raw.span(), format!("{header:?} is not a header name"));
+        };
+        if is_protected_header(&name)
+            || RESERVED_HEADERS.contains(&name.as_str())
+            || name.as_str().starts_with("cf-")
+        {
+            return lines.err(raw.span(), format!("{header:?} cannot carry claims"));
+        }
+        if headers.all().contains(&&name) {
+            return lines.err(raw.span(), format!("{header:?} is already a [headers] name"));
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return lines.err(raw.span(), format!("{header:?} is named twice"));
+        }
+        if claim.is_empty() || VERIFIER_CLAIMS.contains(&claim.as_str()) {
+            return lines.err(
+                raw.span(),
+                format!(
+                    "claim {claim:?} cannot be forwarded here (sub, client_id, scope, \
+                     permissions and roles go out under [headers])"
+                ),
+            );
+        }
+        out.push((name, claim.clone()));
+    }
+    Ok(out)
 }
 
 /// Headers the gateway or the HTTP layer owns: a claim must not overwrite them.

@@ -355,18 +355,18 @@ impl Gateway {
         if let Some(shortfall) = route.requirements.iter().find_map(|r| r.check(token)) {
             return Step::Respond(with_headers(insufficient(&shortfall), &cors));
         }
-        Step::Forward(self.forward(Some(token), path, cors))
+        Step::Forward(self.forward(Some((token, route)), path, cors))
     }
 
     fn forward(
         &self,
-        token: Option<&VerifiedAccessToken>,
+        token: Option<(&VerifiedAccessToken, &Route)>,
         path: Option<String>,
         cors: Vec<(HeaderName, HeaderValue)>,
     ) -> Forward {
         let names = &self.config.headers;
         let mut set: Vec<(HeaderName, HeaderValue)> = Vec::new();
-        if let Some(token) = token {
+        if let Some((token, route)) = token {
             let scope = token.claims.scope.to_string();
             let pairs = [
                 (&names.sub, token.claims.sub.clone()),
@@ -375,11 +375,15 @@ impl Gateway {
                 (&names.permissions, token.permissions.join(" ")),
                 (&names.roles, token.roles.join(" ")),
             ];
-            for (name, value) in pairs {
+            let kept = route.forward_claims.iter().filter_map(|(header, claim)| {
+                let (_, value) = token.kept.iter().find(|(name, _)| name == claim)?;
+                Some((header, value.as_str()))
+            });
+            for (name, value) in pairs.iter().map(|(n, v)| (*n, v.as_str())).chain(kept) {
                 if value.is_empty() {
                     continue;
                 }
-                let encoded = utf8_percent_encode(&value, HEADER_UNSAFE).to_string();
+                let encoded = utf8_percent_encode(value, HEADER_UNSAFE).to_string();
                 if let Ok(value) = HeaderValue::from_str(&encoded) {
                     set.push((name.clone(), value));
                 }
@@ -389,6 +393,7 @@ impl Gateway {
         let mut strip: Vec<HeaderName> = names
             .all()
             .into_iter()
+            .chain(&self.config.forward_claim_headers)
             .filter(|name| !set.iter().any(|(n, _)| n == *name))
             .cloned()
             .collect();

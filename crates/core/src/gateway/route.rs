@@ -84,6 +84,9 @@ pub struct Route {
     pub audience: Option<String>,
     /// What the token must carry, all of it.
     pub requirements: Vec<Requirement>,
+    /// The claims forwarded to the origin on this route, as (header, claim): the
+    /// top-level `forward_claims` with the route's own table over it.
+    pub forward_claims: Vec<(http::HeaderName, String)>,
 }
 
 impl Route {
@@ -280,6 +283,7 @@ mod tests {
             public: false,
             audience: None,
             requirements: vec![],
+            forward_claims: vec![],
         }
     }
 

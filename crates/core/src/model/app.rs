@@ -128,6 +128,10 @@ pub struct AppRecord {
     /// the app is written again, and admits nobody.
     #[serde(default)]
     pub allowed_roles: Vec<String>,
+    /// Additional claims for the app's access and ID tokens: user fields and
+    /// fixed values ([`super::token_claims`]).
+    #[serde(default)]
+    pub token_claims: Vec<super::token_claims::TokenClaim>,
     /// Up to 10 extra string values.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -510,6 +514,7 @@ pub fn validate(
         fields.error("/allowed_roles", format!("must have at most {MAX_LIST} entries"));
     }
     no_duplicates(&mut fields, "allowed_roles", &allowed_roles);
+    let token_claims = super::token_claims::take(&mut fields);
     let metadata: BTreeMap<String, String> =
         fields.take("metadata", "an object of string values").unwrap_or_default();
     if metadata.len() > MAX_METADATA.0 {
@@ -573,6 +578,7 @@ pub fn validate(
         access_token_permissions,
         access_token_roles,
         allowed_roles,
+        token_claims,
         metadata,
         consent_policy_versions: policy
             .as_ref()

@@ -12,6 +12,7 @@ pub mod hook;
 pub mod resource;
 pub mod role;
 pub mod scope;
+pub mod token_claims;
 pub mod user;
 
 pub use fields::FieldError;

@@ -159,6 +159,10 @@ pub struct WithAccess<'a> {
     /// them back from the token.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub userinfo_claims: &'a [String],
+    /// The app's additional claims (`token_claims`), none of which any member
+    /// above uses (their names are protected).
+    #[serde(flatten)]
+    pub extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 #[cfg(feature = "issuer")]

@@ -3,7 +3,7 @@
 
 use super::{Common, SignedToken, TokenPolicy, UnverifiedToken, VerifyError, check_times};
 use crate::jose::{Algorithm, Jwks};
-use crate::json;
+use crate::json::{self, Read as _};
 use crate::platform::Verifier;
 use crate::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use crate::types::{ScopeSet, UnixTime};
@@ -13,6 +13,7 @@ use crate::types::{ScopeSet, UnixTime};
 pub struct AccessTokenPolicy {
     common: Common,
     audiences: Vec<String>,
+    kept: Vec<String>,
 }
 
 impl AccessTokenPolicy {
@@ -22,7 +23,16 @@ impl AccessTokenPolicy {
         Self {
             common: Common::new(issuer.into(), &[Algorithm::ES256, Algorithm::RS256]),
             audiences: vec![audience.into()],
+            kept: Vec::new(),
         }
+    }
+
+    /// Also return these claims of a verified token ([`VerifiedAccessToken::kept`]),
+    /// the ones the verifier reads itself excepted (the edge gateway forwards them).
+    #[must_use]
+    pub fn with_kept_claims(mut self, names: Vec<String>) -> Self {
+        self.kept = names;
+        self
     }
 
     /// Also accept tokens for `audience`.
@@ -86,6 +96,10 @@ pub struct VerifiedAccessToken {
     /// The `userinfo_claims` claim: the claims the authorization request's `claims`
     /// parameter asked `/userinfo` to return (empty when absent).
     pub userinfo_claims: Vec<String>,
+    /// The claims the policy asked to keep ([`AccessTokenPolicy::with_kept_claims`])
+    /// that the token carries, by name, each as text: a string as it is, any other
+    /// value as its JSON.
+    pub kept: Vec<(String, String)>,
     /// The `kid` of the key that verified the signature.
     pub kid: String,
 }
@@ -114,10 +128,20 @@ struct Payload {
     permissions: Vec<String>,
     roles: Vec<String>,
     userinfo_claims: Vec<String>,
+    kept: Vec<(String, String)>,
 }
 
 impl json::Read for Payload {
     fn read(r: &mut json::Reader<'_>) -> json::Result<Self> {
+        Self::read_keeping(r, &[])
+    }
+}
+
+impl Payload {
+    /// Reads the payload, and the members named in `keep` as text (a repeated one
+    /// is refused, like a repeated registered claim).
+    fn read_keeping(r: &mut json::Reader<'_>, keep: &[String]) -> json::Result<Self> {
+        let mut kept: Vec<(String, String)> = Vec::new();
         let (mut iss, mut sub, mut aud, mut exp, mut iat) = (None, None, None, None, None);
         let (mut jti, mut client_id, mut scope, mut nbf) = (None, None, None, None);
         let (mut permissions, mut roles, mut userinfo_claims) = (None, None, None);
@@ -134,6 +158,18 @@ impl json::Read for Payload {
             "permissions" => json::once(&mut permissions, Vec::read(r)?),
             "roles" => json::once(&mut roles, Vec::read(r)?),
             "userinfo_claims" => json::once(&mut userinfo_claims, Vec::read(r)?),
+            _ if keep.iter().any(|k| k == key) => {
+                if kept.iter().any(|(k, _)| k == key) {
+                    return Err(json::Invalid);
+                }
+                let text = if r.at_string() {
+                    String::read(r)?
+                } else {
+                    std::str::from_utf8(r.raw()?).map_err(|_| json::Invalid)?.trim().to_owned()
+                };
+                kept.push((key.to_owned(), text));
+                Ok(())
+            }
             _ => r.skip(),
         })?;
         Ok(Self {
@@ -149,6 +185,7 @@ impl json::Read for Payload {
             permissions: permissions.unwrap_or_default(),
             roles: roles.unwrap_or_default(),
             userinfo_claims: userinfo_claims.unwrap_or_default(),
+            kept,
         })
     }
 }
@@ -212,7 +249,10 @@ impl SignedToken {
         now: UnixTime,
     ) -> Result<VerifiedAccessToken, VerifyError> {
         // The payload is signed by a trusted issuer by now; one pass, no intermediate map.
-        let payload: Payload = json::from_slice(&self.payload).map_err(|_| VerifyError::Claims)?;
+        let mut reader = json::Reader::new(&self.payload);
+        let payload = Payload::read_keeping(&mut reader, &policy.kept)
+            .and_then(|p| reader.end().map(|()| p))
+            .map_err(|_| VerifyError::Claims)?;
         if payload.iss != policy.common.issuer {
             return Err(VerifyError::Issuer);
         }
@@ -235,6 +275,7 @@ impl SignedToken {
             permissions: payload.permissions,
             roles: payload.roles,
             userinfo_claims: payload.userinfo_claims,
+            kept: payload.kept,
             kid: self.kid,
         })
     }

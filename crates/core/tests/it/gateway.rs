@@ -822,5 +822,6 @@ proptest::proptest! {
     }
 }
 
+mod claims;
 mod keys;
 mod paths;
