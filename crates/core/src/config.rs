@@ -59,6 +59,9 @@ pub struct Config {
     pub kek: Kek,
     /// The MAC key of refresh token successors, derived from the same secret.
     pub token_mac: MacKey,
+    /// The MAC key of stored recovery codes (second factor), derived from the same
+    /// secret: a copy of the store alone cannot be searched for the codes.
+    pub recovery_mac: MacKey,
     /// Access token lifetime in seconds.
     pub access_token_secs: u64,
     /// Where outbound requests to registered URLs (`jwks_uri`) may go
@@ -93,6 +96,11 @@ impl Config {
                     problem: "must be at least 32 bytes",
                 }
             })?;
+        let recovery_mac = MacKey::derive(secret.as_bytes(), "gatehouse recovery codes v1")
+            .map_err(|_| ConfigError {
+                variable: "KEY_ENCRYPTION_SECRET",
+                problem: "must be at least 32 bytes",
+            })?;
         let bootstrap = match (var("ADMIN_CLIENT_ID"), var("ADMIN_CLIENT_SECRET")) {
             (None, None) => None,
             (Some(id), Some(secret)) => Some(bootstrap_client(&id, secret)?),
@@ -124,6 +132,7 @@ impl Config {
             bootstrap,
             kek,
             token_mac,
+            recovery_mac,
             access_token_secs: DEFAULT_ACCESS_TOKEN_SECS,
             fetch_policy,
         })

@@ -11,15 +11,15 @@
 //! A code is compared in constant time with each step of the window (the previous,
 //! the current and the next), and every step is computed, so the time taken does
 //! not tell which step matched. Recovery codes carry 50 random bits and are kept only
-//! as SHA-256 digests.
+//! as keyed digests (HMAC-SHA256 under a key derived from the worker secret).
 
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand_core::CryptoRngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::jose::b64url;
+use crate::keys::MacKey;
 use crate::types::{SecretBytes, UnixTime};
 
 /// The length of a fresh secret, in bytes: 160 bits (RFC 4226 section 4, R6).
@@ -190,20 +190,20 @@ pub fn recovery_code(rng: &mut dyn CryptoRngCore) -> String {
     format!("{first}-{second}")
 }
 
-/// The stored form of a recovery code: the base64url SHA-256 digest of its
-/// characters, upper-cased, dashes and spaces removed; `None` for input that is
-/// not 10 base32 characters.
+/// The stored form of `user`'s recovery code: base64url HMAC-SHA256, under a key
+/// derived from the worker secret, of the user id and the code's characters
+/// (upper-cased, dashes and spaces removed). Keyed, so that a copy of the store
+/// cannot be searched for the codes' 50 bits; `None` for input that is not 10
+/// base32 characters.
 #[must_use]
-pub fn recovery_digest(code: &str) -> Option<String> {
+pub fn recovery_digest(key: &MacKey, user: &str, code: &str) -> Option<String> {
     let normalized: String =
         code.chars().filter(|c| !matches!(c, '-' | ' ')).map(|c| c.to_ascii_uppercase()).collect();
     if normalized.len() != 10 || !normalized.bytes().all(|b| BASE32.contains(&b)) {
         return None;
     }
-    let mut digest = Sha256::new();
-    digest.update(b"gatehouse recovery code\0");
-    digest.update(normalized.as_bytes());
-    Some(b64url(&digest.finalize()))
+    let input = [user.as_bytes(), b"\0", normalized.as_bytes()].concat();
+    Some(b64url(&key.mac(&input)))
 }
 
 #[cfg(test)]
@@ -297,10 +297,16 @@ mod tests {
     fn recovery_codes_are_normalized_before_hashing() {
         let code = recovery_code(&mut CountingRng(0));
         assert_eq!(code.len(), 11);
-        let digest = recovery_digest(&code).unwrap();
-        assert_eq!(recovery_digest(&code.to_uppercase().replace('-', " ")), Some(digest));
-        assert_eq!(recovery_digest("abc"), None);
-        assert_eq!(recovery_digest("0000000000"), None);
+        let key = MacKey::derive(&[7u8; 32], "gatehouse recovery codes v1").unwrap();
+        let digest = recovery_digest(&key, "u1", &code).unwrap();
+        let spelled = code.to_uppercase().replace('-', " ");
+        assert_eq!(recovery_digest(&key, "u1", &spelled), Some(digest.clone()));
+        // Bound to the user and to the key.
+        assert_ne!(recovery_digest(&key, "u2", &code), Some(digest.clone()));
+        let other = MacKey::derive(&[8u8; 32], "gatehouse recovery codes v1").unwrap();
+        assert_ne!(recovery_digest(&other, "u1", &code), Some(digest));
+        assert_eq!(recovery_digest(&key, "u1", "abc"), None);
+        assert_eq!(recovery_digest(&key, "u1", "0000000000"), None);
         assert!(is_code("123 456") && !is_code(&code));
     }
 }

@@ -440,7 +440,8 @@ async fn enrol<P: Platform>(
     }
     let codes: Vec<String> =
         (0..totp::RECOVERY_CODES).map(|_| totp::recovery_code(cx.rng())).collect();
-    let digests = codes.iter().filter_map(|c| totp::recovery_digest(c)).collect();
+    let mac = &engine.config().recovery_mac;
+    let digests = codes.iter().filter_map(|c| totp::recovery_digest(mac, &user.id, c)).collect();
     let factor = SecondFactor::enrol(kek, &user.id, &secret, digests, now, cx.rng())
         .ok_or_else(OAuthError::server_error)?;
     save_factor(engine, &user.id, &factor, now).await?;
@@ -459,7 +460,9 @@ async fn verify<P: Platform>(
         return Ok(Outcome::Again);
     };
     if let Some(code) = form.get("recovery_code").filter(|c| !c.trim().is_empty()) {
-        let Some(digest) = totp::recovery_digest(code).filter(|d| factor.recovery.contains(d))
+        let mac = &engine.config().recovery_mac;
+        let Some(digest) =
+            totp::recovery_digest(mac, &user.id, code).filter(|d| factor.recovery.contains(d))
         else {
             return Ok(Outcome::Wrong);
         };
