@@ -169,6 +169,54 @@ pub(crate) fn read_form<P: Platform>(
 }
 
 /// The app of an interaction, if it is still enabled.
+/// A hosted form posted once the user is known (consent, consent policy, second
+/// factor): its fields, the interaction, who signed in, and the page's language.
+pub(crate) struct SignedInForm {
+    pub(crate) form: Form,
+    pub(crate) interaction: Interaction,
+    pub(crate) signed_in: SignedIn,
+    pub(crate) locale: Locale,
+}
+
+/// Reads a form only a signed-in interaction may post ([`read_form`]), or the page
+/// that refuses it.
+pub(crate) fn read_signed_in_form<P: Platform>(
+    engine: &Engine<P>,
+    request: &Request,
+    now: UnixTime,
+) -> Result<SignedInForm, Box<Response>> {
+    let (form, interaction) = read_form(engine, request, now)?;
+    let locale = interaction.request.locale(request.headers());
+    let Some(signed_in) = interaction.signed_in.clone() else {
+        return Err(Box::new(bad_form(locale, "the sign-in request is not valid")));
+    };
+    Ok(SignedInForm { form, interaction, signed_in, locale })
+}
+
+/// The 400 page of a hosted form that cannot be used as sent.
+pub(crate) fn bad_form(locale: Locale, description: &str) -> Response {
+    error_page(ErrorCode::InvalidRequest, description, locale, StatusCode::BAD_REQUEST)
+}
+
+/// The enabled app a posted form continues, or the page that says it is gone.
+pub(crate) async fn form_app<P: Platform>(
+    engine: &Engine<P>,
+    client_id: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> Result<AppRecord, Response> {
+    match live_app(engine, client_id, now).await {
+        Ok(Some(app)) => Ok(app),
+        Ok(None) => Err(error_page(
+            ErrorCode::InvalidClient,
+            "unknown client",
+            locale,
+            StatusCode::BAD_REQUEST,
+        )),
+        Err(_) => Err(unavailable(locale)),
+    }
+}
+
 pub(crate) async fn live_app<P: Platform>(
     engine: &Engine<P>,
     client_id: &str,
@@ -481,19 +529,11 @@ pub(crate) async fn consent<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let now = cx.now();
-    let (form, interaction) = match read_form(engine, &request, now) {
-        Ok(read) => read,
-        Err(page) => return *page,
-    };
-    let locale = interaction.request.locale(request.headers());
-    let Some(signed_in) = interaction.signed_in.clone() else {
-        return error_page(
-            ErrorCode::InvalidRequest,
-            "the sign-in request is not valid",
-            locale,
-            StatusCode::BAD_REQUEST,
-        );
-    };
+    let SignedInForm { form, interaction, signed_in, locale } =
+        match read_signed_in_form(engine, &request, now) {
+            Ok(read) => read,
+            Err(page) => return *page,
+        };
     match form.get("decision") {
         Some("allow") => {
             let client_id = &interaction.request.client_id;
@@ -509,12 +549,7 @@ pub(crate) async fn consent<P: Platform>(
             let error = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
             refuse(engine, &interaction, &error, locale, cx).await
         }
-        _ => error_page(
-            ErrorCode::InvalidRequest,
-            "decision must be allow or deny",
-            locale,
-            StatusCode::BAD_REQUEST,
-        ),
+        _ => bad_form(locale, "decision must be allow or deny"),
     }
 }
 

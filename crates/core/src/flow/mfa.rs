@@ -15,8 +15,10 @@
 
 use http::{HeaderMap, StatusCode};
 
-use super::interaction::{Interaction, fail, live_app, proceed, read_form, shown_name};
-use super::respond::{brand, error_page, unavailable, with_csrf};
+use super::interaction::{
+    Interaction, SignedInForm, bad_form, fail, form_app, proceed, read_signed_in_form, shown_name,
+};
+use super::respond::{brand, unavailable, with_csrf};
 use super::signin::{
     LOCKOUT_WINDOW_SECS, USER_MAX_FAILURES, address_failures, count_address_failure,
 };
@@ -223,35 +225,22 @@ pub(crate) async fn submit<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let now = cx.now();
-    let (form, interaction) = match read_form(engine, &request, now) {
-        Ok(read) => read,
-        Err(page) => return *page,
-    };
+    let SignedInForm { form, interaction, signed_in, locale } =
+        match read_signed_in_form(engine, &request, now) {
+            Ok(read) => read,
+            Err(page) => return *page,
+        };
     let headers = request.headers();
-    let locale = interaction.request.locale(headers);
-    let again = |description| {
-        error_page(ErrorCode::InvalidRequest, description, locale, StatusCode::BAD_REQUEST)
-    };
-    let Some(signed_in) = interaction.signed_in.clone() else {
-        return again("the sign-in request is not valid");
-    };
+    let again = |description| bad_form(locale, description);
     // Only the browser that signed in may finish the sign-in.
     let live = match engine.current_session(headers, now).await {
         Ok(Some(live)) if live.session.sid == signed_in.sid => live,
         Ok(_) => return again("the sign-in has ended; go back to the app and try again"),
         Err(_) => return unavailable(locale),
     };
-    let app = match live_app(engine, &interaction.request.client_id, now).await {
-        Ok(Some(app)) => app,
-        Ok(None) => {
-            return error_page(
-                ErrorCode::InvalidClient,
-                "unknown client",
-                locale,
-                StatusCode::BAD_REQUEST,
-            );
-        }
-        Err(_) => return unavailable(locale),
+    let app = match form_app(engine, &interaction.request.client_id, locale, now).await {
+        Ok(app) => app,
+        Err(page) => return page,
     };
     if has_otp(&signed_in.amr) {
         // After the recovery codes page: the factor was used already.

@@ -18,8 +18,10 @@
 
 use http::{HeaderMap, StatusCode};
 
-use super::interaction::{self, Interaction, live_app, read_form, refuse, shown_name};
-use super::respond::{brand, error_page, unavailable, with_csrf};
+use super::interaction::{
+    self, Interaction, SignedInForm, bad_form, form_app, read_signed_in_form, refuse, shown_name,
+};
+use super::respond::{brand, unavailable, with_csrf};
 use crate::context::Context;
 use crate::endpoints::POLICY_CONSENT_PATH;
 use crate::engine::{Engine, store_error};
@@ -207,29 +209,16 @@ pub(crate) async fn answer<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let now = cx.now();
-    let (form, interaction) = match read_form(engine, &request, now) {
-        Ok(read) => read,
-        Err(page) => return *page,
-    };
+    let SignedInForm { form, interaction, signed_in, locale } =
+        match read_signed_in_form(engine, &request, now) {
+            Ok(read) => read,
+            Err(page) => return *page,
+        };
     let headers = request.headers();
-    let locale = interaction.request.locale(headers);
-    let bad = |description| {
-        error_page(ErrorCode::InvalidRequest, description, locale, StatusCode::BAD_REQUEST)
-    };
-    let Some(signed_in) = interaction.signed_in.clone() else {
-        return bad("the sign-in request is not valid");
-    };
-    let app = match live_app(engine, &interaction.request.client_id, now).await {
-        Ok(Some(app)) => app,
-        Ok(None) => {
-            return error_page(
-                ErrorCode::InvalidClient,
-                "unknown client",
-                locale,
-                StatusCode::BAD_REQUEST,
-            );
-        }
-        Err(_) => return unavailable(locale),
+    let bad = |description| bad_form(locale, description);
+    let app = match form_app(engine, &interaction.request.client_id, locale, now).await {
+        Ok(app) => app,
+        Err(page) => return page,
     };
     match form.get("decision") {
         Some("accept") => {
