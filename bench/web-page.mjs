@@ -88,13 +88,14 @@ async function gatehouseVerify(core, token, nonce, accessToken) {
   const { id, alg, jwk, input, signature } = step(core, "verifyIdToken", token, nonce, accessToken);
   let valid = false;
   if (alg !== undefined) {
-    const cacheKey = `${alg}|${JSON.stringify(jwk)}`;
+    const cacheKey = `${alg}|${jwk.n ?? jwk.x}|${jwk.e ?? jwk.y}`;
     let key = importedKeys.get(cacheKey);
     if (key === undefined) {
       key = await crypto.subtle.importKey("jwk", jwk, IMPORT_PARAMS[alg], false, ["verify"]);
       importedKeys.set(cacheKey, key);
     }
-    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, new Uint8Array(signature), encoder.encode(input));
+    const bytes = Uint8Array.from(atob(signature.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, bytes, encoder.encode(input));
   }
   return step(core, "finish", valid ? "valid" : "", undefined, undefined, id);
 }

@@ -64,6 +64,11 @@ const ALGORITHMS = {
 /** Keys imported into WebCrypto, by algorithm and key material (at most 64). */
 const importedKeys = new Map();
 
+/** The bytes of a base64url text (`atob` takes it unpadded). */
+function fromB64url(text) {
+  return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+}
+
 /**
  * Finishes a check the core began: WebCrypto verifies the signature the core asks
  * for (a key it cannot import, or any failure, is an invalid signature), then the
@@ -74,14 +79,14 @@ async function settle(core, { id, alg, jwk, input, signature }) {
   if (alg !== undefined) {
     try {
       const [importAlgorithm, verifyAlgorithm] = ALGORITHMS[alg];
-      const cacheKey = `${alg}|${JSON.stringify(jwk)}`;
+      const cacheKey = `${alg}|${jwk.n ?? jwk.x}|${jwk.e ?? jwk.y}`;
       let key = importedKeys.get(cacheKey);
       if (key === undefined) {
         key = await crypto.subtle.importKey("jwk", jwk, importAlgorithm, false, ["verify"]);
         if (importedKeys.size >= 64) importedKeys.clear();
         importedKeys.set(cacheKey, key);
       }
-      valid = await crypto.subtle.verify(verifyAlgorithm, key, new Uint8Array(signature), new TextEncoder().encode(input));
+      valid = await crypto.subtle.verify(verifyAlgorithm, key, fromB64url(signature), new TextEncoder().encode(input));
     } catch {
       valid = false;
     }
