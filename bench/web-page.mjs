@@ -94,8 +94,7 @@ async function gatehouseVerify(core, token, nonce, accessToken) {
       key = await crypto.subtle.importKey("jwk", jwk, IMPORT_PARAMS[alg], false, ["verify"]);
       importedKeys.set(cacheKey, key);
     }
-    const bytes = Uint8Array.from(atob(signature.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, bytes, encoder.encode(input));
+    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, new Uint8Array(signature), encoder.encode(input));
   }
   return step(core, "finish", valid ? "valid" : "", undefined, undefined, id);
 }

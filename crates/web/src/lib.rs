@@ -24,8 +24,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gatehouse_core::jose::{Algorithm, Jwks, b64url, b64url_decode};
-use gatehouse_core::json::{Writer, quote};
+use gatehouse_core::jose::{Algorithm, Jwks, b64url_decode};
+use gatehouse_core::json::{Writer, push_decimal, quote};
 use gatehouse_core::rp::login::{self, Callback, LoginOptions, PendingLogin};
 use gatehouse_core::rp::tokens::{
     Session, SessionCheck, TokenResponse, may_refetch_jwks, refresh_form,
@@ -171,7 +171,8 @@ impl Core {
     ///
     /// The signature to verify is `{id}` with, when there is one, its `alg`, the
     /// public `jwk` for WebCrypto's `importKey`, the signed `input` and the
-    /// `signature` (base64url, as in the token).
+    /// `signature` bytes (a JSON array: `JSON.parse` reads it faster than JS
+    /// decodes base64url).
     #[must_use]
     pub fn call(&self, op: &str, n: u32, a: &str, b: Option<String>, c: Option<String>) -> String {
         match self.step(op, n, a, b, c) {
@@ -434,7 +435,7 @@ fn status(n: u32) -> u16 {
 
 /// `alg`, the public key as the JWK WebCrypto's `importKey` takes (its public
 /// members only: no `alg`, `use` or `kid` for it to check against the usage), the
-/// signed `input` and the `signature` (base64url).
+/// signed `input` and the `signature` bytes.
 fn signature_request(out: Writer, request: &SignatureRequest) -> Writer {
     let key = &request.key;
     let member = |value: &Option<String>| value.clone().unwrap_or_default();
@@ -449,10 +450,19 @@ fn signature_request(out: Writer, request: &SignatureRequest) -> Writer {
             .string("n", &member(&key.n))
             .string("e", &member(&key.e)),
     };
+    let mut signature = String::with_capacity(request.signature.len() * 4 + 2);
+    signature.push('[');
+    for byte in &request.signature {
+        if signature.len() > 1 {
+            signature.push(',');
+        }
+        push_decimal(&mut signature, (*byte).into());
+    }
+    signature.push(']');
     out.string("alg", request.alg.as_str())
         .raw("jwk", &jwk.finish())
         .string("input", &String::from_utf8_lossy(&request.signing_input))
-        .string("signature", &b64url(&request.signature))
+        .raw("signature", &signature)
 }
 
 /// The pending login kept by the entry; a missing or unreadable one means the

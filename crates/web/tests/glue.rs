@@ -5,7 +5,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use gatehouse_core::jose::{Algorithm, Jwks, b64url_decode};
+use gatehouse_core::jose::{Algorithm, Jwks};
 use gatehouse_core::platform::Verifier as _;
 use gatehouse_web::{Core, Failure, Out};
 use gatehouse_webcrypto::WebVerifier;
@@ -160,9 +160,10 @@ async fn settle(core: &Core, request: Result<Out, Failure>) -> Result<JsValue, F
         .unwrap()
         .keys
         .remove(0);
-    let signature = b64url_decode(&member(&request, "signature")).unwrap();
+    let signature = js_sys::Uint8Array::new(&Reflect::get(&request, &"signature".into()).unwrap());
     let input = member(&request, "input");
-    let valid = WebVerifier.verify(&key, alg, input.as_bytes(), &signature).await.unwrap_or(false);
+    let valid =
+        WebVerifier.verify(&key, alg, input.as_bytes(), &signature.to_vec()).await.unwrap_or(false);
     core.step("finish", id, if valid { "valid" } else { "" }, None, None).map(json)
 }
 
