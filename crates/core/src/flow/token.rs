@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::client::{client, form_error};
 use super::issue::Issued;
-use super::{client_credentials, code, device, refresh};
+use super::{client_credentials, code, device, password, refresh};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::Engine;
@@ -25,6 +25,7 @@ pub(crate) const SERVED_GRANTS: &[GrantType] = &[
     GrantType::RefreshToken,
     GrantType::ClientCredentials,
     GrantType::DeviceCode,
+    GrantType::Password,
 ];
 
 #[derive(Serialize)]
@@ -88,14 +89,16 @@ async fn answer<P: Platform>(
         Err(refused) => return Ok(refused),
     };
     app.clone_from(&client.app);
-    let issued = issue(engine, grant, &client, &form, cx).await;
+    let issued = issue(engine, grant, &client, &parts.headers, &form, cx).await;
     if client.registered {
         match &issued {
-            // A user's sign-in is counted when it happens, on the login page.
+            // A user's sign-in is counted when it happens, on the login page (or,
+            // for the password grant, by its check).
             Ok(_) if grant == GrantType::ClientCredentials => {
                 cx.count_usage(client.client_id.as_str(), UsageEvent::Login);
             }
             Ok(_) => {}
+            Err(err) if err.code() == ErrorCode::InvalidGrant && grant == GrantType::Password => {}
             Err(err) if err.code().is_client_fault() => {
                 cx.count_usage(client.client_id.as_str(), UsageEvent::Failure);
             }
@@ -121,9 +124,15 @@ async fn issue<P: Platform>(
     engine: &Engine<P>,
     grant: GrantType,
     client: &AuthenticatedClient,
+    headers: &http::HeaderMap,
     form: &Form,
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
+    // The password grant is the app's `allow_password_grant`, not a grant type:
+    // a simplified app's `password` is its login API.
+    if grant == GrantType::Password {
+        return password::grant(engine, client, headers, form, cx).await;
+    }
     if !client.grant_types.contains(&grant) {
         let why = match grant {
             GrantType::ClientCredentials => "the client may not use the client_credentials grant",

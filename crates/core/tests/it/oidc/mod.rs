@@ -11,6 +11,7 @@ mod logout;
 mod mfa;
 mod refresh;
 mod rp;
+mod simplelogin;
 mod token_claims;
 mod tokens;
 mod web_message;
