@@ -15,7 +15,7 @@ use super::admission::admitted;
 use super::issue::{Issued, UserGrant, app_of, for_user};
 use super::refresh;
 use super::request::{RequestedClaims, SignedIn};
-use super::signin::{Credentials, LOCKOUT_WINDOW_SECS, check_credentials};
+use super::signin::{Credentials, check_credentials};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::Engine;
@@ -110,8 +110,9 @@ pub(crate) async fn sign_in<P: Platform>(
 /// Logs and counts a refused sign-in.
 fn refuse(app: &AppRecord, cx: &mut Context<'_>, refusal: Refusal) -> Refusal {
     cx.diagnose(format!(
-        "password sign-in for client {:?} refused: {refusal:?} (lockout window {LOCKOUT_WINDOW_SECS} s)",
-        app.client_id
+        "password sign-in for client {:?} refused: {}",
+        app.client_id,
+        refusal.description()
     ));
     cx.count_usage(&app.client_id, UsageEvent::Failure);
     refusal
