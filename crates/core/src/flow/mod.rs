@@ -6,15 +6,19 @@
 //! login with [`signin`], the second factor with [`mfa`], the consent policy with
 //! [`policy_consent`], consent, the code); [`respond`] answers the browser.
 //!
+//! Without the hosted pages, [`password`] signs a user in with the hosted login's
+//! check for the simplified login API ([`simplelogin`]) and the legacy password
+//! grant.
+//!
 //! Who may use an app at all (its `allowed_roles`) is decided in one place,
 //! [`admission`], which the sign-in steps, the refresh grant and the minting of a
 //! user's tokens ask.
 //!
 //! Modules import downwards only: the endpoints (`authorize`, `token`, `device`,
-//! `logout`, `revoke`, `userinfo`) use the steps (`interaction`), the grants
-//! (`code`, `refresh`, `client_credentials`) and the shared layers (`issue`,
-//! `admission`, `client`, `signin`, `respond`, `request`, `audience`), never the
-//! other way.
+//! `logout`, `revoke`, `userinfo`, `simplelogin`) use the steps (`interaction`),
+//! the grants (`code`, `refresh`, `client_credentials`, `password`) and the shared
+//! layers (`issue`, `admission`, `client`, `signin`, `respond`, `request`,
+//! `audience`), never the other way.
 
 mod admission;
 mod audience;
