@@ -8,7 +8,8 @@
 //!
 //! Without the hosted pages, [`password`] signs a user in with the hosted login's
 //! check for the simplified login API ([`simplelogin`]) and the legacy password
-//! grant.
+//! grant; the authorization endpoint hands a simplified app's request to
+//! [`simplelogin`] instead of the login page.
 //!
 //! Who may use an app at all (its `allowed_roles`) is decided in one place,
 //! [`admission`], which the sign-in steps, the refresh grant and the minting of a

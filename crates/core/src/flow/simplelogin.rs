@@ -18,7 +18,6 @@
 //! request with it needs a CORS preflight, which these endpoints never allow.
 
 use http::{HeaderMap, StatusCode};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::client::client;
@@ -27,6 +26,7 @@ use super::issue::app_of;
 use super::password::{MAX_CREDENTIAL, Refusal, grant_for, issue, sign_in};
 use super::request::AuthorizationRequest;
 use super::respond::{expired, respond_error, set_cookie};
+use super::token::TokenResponse;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::endpoints::SIMPLELOGIN_AUTHENTICATE_PATH;
@@ -136,37 +136,16 @@ impl ResponseType {
         let Some(value) = value else {
             return Err(OAuthError::invalid_request("response_type is required"));
         };
-        let mut words: Vec<&str> = value.as_str().unwrap_or("").split(' ').collect();
-        words.sort_unstable();
-        match words.as_slice() {
-            ["token"] => Ok(Self { token: true, id_token: false }),
-            ["id_token"] => Ok(Self { token: false, id_token: true }),
-            ["id_token", "token"] => Ok(Self { token: true, id_token: true }),
+        match value.as_str() {
+            Some("token") => Ok(Self { token: true, id_token: false }),
+            Some("id_token") => Ok(Self { token: false, id_token: true }),
+            Some("token id_token" | "id_token token") => Ok(Self { token: true, id_token: true }),
             _ => Err(OAuthError::new(
                 ErrorCode::UnsupportedResponseType,
                 "response_type must be token, id_token or token id_token",
             )),
         }
     }
-}
-
-/// The token call's answer.
-#[derive(Serialize)]
-struct TokenAnswer {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_type: Option<&'static str>,
-    expires_in: u64,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-    /// The claims of the ID token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    userinfo: Option<Value>,
 }
 
 /// `POST /simplelogin/api/v1/token`.
@@ -210,21 +189,15 @@ async fn token_answer<P: Platform>(
         Err(refusal) => return Err(refusal.token_error()),
     };
     let issued = issue(engine, &client, &app, grant, signed_in, response_type.token, cx).await?;
-    let id_token = issued.id_token.filter(|_| response_type.id_token);
-    let userinfo = id_token.as_deref().and_then(payload);
-    let token = response_type.token;
-    Ok(json_response(
-        StatusCode::OK,
-        &TokenAnswer {
-            access_token: token.then_some(issued.access_token),
-            token_type: token.then_some("Bearer"),
-            expires_in: if token { issued.expires_in } else { app.id_token_lifetime },
-            scope: issued.scope.to_string(),
-            id_token,
-            refresh_token: issued.refresh_token,
-            userinfo,
-        },
-    ))
+    let mut answer = TokenResponse::of(issued);
+    answer.id_token = answer.id_token.filter(|_| response_type.id_token);
+    answer.userinfo = answer.id_token.as_deref().and_then(payload);
+    if !response_type.token {
+        answer.access_token = None;
+        answer.token_type = None;
+        answer.expires_in = app.id_token_lifetime;
+    }
+    Ok(json_response(StatusCode::OK, &answer))
 }
 
 /// The claims of a JWT this issuer just signed.

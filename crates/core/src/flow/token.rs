@@ -28,17 +28,39 @@ pub(crate) const SERVED_GRANTS: &[GrantType] = &[
     GrantType::Password,
 ];
 
+/// A token response (RFC 6749 section 5.1), also the simplified login API's
+/// answer, which may leave out the access token and adds `userinfo`.
 #[derive(Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
+pub(super) struct TokenResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) token_type: Option<&'static str>,
+    pub(super) expires_in: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
-    scope: String,
+    pub(super) scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
+    pub(super) id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
+    pub(super) refresh_token: Option<String>,
+    /// The ID token's claims (the simplified login API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) userinfo: Option<serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// The answer carrying everything `issued` holds.
+    pub(super) fn of(issued: Issued) -> Self {
+        Self {
+            access_token: Some(issued.access_token),
+            token_type: Some("Bearer"),
+            expires_in: issued.expires_in,
+            scope: issued.scope.to_string(),
+            id_token: issued.id_token,
+            refresh_token: issued.refresh_token,
+            userinfo: None,
+        }
+    }
 }
 
 /// The token endpoint, with its CORS answer: a browser may read it from an origin
@@ -105,18 +127,7 @@ async fn answer<P: Platform>(
             Err(_) => {}
         }
     }
-    let issued = issued?;
-    Ok(json_response(
-        StatusCode::OK,
-        &TokenResponse {
-            access_token: issued.access_token,
-            token_type: "Bearer",
-            expires_in: issued.expires_in,
-            scope: issued.scope.to_string(),
-            id_token: issued.id_token,
-            refresh_token: issued.refresh_token,
-        },
-    ))
+    Ok(json_response(StatusCode::OK, &TokenResponse::of(issued?)))
 }
 
 /// What the grant issues, once the client may use it.

@@ -22,13 +22,7 @@ fn simplified(w: &World, name: &str, extra: Value) -> App {
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);
     }
-    let response = w.s.admin(Method::POST, "/admin/v1/apps", &w.admin, Some(body), &[]);
-    assert_eq!(response.status(), 201, "{:?}", body_json(&response));
-    let created = body_json(&response);
-    App {
-        client_id: created["client_id"].as_str().unwrap().to_owned(),
-        secret: created["client_secret"].as_str().map(str::to_owned),
-    }
+    w.register(body)
 }
 
 /// A JSON `POST` of `body` (raw bytes) to `path`, with HTTP Basic when given.
