@@ -41,6 +41,7 @@ for (const doc of ["openid-configuration", "oauth-authorization-server"]) {
         "refresh_token",
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "password",
       ]);
       assert.deepEqual(
         [...m.token_endpoint_auth_methods_supported].sort(),

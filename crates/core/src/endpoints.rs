@@ -28,6 +28,10 @@ pub const LOGOUT_PATH: &str = "/logout";
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 /// The device page, where the user enters the user code (the verification URI).
 pub const DEVICE_PATH: &str = "/device";
+/// The simplified login API's stateless token call.
+pub const SIMPLELOGIN_TOKEN_PATH: &str = "/simplelogin/api/v1/token";
+/// The simplified login API's step that continues an authorization request.
+pub const SIMPLELOGIN_AUTHENTICATE_PATH: &str = "/simplelogin/api/v1/authenticate";
 /// The JWKS path under the issuer.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// OpenID Provider metadata path.
@@ -79,6 +83,10 @@ pub enum Handler {
     DeviceAuthorization,
     /// The device page (user code entry).
     Device,
+    /// The simplified login API's token call.
+    SimpleToken,
+    /// The simplified login API's authenticate step.
+    SimpleAuthenticate,
     /// The management API, a subtree with its own routes, methods and problem
     /// documents (RFC 9457).
     Admin,
@@ -190,6 +198,21 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         cors: Cors::None,
         handler: Handler::Introspect,
+    },
+    // The simplified login API: called by an app's server, never read cross-origin.
+    Endpoint {
+        path: SIMPLELOGIN_TOKEN_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::SimpleToken,
+    },
+    Endpoint {
+        path: SIMPLELOGIN_AUTHENTICATE_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::SimpleAuthenticate,
     },
     Endpoint {
         path: DEVICE_AUTHORIZATION_PATH,

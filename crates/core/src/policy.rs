@@ -19,7 +19,8 @@ pub enum AppType {
     S2s,
     /// An input-constrained device: device code + refresh.
     Device,
-    /// A password-only client using the stateless login API.
+    /// A password-only client using the simplified login API (and, to continue an
+    /// authorization request, its authenticate step).
     Simplified,
 }
 
@@ -38,7 +39,8 @@ pub enum GrantType {
     /// `urn:ietf:params:oauth:grant-type:device_code`.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
-    /// `password`, for simplified clients only.
+    /// `password`: a simplified app's login API, and the resource owner password
+    /// grant of the apps that allow it.
     #[serde(rename = "password")]
     Password,
     /// `implicit`, only when explicitly enabled for a browser app.
@@ -232,7 +234,7 @@ impl AppType {
                 refresh_by_default: true,
             },
             Self::Simplified => TypeRules {
-                grants: &[G::Password, G::RefreshToken],
+                grants: &[G::Password, G::AuthorizationCode, G::RefreshToken],
                 default_grants: &[G::Password],
                 auth_methods: &[M::ClientSecretBasic, M::ClientSecretPost],
                 default_auth_method: M::ClientSecretBasic,

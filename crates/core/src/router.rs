@@ -72,6 +72,10 @@ impl<P: Platform> Engine<P> {
                 .await
                 .unwrap_or_else(OAuthError::into_response),
             Handler::Device => crate::flow::device_page(self, request, cx).await,
+            Handler::SimpleToken => crate::flow::simple_token(self, request, cx).await,
+            Handler::SimpleAuthenticate => {
+                crate::flow::simple_authenticate(self, request, cx).await
+            }
             Handler::Admin => not_found(),
         };
         if endpoint.cors == Cors::Any {

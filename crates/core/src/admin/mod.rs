@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::http::bearer::{self, Bearer};
-use crate::http::{MAX_BODY_BYTES, Request, Response};
+use crate::http::{Request, Response};
 use crate::platform::Platform;
 use crate::store::schema;
 use crate::store::{Commit, CommitError, Directory, Registry, StoreError, Versioned};
@@ -315,24 +315,14 @@ async fn current_scopes<P: Platform>(
 
 /// The JSON object body of a write request.
 pub(crate) fn json_body(request: &Request) -> Result<Map<String, Value>, Problem> {
-    let content_type =
-        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence != "application/json" && essence != "application/merge-patch+json" {
-        return Err(Problem::unsupported_media_type());
-    }
-    if request.body().len() > MAX_BODY_BYTES {
-        return Err(Problem::too_large());
-    }
-    match serde_json::from_slice::<Value>(request.body()) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Problem::malformed("the body must be a JSON object")),
-        Err(e) => Err(Problem::malformed(format!(
-            "the body is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))),
-    }
+    let accepted = ["application/json", "application/merge-patch+json"];
+    crate::http::parse_json_object(request.headers(), request.body(), &accepted).map_err(
+        |e| match e {
+            crate::http::JsonError::ContentType => Problem::unsupported_media_type(),
+            crate::http::JsonError::TooLarge => Problem::too_large(),
+            crate::http::JsonError::Malformed(why) => Problem::malformed(why),
+        },
+    )
 }
 
 /// The full new representation of a resource: a PUT body as sent, or a PATCH body

@@ -266,7 +266,8 @@ async fn validate<P: Platform>(
     })
 }
 
-/// With a valid request: use the session, or ask the user to sign in.
+/// With a valid request: use the session, or ask the user to sign in (a
+/// simplified app's user signs in through its authenticate step instead).
 async fn decide<P: Platform>(
     engine: &Engine<P>,
     app: &AppRecord,
@@ -274,6 +275,9 @@ async fn decide<P: Platform>(
     headers: &http::HeaderMap,
     cx: &mut Context<'_>,
 ) -> Response {
+    if app.app_type == crate::policy::AppType::Simplified {
+        return super::simplelogin::start(engine, request, headers, cx);
+    }
     let issuer = engine.config().issuer.as_str().to_owned();
     let locale = request.locale(headers);
     let session = match engine.current_session(headers, cx.now()).await {

@@ -98,7 +98,7 @@ impl Interaction {
         engine.config().kek.seal(&KeyId::new(SEAL_ID), &json, cx.rng()).ok()
     }
 
-    fn open<P: Platform>(engine: &Engine<P>, sealed: &str) -> Option<Self> {
+    pub(crate) fn open<P: Platform>(engine: &Engine<P>, sealed: &str) -> Option<Self> {
         let opened = engine.config().kek.open(&KeyId::new(SEAL_ID), sealed).ok()?;
         serde_json::from_slice(opened.expose()).ok()
     }
@@ -576,7 +576,7 @@ pub(super) async fn refuse<P: Platform>(
 }
 
 /// Issues the authorization code and sends it to the redirect URI.
-async fn issue_code<P: Platform>(
+pub(crate) async fn issue_code<P: Platform>(
     engine: &Engine<P>,
     interaction: &Interaction,
     signed_in: &SignedIn,

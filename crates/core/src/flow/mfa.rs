@@ -63,6 +63,21 @@ pub(crate) async fn load_factor<P: Platform>(
     }
 }
 
+/// Whether signing `user` in to `app` takes a second factor: one is enrolled, or
+/// the app (`require_mfa`) or the user (`mfa_required`) demands one.
+///
+/// # Errors
+///
+/// The opaque error of a store failure.
+pub(crate) async fn required<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    user: &UserRecord,
+    now: UnixTime,
+) -> Result<bool, OAuthError> {
+    Ok(app.require_mfa || user.mfa_required || load_factor(engine, &user.id, now).await?.is_some())
+}
+
 async fn save_factor<P: Platform>(
     engine: &Engine<P>,
     user_id: &str,

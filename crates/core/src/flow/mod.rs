@@ -6,15 +6,20 @@
 //! login with [`signin`], the second factor with [`mfa`], the consent policy with
 //! [`policy_consent`], consent, the code); [`respond`] answers the browser.
 //!
+//! Without the hosted pages, [`password`] signs a user in with the hosted login's
+//! check for the simplified login API ([`simplelogin`]) and the legacy password
+//! grant; the authorization endpoint hands a simplified app's request to
+//! [`simplelogin`] instead of the login page.
+//!
 //! Who may use an app at all (its `allowed_roles`) is decided in one place,
 //! [`admission`], which the sign-in steps, the refresh grant and the minting of a
 //! user's tokens ask.
 //!
 //! Modules import downwards only: the endpoints (`authorize`, `token`, `device`,
-//! `logout`, `revoke`, `userinfo`) use the steps (`interaction`), the grants
-//! (`code`, `refresh`, `client_credentials`) and the shared layers (`issue`,
-//! `admission`, `client`, `signin`, `respond`, `request`, `audience`), never the
-//! other way.
+//! `logout`, `revoke`, `userinfo`, `simplelogin`) use the steps (`interaction`),
+//! the grants (`code`, `refresh`, `client_credentials`, `password`) and the shared
+//! layers (`issue`, `admission`, `client`, `signin`, `respond`, `request`,
+//! `audience`), never the other way.
 
 mod admission;
 mod audience;
@@ -27,12 +32,14 @@ mod interaction;
 mod issue;
 mod logout;
 mod mfa;
+mod password;
 mod policy_consent;
 mod refresh;
 mod request;
 mod respond;
 mod revoke;
 pub(crate) mod signin;
+mod simplelogin;
 mod token;
 mod userinfo;
 
@@ -44,5 +51,6 @@ pub(crate) use mfa::{load_factor, reset_factor, submit as mfa_submit};
 pub(crate) use policy_consent::answer as policy_consent;
 pub(crate) use request::{Prompt, ResponseMode};
 pub(crate) use revoke::{introspect, revoke};
+pub(crate) use simplelogin::{authenticate as simple_authenticate, token as simple_token};
 pub(crate) use token::{SERVED_GRANTS, token};
 pub(crate) use userinfo::userinfo;

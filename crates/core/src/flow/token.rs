@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::client::{client, form_error};
 use super::issue::Issued;
-use super::{client_credentials, code, device, refresh};
+use super::{client_credentials, code, device, password, refresh};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::Engine;
@@ -25,19 +25,42 @@ pub(crate) const SERVED_GRANTS: &[GrantType] = &[
     GrantType::RefreshToken,
     GrantType::ClientCredentials,
     GrantType::DeviceCode,
+    GrantType::Password,
 ];
 
+/// A token response (RFC 6749 section 5.1), also the simplified login API's
+/// answer, which may leave out the access token and adds `userinfo`.
 #[derive(Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
+pub(super) struct TokenResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) token_type: Option<&'static str>,
+    pub(super) expires_in: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
-    scope: String,
+    pub(super) scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
+    pub(super) id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
+    pub(super) refresh_token: Option<String>,
+    /// The ID token's claims (the simplified login API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) userinfo: Option<serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// The answer carrying everything `issued` holds.
+    pub(super) fn of(issued: Issued) -> Self {
+        Self {
+            access_token: Some(issued.access_token),
+            token_type: Some("Bearer"),
+            expires_in: issued.expires_in,
+            scope: issued.scope.to_string(),
+            id_token: issued.id_token,
+            refresh_token: issued.refresh_token,
+            userinfo: None,
+        }
+    }
 }
 
 /// The token endpoint, with its CORS answer: a browser may read it from an origin
@@ -88,32 +111,23 @@ async fn answer<P: Platform>(
         Err(refused) => return Ok(refused),
     };
     app.clone_from(&client.app);
-    let issued = issue(engine, grant, &client, &form, cx).await;
+    let issued = issue(engine, grant, &client, &parts.headers, &form, cx).await;
     if client.registered {
         match &issued {
-            // A user's sign-in is counted when it happens, on the login page.
+            // A user's sign-in is counted when it happens, on the login page (or,
+            // for the password grant, by its check).
             Ok(_) if grant == GrantType::ClientCredentials => {
                 cx.count_usage(client.client_id.as_str(), UsageEvent::Login);
             }
             Ok(_) => {}
+            Err(err) if err.code() == ErrorCode::InvalidGrant && grant == GrantType::Password => {}
             Err(err) if err.code().is_client_fault() => {
                 cx.count_usage(client.client_id.as_str(), UsageEvent::Failure);
             }
             Err(_) => {}
         }
     }
-    let issued = issued?;
-    Ok(json_response(
-        StatusCode::OK,
-        &TokenResponse {
-            access_token: issued.access_token,
-            token_type: "Bearer",
-            expires_in: issued.expires_in,
-            scope: issued.scope.to_string(),
-            id_token: issued.id_token,
-            refresh_token: issued.refresh_token,
-        },
-    ))
+    Ok(json_response(StatusCode::OK, &TokenResponse::of(issued?)))
 }
 
 /// What the grant issues, once the client may use it.
@@ -121,9 +135,15 @@ async fn issue<P: Platform>(
     engine: &Engine<P>,
     grant: GrantType,
     client: &AuthenticatedClient,
+    headers: &http::HeaderMap,
     form: &Form,
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
+    // The password grant is the app's `allow_password_grant`, not a grant type:
+    // a simplified app's `password` is its login API.
+    if grant == GrantType::Password {
+        return password::grant(engine, client, headers, form, cx).await;
+    }
     if !client.grant_types.contains(&grant) {
         let why = match grant {
             GrantType::ClientCredentials => "the client may not use the client_credentials grant",

@@ -7,11 +7,13 @@
 pub mod bearer;
 pub mod cookie;
 mod form;
+mod json;
 #[cfg(any(feature = "issuer", feature = "gateway"))]
 mod response;
 
 pub(crate) use form::decode;
 pub use form::{Form, FormError, encode, encode_pairs, parse_form, parse_query};
+pub use json::{JsonError, parse_json_object};
 #[cfg(any(feature = "issuer", feature = "gateway"))]
 pub use response::{
     cors_any, json_response, method_not_allowed, no_store, not_found, preflight_response,

@@ -111,6 +111,11 @@ pub struct AppRecord {
     /// ends (logout or expiry).
     #[serde(default)]
     pub refresh_tokens_end_with_session: bool,
+    /// Whether the app may use the resource owner password grant at the token
+    /// endpoint (RFC 6749 section 4.3): legacy, off unless turned on, and only for
+    /// `web` and `simplified` apps.
+    #[serde(default)]
+    pub allow_password_grant: bool,
     /// Whether PKCE is required on authorization requests.
     pub require_pkce: bool,
     /// First-party apps skip the consent page.
@@ -387,24 +392,11 @@ pub fn validate(
     let web_origins = uri_list(&mut fields, "web_origins", Origin::new);
     no_duplicates(&mut fields, "redirect_uris", &redirect_uris);
     no_duplicates(&mut fields, "post_logout_redirect_uris", &post_logout_redirect_uris);
-    if !rules.interactive {
-        for (name, empty) in [
-            ("redirect_uris", redirect_uris.is_empty()),
-            ("post_logout_redirect_uris", post_logout_redirect_uris.is_empty()),
-            ("web_origins", web_origins.is_empty()),
-        ] {
-            if !empty {
-                fields.error(
-                    format!("/{name}"),
-                    format!("is not used by {app_type:?} apps").to_lowercase(),
-                );
-            }
-        }
-    }
 
-    let grant_types: Vec<GrantType> = fields
-        .take("grant_types", "an array of grant types")
-        .unwrap_or_else(|| rules.default_grants.to_vec());
+    let given_grants: Option<Vec<GrantType>> =
+        fields.take("grant_types", "an array of grant types");
+    let grants_given = given_grants.is_some();
+    let mut grant_types = given_grants.unwrap_or_else(|| rules.default_grants.to_vec());
     no_duplicates(&mut fields, "grant_types", &grant_types);
     for (i, grant) in grant_types.iter().enumerate() {
         if !rules.grants.contains(grant) {
@@ -415,6 +407,20 @@ pub fn validate(
         fields.error("/grant_types", "must not be empty");
     }
     let code_flow = grant_types.contains(&GrantType::AuthorizationCode);
+    // A simplified app redirects only to return the code of its authenticate step.
+    let redirects = rules.interactive || (app_type == AppType::Simplified && code_flow);
+    for (name, used, empty) in [
+        ("redirect_uris", redirects, redirect_uris.is_empty()),
+        ("post_logout_redirect_uris", rules.interactive, post_logout_redirect_uris.is_empty()),
+        ("web_origins", rules.interactive, web_origins.is_empty()),
+    ] {
+        if !used && !empty {
+            fields.error(
+                format!("/{name}"),
+                format!("is not used by {app_type:?} apps").to_lowercase(),
+            );
+        }
+    }
     let implicit = grant_types.contains(&GrantType::Implicit);
     let response_types: Vec<ResponseType> = fields
         .take("response_types", "an array of response types")
@@ -432,8 +438,7 @@ pub fn validate(
         }
     }
     let redirect_errors = fields.errors.iter().any(|e| e.pointer.starts_with("/redirect_uris/"));
-    if rules.interactive && (code_flow || implicit) && redirect_uris.is_empty() && !redirect_errors
-    {
+    if redirects && (code_flow || implicit) && redirect_uris.is_empty() && !redirect_errors {
         fields.error("/redirect_uris", "must have at least one entry for this app type");
     }
 
@@ -445,9 +450,10 @@ pub fn validate(
     }
     let id_alg =
         fields.take("id_token_signed_response_alg", "ES256 or RS256").unwrap_or(Algorithm::RS256);
-    let at_alg = fields
-        .take("access_token_signed_response_alg", "ES256 or RS256")
-        .unwrap_or(Algorithm::ES256);
+    // Simplified apps sign everything with RS256 unless registered otherwise.
+    let at_alg = fields.take("access_token_signed_response_alg", "ES256 or RS256").unwrap_or(
+        if app_type == AppType::Simplified { Algorithm::RS256 } else { Algorithm::ES256 },
+    );
 
     let jwks: Option<Jwks> = fields.take("jwks", "a JWK set");
     let jwks_uri = jwks_uri(&mut fields, fetch_policy);
@@ -484,6 +490,10 @@ pub fn validate(
         fields.take("refresh_tokens", "a boolean").unwrap_or(rules.refresh_by_default);
     if refresh_tokens && !rules.grants.contains(&GrantType::RefreshToken) {
         fields.error("/refresh_tokens", "this app type cannot use refresh tokens");
+    } else if refresh_tokens && !grants_given && !grant_types.contains(&GrantType::RefreshToken) {
+        // Turning refresh tokens on (a simplified app's default is off) brings the
+        // grant that redeems them, unless the grants were chosen explicitly.
+        grant_types.push(GrantType::RefreshToken);
     }
     let grace = fields
         .take::<u64>("refresh_token_grace_period", "an integer number of seconds")
@@ -502,6 +512,16 @@ pub fn validate(
     }
     let end_with_session =
         fields.take("refresh_tokens_end_with_session", "a boolean").unwrap_or(false);
+    if end_with_session && app_type == AppType::Simplified {
+        fields.error(
+            "/refresh_tokens_end_with_session",
+            "is not used by simplified apps: their sign-ins start no session at the issuer",
+        );
+    }
+    let allow_password_grant = fields.take("allow_password_grant", "a boolean").unwrap_or(false);
+    if allow_password_grant && !matches!(app_type, AppType::Web | AppType::Simplified) {
+        fields.error("/allow_password_grant", "only web and simplified apps may use it");
+    }
     let first_party = fields.take("first_party", "a boolean").unwrap_or(false);
     let require_mfa = fields.take("require_mfa", "a boolean").unwrap_or(false);
     let access_token_permissions =
@@ -572,6 +592,7 @@ pub fn validate(
         refresh_token_lifetime,
         refresh_token_grace_period: grace,
         refresh_tokens_end_with_session: end_with_session,
+        allow_password_grant,
         require_pkce,
         first_party,
         require_mfa,

@@ -17,7 +17,8 @@ fn both_metadata_documents_name_only_what_is_served() {
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
-                "urn:ietf:params:oauth:grant-type:device_code"
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "password"
             ])
         );
         // Every advertised endpoint is served (a 405 for GET still means it exists).

@@ -11,6 +11,7 @@ mod logout;
 mod mfa;
 mod refresh;
 mod rp;
+mod simplelogin;
 mod token_claims;
 mod tokens;
 mod web_message;
@@ -75,6 +76,11 @@ impl World {
         if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
             body.extend(extra);
         }
+        self.register(body)
+    }
+
+    /// Registers the app `body` describes.
+    pub(crate) fn register(&self, body: Value) -> App {
         let response = self.s.admin(Method::POST, "/admin/v1/apps", &self.admin, Some(body), &[]);
         assert_eq!(response.status(), 201, "{:?}", body_json(&response));
         let created = body_json(&response);
