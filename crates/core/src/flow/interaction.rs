@@ -29,7 +29,7 @@ use crate::model::app::AppRecord;
 use crate::model::scope::ScopeRecord;
 use crate::model::user::UserRecord;
 use crate::pages::{
-    self, Consent, DeviceDone, Locale, Login, LoginProblem, NoAccess, Page, ScopeItem,
+    self, Consent, DeviceDone, Hidden, Locale, Login, LoginProblem, NoAccess, Page, ScopeItem,
     system_scope_description,
 };
 use crate::platform::Platform;
@@ -169,6 +169,29 @@ pub(crate) fn read_form<P: Platform>(
 }
 
 /// The app of an interaction, if it is still enabled.
+/// Renders a hosted form that continues `interaction`: `render` gets the form's
+/// action (`path` under the issuer) and its hidden fields: the sealed interaction,
+/// the CSRF token (its cookie set when new), then `extra`.
+pub(crate) fn interaction_form<P: Platform>(
+    engine: &Engine<P>,
+    interaction: &Interaction,
+    path: &str,
+    extra: &[(&str, &str)],
+    headers: &HeaderMap,
+    cx: &mut Context<'_>,
+    render: impl FnOnce(&str, Hidden<'_>) -> Response,
+) -> Response {
+    let Some(sealed) = interaction.seal(engine, cx) else {
+        return unavailable(interaction.request.locale(headers));
+    };
+    let action = engine.config().issuer.endpoint(path);
+    with_csrf(engine, headers, cx, |csrf| {
+        let mut hidden = vec![("interaction", sealed.as_str()), ("csrf", csrf)];
+        hidden.extend_from_slice(extra);
+        render(&action, &hidden)
+    })
+}
+
 /// A hosted form posted once the user is known (consent, consent policy, second
 /// factor): its fields, the interaction, who signed in, and the page's language.
 pub(crate) struct SignedInForm {
@@ -501,22 +524,13 @@ async fn show_consent<P: Platform>(
         };
         descriptions.push((name.to_owned(), description));
     }
-    let Some(sealed) = interaction.seal(engine, cx) else { return unavailable(locale) };
-    let action = engine.config().issuer.endpoint(CONSENT_PATH);
     let items: Vec<ScopeItem<'_>> = descriptions
         .iter()
         .map(|(name, description)| ScopeItem { name, description: description.as_deref() })
         .collect();
     let shown = shown_name(user);
-    with_csrf(engine, headers, cx, |csrf| {
-        let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
-        let page = Consent {
-            brand: brand(app),
-            action: &action,
-            hidden: &hidden,
-            user: shown,
-            scopes: &items,
-        };
+    interaction_form(engine, &interaction, CONSENT_PATH, &[], headers, cx, |action, hidden| {
+        let page = Consent { brand: brand(app), action, hidden, user: shown, scopes: &items };
         pages::render(&Page::Consent(page), locale, StatusCode::OK)
     })
 }

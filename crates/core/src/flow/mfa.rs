@@ -16,7 +16,8 @@
 use http::{HeaderMap, StatusCode};
 
 use super::interaction::{
-    Interaction, SignedInForm, bad_form, fail, form_app, proceed, read_signed_in_form, shown_name,
+    Interaction, SignedInForm, bad_form, fail, form_app, interaction_form, proceed,
+    read_signed_in_form, shown_name,
 };
 use super::respond::{brand, unavailable, with_csrf};
 use super::signin::{
@@ -160,16 +161,8 @@ fn show_verify<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let locale = interaction.request.locale(headers);
-    let Some(sealed) = interaction.seal(engine, cx) else { return unavailable(locale) };
-    let action = engine.config().issuer.endpoint(MFA_PATH);
-    with_csrf(engine, headers, cx, |csrf| {
-        let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
-        let page = MfaPage::Verify(MfaVerify {
-            brand: brand(app),
-            action: &action,
-            hidden: &hidden,
-            problem,
-        });
+    interaction_form(engine, &interaction, MFA_PATH, &[], headers, cx, |action, hidden| {
+        let page = MfaPage::Verify(MfaVerify { brand: brand(app), action, hidden, problem });
         pages::render_mfa(&page, locale, status_of(problem))
     })
 }
@@ -343,16 +336,9 @@ fn show_recovery_codes<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let locale = interaction.request.locale(headers);
-    let Some(sealed) = interaction.seal(engine, cx) else { return unavailable(locale) };
-    let action = engine.config().issuer.endpoint(MFA_PATH);
-    with_csrf(engine, headers, cx, |csrf| {
-        let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
-        let page = MfaPage::RecoveryCodes(MfaRecoveryCodes {
-            brand: brand(app),
-            action: &action,
-            hidden: &hidden,
-            codes,
-        });
+    interaction_form(engine, &interaction, MFA_PATH, &[], headers, cx, |action, hidden| {
+        let page =
+            MfaPage::RecoveryCodes(MfaRecoveryCodes { brand: brand(app), action, hidden, codes });
         pages::render_mfa(&page, locale, StatusCode::OK)
     })
 }

@@ -19,9 +19,10 @@
 use http::{HeaderMap, StatusCode};
 
 use super::interaction::{
-    self, Interaction, SignedInForm, bad_form, form_app, read_signed_in_form, refuse, shown_name,
+    self, Interaction, SignedInForm, bad_form, form_app, interaction_form, read_signed_in_form,
+    refuse, shown_name,
 };
-use super::respond::{brand, unavailable, with_csrf};
+use super::respond::brand;
 use crate::context::Context;
 use crate::endpoints::POLICY_CONSENT_PATH;
 use crate::engine::{Engine, store_error};
@@ -181,22 +182,28 @@ pub(super) fn show<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let locale = interaction.request.locale(headers);
-    let Some(sealed) = interaction.seal(engine, cx) else { return unavailable(locale) };
-    let action = engine.config().issuer.endpoint(POLICY_CONSENT_PATH);
     let version = policy.version.to_string();
-    with_csrf(engine, headers, cx, |csrf| {
-        let hidden = [("interaction", sealed.as_str()), ("csrf", csrf), ("version", &version)];
-        let page = PolicyConsent {
-            brand: brand(app),
-            action: &action,
-            hidden: &hidden,
-            user: shown_name(user),
-            title: &policy.title,
-            text: &policy.text,
-            version: policy.version,
-        };
-        pages::render(&Page::PolicyConsent(page), locale, StatusCode::OK)
-    })
+    let extra = [("version", version.as_str())];
+    interaction_form(
+        engine,
+        interaction,
+        POLICY_CONSENT_PATH,
+        &extra,
+        headers,
+        cx,
+        |action, hidden| {
+            let page = PolicyConsent {
+                brand: brand(app),
+                action,
+                hidden,
+                user: shown_name(user),
+                title: &policy.title,
+                text: &policy.text,
+                version: policy.version,
+            };
+            pages::render(&Page::PolicyConsent(page), locale, StatusCode::OK)
+        },
+    )
 }
 
 /// `POST /consent/policy`: accept records the version shown and goes on with the
