@@ -21,12 +21,15 @@
 //! within the directory's own propagation bound (`docs/storage.md`) plus these few
 //! seconds. The management API authenticates its callers without this cache.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use serde::de::DeserializeOwned;
+
 use crate::keys::Keyring;
-use crate::store::{Directory, ListPage, StoreError};
+use crate::store::{Directory, ListPage, StoreError, decode_record};
 use crate::types::UnixTime;
 
 /// How long a directory record stays in an isolate's cache, in seconds.
@@ -58,8 +61,30 @@ struct KeptRing {
     ring: Rc<Keyring>,
 }
 
-/// A record's bytes, or (`None`) that its key was absent.
-type Found = Option<Rc<[u8]>>;
+/// A record's bytes, and the record decoded from them once a reader asked for it.
+struct Record {
+    bytes: Rc<[u8]>,
+    decoded: RefCell<Option<Rc<dyn Any>>>,
+}
+
+impl Record {
+    fn new(bytes: Rc<[u8]>) -> Rc<Self> {
+        Rc::new(Self { bytes, decoded: RefCell::new(None) })
+    }
+
+    /// The record as a `T`: decoded from its bytes the first time, then kept.
+    fn decoded<T: DeserializeOwned + Clone + 'static>(&self) -> Option<T> {
+        if let Some(kept) = self.decoded.borrow().as_ref().and_then(|d| d.downcast_ref::<T>()) {
+            return Some(kept.clone());
+        }
+        let value: T = decode_record(&self.bytes)?;
+        *self.decoded.borrow_mut() = Some(Rc::new(value.clone()));
+        Some(value)
+    }
+}
+
+/// A record, or (`None`) that its key was absent.
+type Found = Option<Rc<Record>>;
 
 /// An isolate's cache of directory reads and of the parsed keyring.
 #[derive(Default)]
@@ -88,7 +113,11 @@ impl ReadCache {
     /// What a fresh read of `key` found: `Some(None)` when it was absent and that
     /// was kept ([`Self::keep_absent`]); `None` when nothing fresh is known.
     #[must_use]
-    pub fn lookup(&self, key: &str, now: UnixTime) -> Option<Found> {
+    pub fn lookup(&self, key: &str, now: UnixTime) -> Option<Option<Rc<[u8]>>> {
+        self.found(key, now).map(|found| found.map(|record| Rc::clone(&record.bytes)))
+    }
+
+    fn found(&self, key: &str, now: UnixTime) -> Option<Found> {
         let records = self.records.borrow();
         let kept = records.get(key)?;
         kept.fresh(now, RECORD_TTL_SECS).then(|| kept.value.clone())
@@ -96,7 +125,7 @@ impl ReadCache {
 
     /// Keeps `bytes`, read under `key` at `now`.
     pub fn keep_record(&self, key: &str, bytes: Rc<[u8]>, now: UnixTime) {
-        self.keep(key, Some(bytes), now);
+        self.keep(key, Some(Record::new(bytes)), now);
     }
 
     /// Keeps that `key` was absent at `now`.
@@ -183,20 +212,42 @@ impl<'a, D: Directory> CachedDirectory<'a, D> {
     }
 }
 
-impl<D: Directory> Directory for CachedDirectory<'_, D> {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.cache.lookup(key, self.now) {
-            Some(Some(bytes)) => return Ok(Some(bytes.to_vec())),
+impl<D: Directory> CachedDirectory<'_, D> {
+    /// The record under `key`, from the cache while it is fresh, else read (and
+    /// kept); `None` when absent.
+    async fn cached(&self, key: &str) -> Result<Option<Rc<Record>>, StoreError> {
+        match self.cache.found(key, self.now) {
+            Some(Some(record)) => return Ok(Some(record)),
             Some(None) if self.absence => return Ok(None),
             _ => {}
         }
-        let read = self.directory.get(key).await?;
-        match &read {
-            Some(bytes) => self.cache.keep_record(key, Rc::from(bytes.as_slice()), self.now),
-            None if self.absence => self.cache.keep_absent(key, self.now),
-            None => {}
+        match self.directory.get(key).await? {
+            Some(bytes) => {
+                let record = Record::new(Rc::from(bytes));
+                self.cache.keep(key, Some(Rc::clone(&record)), self.now);
+                Ok(Some(record))
+            }
+            None => {
+                if self.absence {
+                    self.cache.keep_absent(key, self.now);
+                }
+                Ok(None)
+            }
         }
-        Ok(read)
+    }
+}
+
+impl<D: Directory> Directory for CachedDirectory<'_, D> {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.cached(key).await?.map(|record| record.bytes.to_vec()))
+    }
+
+    /// Decoded once per read from the directory, not on every request.
+    async fn record<T: DeserializeOwned + Clone + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.cached(key).await?.and_then(|record| record.decoded::<T>()))
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -248,6 +299,51 @@ mod tests {
         assert_eq!(cache.lookup("hooks/a", at(100 + RECORD_TTL_SECS)), None);
         cache.keep_record("hooks/a", Rc::from(&b"{}"[..]), at(101));
         assert_eq!(cache.lookup("hooks/a", at(101)).flatten().as_deref(), Some(&b"{}"[..]));
+    }
+
+    thread_local! {
+        static DECODED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A record that counts how often it is decoded.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Counted(String);
+
+    impl<'de> serde::Deserialize<'de> for Counted {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            DECODED.with(|n| n.set(n.get() + 1));
+            String::deserialize(d).map(Counted)
+        }
+    }
+
+    #[test]
+    fn a_record_is_decoded_once_per_read_of_the_directory() {
+        let directory = crate::store::memory::MemoryDirectory::default();
+        let published = br#"{"version":3,"record":"one"}"#;
+        pollster::block_on(async {
+            directory.put("apps/a", published).await.unwrap();
+            let cache = ReadCache::default();
+            let cached = CachedDirectory::new(&directory, &cache, at(100));
+            for _ in 0..3 {
+                let read = cached.record::<Counted>("apps/a").await.unwrap();
+                assert_eq!(read, Some(Counted("one".into())));
+            }
+            assert_eq!(DECODED.with(std::cell::Cell::get), 1, "decoded once, then kept");
+            // Another type asked of the same bytes is decoded for itself.
+            let raw = cached.record::<serde_json::Value>("apps/a").await.unwrap();
+            assert_eq!(raw, Some(serde_json::json!("one")));
+            // Past the TTL the record is read and decoded again.
+            directory.put("apps/a", br#"{"version":4,"record":"two"}"#).await.unwrap();
+            let later = CachedDirectory::new(&directory, &cache, at(100 + RECORD_TTL_SECS));
+            assert_eq!(
+                later.record::<Counted>("apps/a").await.unwrap(),
+                Some(Counted("two".into()))
+            );
+            assert_eq!(DECODED.with(std::cell::Cell::get), 2);
+            // A record that does not decode as the type is none, and stays cached as bytes.
+            assert_eq!(later.record::<u64>("apps/a").await.unwrap(), None);
+            assert!(later.record::<u64>("apps/missing").await.unwrap().is_none());
+        });
     }
 
     #[test]

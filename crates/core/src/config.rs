@@ -163,6 +163,13 @@ impl std::fmt::Debug for ConfigCache {
 }
 
 impl ConfigCache {
+    /// The configuration kept by the last [`Self::get`] that succeeded, without
+    /// reading the variables: for a host that knows they have not changed since.
+    #[must_use]
+    pub fn kept(&self) -> Option<Rc<Config>> {
+        self.kept.borrow().as_ref().map(|(_, config)| Rc::clone(config))
+    }
+
     /// The configuration for the variables `var` reads now.
     ///
     /// # Errors

@@ -30,11 +30,12 @@ use std::rc::Rc;
 
 use gatehouse_core::cache::ReadCache;
 use gatehouse_core::client_auth::throttle::PenaltyBox;
-use gatehouse_core::config::ConfigCache;
+use gatehouse_core::config::{Config, ConfigCache, ConfigError};
 use gatehouse_core::http::MAX_BODY_BYTES;
 use gatehouse_core::store::batch::UsageBatch;
 use gatehouse_core::types::UnixTime;
 use gatehouse_core::{Context, Engine, OAuthError, Platform};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use worker::{Env, event};
 
@@ -112,9 +113,29 @@ thread_local! {
     static PENALTIES: Rc<PenaltyBox> = Rc::default();
     /// The configuration, parsed and its key-encryption key derived once per isolate.
     static CONFIG: ConfigCache = ConfigCache::default();
+    /// The `env` object [`CONFIG`] was last checked against.
+    static CONFIG_ENV: RefCell<Option<JsValue>> = const { RefCell::new(None) };
     /// Directory records and the parsed keyring, kept a few seconds (see
     /// [`gatehouse_core::cache`]).
     static READS: Rc<ReadCache> = Rc::default();
+}
+
+/// The configuration for `env`. The runtime hands every request of an isolate the
+/// same `env` object, and a change of variables or secrets is a new deployment
+/// with new isolates: while `env` is the object last checked, the kept
+/// configuration is used without reading a variable. Any other object has its
+/// variables read and fingerprinted ([`ConfigCache::get`]).
+fn config(env: &Env) -> Result<Rc<Config>, ConfigError> {
+    let env_object: &JsValue = env.as_ref();
+    let seen = CONFIG_ENV.with(|seen| {
+        seen.borrow().as_ref().is_some_and(|seen| js_sys::Object::is(seen, env_object))
+    });
+    if seen && let Some(config) = CONFIG.with(ConfigCache::kept) {
+        return Ok(config);
+    }
+    let config = CONFIG.with(|cache| cache.get(|name| env_value(env, name)))?;
+    CONFIG_ENV.with(|seen| *seen.borrow_mut() = Some(env_object.clone()));
+    Ok(config)
 }
 
 /// A variable or secret by name: secrets win over plain variables.
@@ -150,7 +171,7 @@ async fn fetch(
     env: Env,
     ctx: worker::Context,
 ) -> worker::Result<web_sys::Response> {
-    let config = match CONFIG.with(|cache| cache.get(|name| env_value(&env, name))) {
+    let config = match config(&env) {
         Ok(config) => config,
         Err(err) => {
             worker::console_error!("gatehouse is misconfigured: {err}");

@@ -116,6 +116,28 @@ pub trait Directory {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<ListPage, StoreError>;
+    /// The administered record under `key` ([`Versioned`] JSON), decoded as `T`;
+    /// `None` when the key is missing or the record does not decode as `T`. A
+    /// directory that keeps what it reads may keep it decoded
+    /// ([`crate::cache::CachedDirectory`]).
+    async fn record<T: serde::de::DeserializeOwned + Clone + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.get(key).await?.and_then(|bytes| decode_record(&bytes)))
+    }
+}
+
+/// An administered record as the [`Registry`] publishes it ([`Versioned`] JSON),
+/// decoded straight into `T`; `None` if it does not decode.
+#[must_use]
+pub fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    /// [`Versioned`] with its record typed: the version is not needed to read it.
+    #[derive(serde::Deserialize)]
+    struct Published<T> {
+        record: T,
+    }
+    serde_json::from_slice::<Published<T>>(bytes).ok().map(|published| published.record)
 }
 
 /// The administered record under `key` in `directory` (as the [`Registry`]
@@ -126,16 +148,13 @@ pub trait Directory {
 /// # Errors
 ///
 /// [`StoreError::Unavailable`] (or another infrastructure failure) from the store.
-pub async fn read_record<T: serde::de::DeserializeOwned, D: Directory>(
+pub async fn read_record<T: serde::de::DeserializeOwned + Clone + 'static, D: Directory>(
     directory: &D,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
-    match directory.get(key).await {
-        Ok(bytes) => Ok(bytes
-            .and_then(|b| serde_json::from_slice::<Versioned>(&b).ok())
-            .and_then(|v| serde_json::from_value(v.record).ok())),
+    match directory.record(key).await {
         Err(StoreError::Refused(_)) => Ok(None),
-        Err(err) => Err(err),
+        read => read,
     }
 }
 
