@@ -99,6 +99,23 @@ async function drive(request, seconds) {
   return ok;
 }
 
+/** User and system CPU time, in ms, of the workerd processes this process started. */
+async function workerdCpuMs() {
+  const fs = await import("node:fs/promises");
+  let ticks = 0;
+  for (const entry of await fs.readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await fs.readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    if (command !== "workerd" || Number(fields[1]) !== process.pid) continue;
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  // The kernel counts in clock ticks of 10 ms on Linux (USER_HZ is 100).
+  return ticks * 10;
+}
+
 class Inspector {
   static async connect(port) {
     const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
@@ -218,6 +235,11 @@ try {
     });
   }
   await drive(request, WARMUP);
+  // CPU time of the workerd process per token, without the profiler: what the
+  // kernel charged the process, so other load on the machine does not inflate it.
+  const cpuBefore = await workerdCpuMs();
+  const cpuCount = await drive(request, SECONDS);
+  const cpuMs = (await workerdCpuMs()) - cpuBefore;
   const inspector = await Inspector.connect(inspectorPort);
   await inspector.send("Profiler.enable");
   await inspector.send("Profiler.setSamplingInterval", { interval: 100 });
@@ -235,6 +257,10 @@ try {
       `client ${opts.client}, ${C} in flight; the isolate was busy ${((total / elapsed) * 100).toFixed(0)}% ` +
       `of the time (${(total / count).toFixed(3)} ms of CPU per token)`,
   );
+  console.log(
+    `workerd process CPU (user + system, without the profiler): ${((cpuMs / cpuCount) * 1000).toFixed(0)} µs per token ` +
+      `over ${cpuCount} tokens`,
+  );
   console.log(`\n${"stage".padEnd(34)} ${"µs/token".padStart(8)} ${"share".padStart(6)}`);
   for (const [name, ms] of [...stages].sort((a, b) => b[1] - a[1])) {
     if (ms === 0) continue;
@@ -250,7 +276,7 @@ try {
     await fs.writeFile(
       opts.json,
       JSON.stringify(
-        { count, elapsedMs: elapsed, busyMs: total, idleMs: idle, stages: Object.fromEntries(stages), functions: Object.fromEntries(functions) },
+        { count, elapsedMs: elapsed, workerdCpuUsPerToken: (cpuMs / cpuCount) * 1000, busyMs: total, idleMs: idle, stages: Object.fromEntries(stages), functions: Object.fromEntries(functions) },
         null,
         2,
       ),

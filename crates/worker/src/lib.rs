@@ -17,6 +17,7 @@
 
 mod body;
 pub mod crypto;
+mod exchange;
 pub mod fetch;
 pub mod kv;
 #[cfg(feature = "selftest")]
@@ -41,6 +42,7 @@ use worker::{Env, event};
 
 use crate::body::{PastCap, read_capped};
 use crate::crypto::WebCrypto;
+use crate::exchange::Head;
 use crate::fetch::WorkerFetch;
 use crate::kv::KvDirectory;
 use crate::vault::VaultClient;
@@ -268,12 +270,12 @@ async fn to_http(
     req: web_sys::Request,
 ) -> Result<gatehouse_core::http::Request, gatehouse_core::http::Response> {
     let bad = |why: &'static str| OAuthError::invalid_request(why).into_response();
-    let url = req.url();
-    let path_and_query = path_and_query(&url).ok_or_else(|| bad("request url is malformed"))?;
-    let mut builder = http::Request::builder().method(req.method().as_str()).uri(path_and_query);
-    let headers = worker::Headers(req.headers());
+    let head = Head::of(&req);
+    let (method, url, headers) = head.parts();
+    let path_and_query = path_and_query(url).ok_or_else(|| bad("request url is malformed"))?;
+    let mut builder = http::Request::builder().method(method).uri(path_and_query);
     let mut length = None;
-    for (name, value) in headers.entries() {
+    for (name, value) in headers {
         if name == "content-length" {
             length = value.parse::<usize>().ok();
         }
@@ -302,23 +304,7 @@ fn path_and_query(url: &str) -> Option<&str> {
 }
 
 fn to_worker(response: gatehouse_core::http::Response) -> worker::Result<web_sys::Response> {
-    let (parts, body) = response.into_parts();
-    let headers = web_sys::Headers::new()?;
-    for (name, value) in &parts.headers {
-        if let Ok(value) = value.to_str() {
-            headers.append(name.as_str(), value)?;
-        }
-    }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(parts.status.as_u16());
-    init.set_headers(&headers);
-    let response = if body.is_empty() {
-        web_sys::Response::new_with_opt_str_and_init(None, &init)?
-    } else {
-        let bytes = js_sys::Uint8Array::from(body.as_slice());
-        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)?
-    };
-    Ok(response)
+    Ok(exchange::to_response(&response)?)
 }
 
 #[cfg(test)]
