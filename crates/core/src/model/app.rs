@@ -133,6 +133,9 @@ pub struct AppRecord {
     /// the app is written again, and admits nobody.
     #[serde(default)]
     pub allowed_roles: Vec<String>,
+    /// Sign-in through upstream OpenID providers ([`super::provider`]).
+    #[serde(flatten)]
+    pub upstream: super::provider::UpstreamSettings,
     /// Additional claims for the app's access and ID tokens: user fields and
     /// fixed values ([`super::token_claims`]).
     #[serde(default)]
@@ -534,6 +537,7 @@ pub fn validate(
         fields.error("/allowed_roles", format!("must have at most {MAX_LIST} entries"));
     }
     no_duplicates(&mut fields, "allowed_roles", &allowed_roles);
+    let upstream = super::provider::UpstreamSettings::take(&mut fields);
     let token_claims = super::token_claims::take(&mut fields);
     let metadata: BTreeMap<String, String> =
         fields.take("metadata", "an object of string values").unwrap_or_default();
@@ -599,6 +603,7 @@ pub fn validate(
         access_token_permissions,
         access_token_roles,
         allowed_roles,
+        upstream,
         token_claims,
         metadata,
         consent_policy_versions: policy
