@@ -172,6 +172,15 @@ pub(crate) fn check_username(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether `value` passes the rules of the standard claim `name` (a claim an
+/// upstream provider fills; an unknown name never does).
+pub(crate) fn check_mapped_claim(name: &str, value: &Value) -> bool {
+    CLAIMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .is_some_and(|(_, kind)| check_claim(*kind, value).is_ok())
+}
+
 fn check_claim(kind: Claim, value: &Value) -> Result<(), &'static str> {
     let text = || value.as_str().ok_or("must be a string");
     match kind {
