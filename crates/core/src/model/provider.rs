@@ -1,6 +1,6 @@
 //! Upstream OpenID providers: other issuers whose users may sign in to an app
 //! ("allowed providers"), through the authorization code flow with PKCE (see
-//! [`crate::flow::upstream`]).
+//! the hosted flow at [`crate::endpoints::UPSTREAM_START_PATH`]).
 //!
 //! A provider is a directory record (`providers/<id>`), written through the
 //! registry like an app. Its `issuer` is fixed at creation: a user's link to an
