@@ -375,6 +375,14 @@ async function fixtures() {
     description: "Order desk",
     permissions: [{ client_id: app.client_id, name: "read_orders" }],
   });
+  await api("POST", "/admin/v1/providers", {
+    id: "corp",
+    display_name: "Corp SSO",
+    issuer: "https://sso.example.com",
+    client_id: "gatehouse",
+    client_secret: "corp-secret",
+    claim_mapping: { username: "preferred_username", email: "email", name: "name" },
+  });
   const user = await api("POST", "/admin/v1/users", {
     username: "ada",
     name: "Ada Lovelace",

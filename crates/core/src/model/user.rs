@@ -119,7 +119,9 @@ impl UserRecord {
         map.insert("roles".into(), json!(self.roles));
         map.insert("mfa_required".into(), json!(self.mfa_required));
         map.insert("has_password".into(), json!(self.password_hash.is_some()));
-        map.insert("identities".into(), json!(self.identities));
+        if !self.identities.is_empty() {
+            map.insert("identities".into(), json!(self.identities));
+        }
         map.insert("created_at".into(), json!(self.created_at));
         map.insert("updated_at".into(), json!(self.updated_at));
         Value::Object(map)
