@@ -88,7 +88,7 @@ pub(crate) async fn buttons<P: Platform>(
     now: UnixTime,
 ) -> Vec<(String, String)> {
     let mut shown = Vec::new();
-    for id in &app.upstream.allowed_providers {
+    for id in &app.allowed_providers {
         if let Ok(Some(provider)) = load(engine, id, now).await {
             shown.push((provider.id, provider.display_name));
         }
@@ -165,7 +165,7 @@ pub(crate) async fn start<P: Platform>(
     };
     let id = form.get("provider").unwrap_or_default();
     let provider = match load(engine, id, now).await {
-        Ok(Some(p)) if app.upstream.allowed_providers.iter().any(|a| a == id) => p,
+        Ok(Some(p)) if app.allowed_providers.iter().any(|a| a == id) => p,
         Ok(_) => {
             cx.diagnose(format!(
                 "upstream sign-in for client {:?}: provider {id:?} refused",
@@ -337,7 +337,7 @@ async fn sign_in<P: Platform>(
     let now = cx.now();
     let failed = |why: &str| Outcome::Failed(why.to_owned());
     let provider = match load(engine, provider_id, now).await {
-        Ok(Some(p)) if app.upstream.allowed_providers.iter().any(|a| a == provider_id) => p,
+        Ok(Some(p)) if app.allowed_providers.iter().any(|a| a == provider_id) => p,
         Ok(_) => return Err(failed("the provider is disabled or no longer allowed")),
         Err(_) => return Err(Outcome::Unavailable),
     };
@@ -504,14 +504,14 @@ async fn find_user<P: Platform>(
     // OpenID Connect Core section 5.7: only an email the provider verified says
     // who the account belongs to.
     let verified = claims.get("email_verified").and_then(Value::as_bool) == Some(true);
-    if app.upstream.link_by_verified_email
+    if app.link_by_verified_email
         && verified
         && let Some(email) = &email
         && let Some(user) = user_by_name(engine, &schema::user_email(email)).await?
     {
         return link(engine, user, identity, &identity_name, cx).await;
     }
-    if !app.upstream.register_with_login_information {
+    if !app.register_with_login_information {
         cx.diagnose(format!(
             "upstream sign-in through {:?}: no linked user and the app creates none",
             provider.id

@@ -327,19 +327,16 @@ fn check_issuer(issuer: &str, policy: FetchPolicy) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// An app's upstream sign-in settings, stored flat on the app record (and shown
-/// only when set: an app that allows no provider looks as it did before).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// An app's upstream sign-in settings as read from its body (stored as fields of
+/// the app record, shown only when set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamSettings {
     /// The ids of the providers whose buttons the login page shows (empty: none).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_providers: Vec<String>,
     /// Whether a first upstream sign-in with no linked user creates one.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub register_with_login_information: bool,
     /// Whether an upstream account whose email the upstream says is verified is
     /// linked to the local user with that email.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub link_by_verified_email: bool,
 }
 
