@@ -316,6 +316,7 @@ async function reset() {
     ["scopes", "key"],
     ["scope-groups", "id"],
     ["resources", "identifier"], // after the scopes they own
+    ["providers", "id"],
   ]) {
     const page = await api("GET", `/admin/v1/${collection}?limit=100`);
     for (const item of page.items) {

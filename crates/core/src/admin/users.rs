@@ -227,7 +227,9 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
 }
 
 /// `DELETE /users/{id}/identities/{provider}`: unlinks the user's account at the
-/// provider; the next sign-in through it finds no user by that link.
+/// provider; the next sign-in through it finds no user by that link. Like any
+/// delete it ensures the link is gone: 204 also when there was none, 404 only for
+/// an unknown user.
 pub(super) async fn unlink<P: Platform>(
     call: &Call<'_, P>,
     id: &str,
@@ -239,7 +241,7 @@ pub(super) async fn unlink<P: Platform>(
     let mut user = current.clone();
     user.identities.retain(|i| i.provider != provider);
     if user.identities.len() == current.identities.len() {
-        return Err(Problem::not_found("the user has no account linked at this provider"));
+        return Ok(no_content());
     }
     user.updated_at = cx.now();
     save(call, &user, Expect::Version(version), Some(&current)).await?;

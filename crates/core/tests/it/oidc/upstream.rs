@@ -259,6 +259,14 @@ fn a_linked_account_finds_its_user_again_by_issuer_and_subject_not_by_email() {
         None,
         &[],
     );
+    assert_eq!(response.status(), 204, "already gone");
+    let response = f.w.s.admin(
+        Method::DELETE,
+        "/admin/v1/users/nobody/identities/corp",
+        &f.w.admin,
+        None,
+        &[],
+    );
     assert_eq!(response.status(), 404);
 }
 
