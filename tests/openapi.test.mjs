@@ -316,6 +316,7 @@ async function reset() {
     ["scopes", "key"],
     ["scope-groups", "id"],
     ["resources", "identifier"], // after the scopes they own
+    ["providers", "id"],
   ]) {
     const page = await api("GET", `/admin/v1/${collection}?limit=100`);
     for (const item of page.items) {
@@ -374,6 +375,14 @@ async function fixtures() {
     name: "clerk",
     description: "Order desk",
     permissions: [{ client_id: app.client_id, name: "read_orders" }],
+  });
+  await api("POST", "/admin/v1/providers", {
+    id: "corp",
+    display_name: "Corp SSO",
+    issuer: "https://sso.example.com",
+    client_id: "gatehouse",
+    client_secret: "corp-secret",
+    claim_mapping: { username: "preferred_username", email: "email", name: "name" },
   });
   const user = await api("POST", "/admin/v1/users", {
     username: "ada",

@@ -16,6 +16,11 @@ pub const MFA_PATH: &str = "/login/mfa";
 pub const CONSENT_PATH: &str = "/consent";
 /// Where the hosted consent policy form posts.
 pub const POLICY_CONSENT_PATH: &str = "/consent/policy";
+/// Where the login page's upstream provider buttons post.
+pub const UPSTREAM_START_PATH: &str = "/upstream/start";
+/// Where upstream providers send the browser back (the `redirect_uri` registered
+/// with them).
+pub const UPSTREAM_CALLBACK_PATH: &str = "/upstream/callback";
 /// The userinfo endpoint path.
 pub const USERINFO_PATH: &str = "/userinfo";
 /// The revocation endpoint path.
@@ -71,6 +76,10 @@ pub enum Handler {
     Consent,
     /// The hosted consent policy form's target.
     PolicyConsent,
+    /// The login page's upstream provider buttons.
+    UpstreamStart,
+    /// The upstream providers' answers.
+    UpstreamCallback,
     /// The userinfo endpoint (OpenID Connect Core section 5.3).
     Userinfo,
     /// Token revocation (RFC 7009).
@@ -176,6 +185,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         cors: Cors::None,
         handler: Handler::PolicyConsent,
+    },
+    Endpoint {
+        path: UPSTREAM_START_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::UpstreamStart,
+    },
+    Endpoint {
+        path: UPSTREAM_CALLBACK_PATH,
+        subtree: false,
+        methods: GET,
+        cors: Cors::None,
+        handler: Handler::UpstreamCallback,
     },
     // Bearer-token APIs a browser app calls with the token it holds (no cookies).
     Endpoint {

@@ -60,6 +60,8 @@ impl<P: Platform> Engine<P> {
             Handler::Mfa => crate::flow::mfa_submit(self, request, cx).await,
             Handler::Consent => crate::flow::consent(self, request, cx).await,
             Handler::PolicyConsent => crate::flow::policy_consent(self, request, cx).await,
+            Handler::UpstreamStart => crate::flow::upstream_start(self, request, cx).await,
+            Handler::UpstreamCallback => crate::flow::upstream_callback(self, request, cx).await,
             Handler::Userinfo => crate::flow::userinfo(self, request, cx).await,
             Handler::Revoke => crate::flow::revoke(self, request, cx)
                 .await

@@ -126,6 +126,7 @@ pub(super) async fn create<P: Platform>(
     let mut record = validate(body, None, &client_id, cx.now(), call.engine.config().fetch_policy)
         .map_err(Problem::invalid)?;
     check_role_ids(call.engine, &record.allowed_roles, "/allowed_roles").await?;
+    super::providers::check_provider_ids(call.engine, &record.allowed_providers).await?;
     check_privilege(&call.caller, None, &record)?;
     let secret = settle_secret(&mut record, None, &call.engine.config().kek, cx.rng())?;
     let claim = vec![schema::app_name(&record.client_name)];
@@ -171,6 +172,7 @@ pub(super) async fn update<P: Platform>(
         validate(body, Some(&current), id, cx.now(), call.engine.config().fetch_policy)
             .map_err(Problem::invalid)?;
     check_role_ids(call.engine, &record.allowed_roles, "/allowed_roles").await?;
+    super::providers::check_provider_ids(call.engine, &record.allowed_providers).await?;
     check_privilege(&call.caller, Some(&current), &record)?;
     let secret = settle_secret(
         &mut record,

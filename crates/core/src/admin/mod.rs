@@ -10,6 +10,7 @@ mod apps;
 mod hooks;
 mod keys;
 pub mod problem;
+mod providers;
 pub mod resources;
 pub mod roles;
 pub mod scopes;
@@ -130,6 +131,9 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["users", u, "password" | "enable" | "disable"] if id(u) => (Resource::Users, "POST"),
         ["users", u, "mfa"] if id(u) => (Resource::Users, "GET, DELETE"),
         ["users", u, "consent-policies", a] if id(u) && id(a) => (Resource::Users, "DELETE"),
+        ["users", u, "identities", p] if id(u) && id(p) => (Resource::Users, "DELETE"),
+        ["providers"] => (Resource::Apps, COLLECTION),
+        ["providers", p] if id(p) => (Resource::Apps, "GET, PATCH, DELETE"),
         _ => return None,
     })
 }
@@ -230,6 +234,12 @@ pub(crate) async fn handle<P: Platform>(
         ["users", id, "enable"] => users::set_enabled(&call, id, true, cx).await,
         ["users", id, "disable"] => users::set_enabled(&call, id, false, cx).await,
         ["users", id, "consent-policies", app] => users::withdraw_policy(&call, id, app, cx).await,
+        ["users", id, "identities", p] => users::unlink(&call, id, p, cx).await,
+        ["providers"] if m == Method::GET => providers::list(&call).await,
+        ["providers"] => providers::create(call, cx).await,
+        ["providers", p] if m == Method::GET => providers::get(&call, p).await,
+        ["providers", p] if m == Method::DELETE => providers::delete(&call, p).await,
+        ["providers", p] => providers::update(call, p, cx).await,
         _ => Err(Problem::not_found("no such management resource")),
     };
     if access != Access::Read {

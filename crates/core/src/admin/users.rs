@@ -35,14 +35,9 @@ async fn load<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<(u64, UserRec
     Ok((versioned.version, decode(&versioned)?))
 }
 
-/// The names a user signs in with, each unique among users: the username and,
-/// when set, the email address.
+/// The names a user holds, each unique among users.
 fn sign_in_names(user: &UserRecord) -> Vec<String> {
-    let mut names = vec![schema::user_name(&user.username)];
-    if let Some(email) = user.claims.get("email").and_then(|e| e.as_str()) {
-        names.push(schema::user_email(email));
-    }
-    names
+    user.sign_in_names()
 }
 
 /// Saves `record`, moving its sign-in names from those of `previous`.
@@ -228,6 +223,28 @@ pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<
     // The user is gone; their acceptances go too. Should this fail, the record
     // expires on its own and names an id that is never given again.
     let _ = call.engine.forget_policies(id).await;
+    Ok(no_content())
+}
+
+/// `DELETE /users/{id}/identities/{provider}`: unlinks the user's account at the
+/// provider; the next sign-in through it finds no user by that link. Like any
+/// delete it ensures the link is gone: 204 also when there was none, 404 only for
+/// an unknown user.
+pub(super) async fn unlink<P: Platform>(
+    call: &Call<'_, P>,
+    id: &str,
+    provider: &str,
+    cx: &mut Context<'_>,
+) -> Result<Response, Problem> {
+    let (version, current) = load(call, id).await?;
+    check_if_match(&call.request, version)?;
+    let mut user = current.clone();
+    user.identities.retain(|i| i.provider != provider);
+    if user.identities.len() == current.identities.len() {
+        return Ok(no_content());
+    }
+    user.updated_at = cx.now();
+    save(call, &user, Expect::Version(version), Some(&current)).await?;
     Ok(no_content())
 }
 

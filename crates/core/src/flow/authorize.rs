@@ -302,6 +302,6 @@ async fn decide<P: Platform>(
             let error = OAuthError::new(ErrorCode::LoginRequired, "the user must sign in");
             respond_error(&issuer, &request.target, &error, locale)
         }
-        None => show_login(engine, app, Interaction::new(request, now), headers, None, cx),
+        None => show_login(engine, app, Interaction::new(request, now), headers, None, cx).await,
     }
 }

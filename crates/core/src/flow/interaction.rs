@@ -30,7 +30,7 @@ use crate::model::scope::ScopeRecord;
 use crate::model::user::UserRecord;
 use crate::pages::{
     self, Consent, DeviceDone, Hidden, Locale, Login, LoginProblem, NoAccess, Page, ScopeItem,
-    system_scope_description,
+    Upstream, system_scope_description,
 };
 use crate::platform::Platform;
 use crate::session::{SESSION_COOKIE, SESSION_SECS, Session};
@@ -104,8 +104,9 @@ impl Interaction {
     }
 }
 
-/// The login page for `interaction`.
-pub(crate) fn show_login<P: Platform>(
+/// The login page for `interaction`, with a button per upstream provider the app
+/// allows ([`super::upstream`]).
+pub(crate) async fn show_login<P: Platform>(
     engine: &Engine<P>,
     app: &AppRecord,
     interaction: Interaction,
@@ -123,6 +124,8 @@ pub(crate) fn show_login<P: Platform>(
         None => (None, interaction.request.login_hint.clone().unwrap_or_default()),
     };
     let status = if problem.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let providers = super::upstream::buttons(engine, app, cx.now()).await;
+    let upstream_action = engine.config().issuer.endpoint(super::upstream::UPSTREAM_START_PATH);
     with_csrf(engine, headers, cx, |csrf| {
         let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
         let page = Login {
@@ -131,6 +134,7 @@ pub(crate) fn show_login<P: Platform>(
             hidden: &hidden,
             username: &username,
             problem,
+            upstream: Upstream { action: &upstream_action, providers: &providers },
         };
         pages::render(&Page::Login(page), locale, status)
     })
@@ -296,7 +300,8 @@ pub(crate) async fn login<P: Platform>(
             } else {
                 LoginProblem::InvalidCredentials
             };
-            return show_login(engine, &app, interaction, headers, Some((problem, &username)), cx);
+            return show_login(engine, &app, interaction, headers, Some((problem, &username)), cx)
+                .await;
         }
     };
     // A new session on every sign-in: a cookie set before it is never promoted.
@@ -358,7 +363,7 @@ pub(crate) async fn proceed<P: Platform>(
     let locale = interaction.request.locale(headers);
     let request = &interaction.request;
     let Some(signed_in) = interaction.signed_in.clone() else {
-        return show_login(engine, app, interaction, headers, None, cx);
+        return show_login(engine, app, interaction, headers, None, cx).await;
     };
     let user = match read_record::<UserRecord, _>(
         engine.platform().directory(),
@@ -378,7 +383,7 @@ pub(crate) async fn proceed<P: Platform>(
         let device = interaction.device.clone();
         let mut fresh = Interaction::new(interaction.request, cx.now());
         fresh.device = device;
-        return show_login(engine, app, fresh, headers, None, cx);
+        return show_login(engine, app, fresh, headers, None, cx).await;
     };
     match admitted(engine, app, &user).await {
         Ok(true) => {}

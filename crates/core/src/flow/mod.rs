@@ -41,6 +41,7 @@ mod revoke;
 pub(crate) mod signin;
 mod simplelogin;
 mod token;
+mod upstream;
 mod userinfo;
 
 pub(crate) use authorize::authorize;
@@ -53,4 +54,5 @@ pub(crate) use request::{Prompt, ResponseMode};
 pub(crate) use revoke::{introspect, revoke};
 pub(crate) use simplelogin::{authenticate as simple_authenticate, token as simple_token};
 pub(crate) use token::{SERVED_GRANTS, token};
+pub(crate) use upstream::{callback as upstream_callback, start as upstream_start};
 pub(crate) use userinfo::userinfo;

@@ -133,6 +133,17 @@ pub struct AppRecord {
     /// the app is written again, and admits nobody.
     #[serde(default)]
     pub allowed_roles: Vec<String>,
+    /// The upstream OpenID providers whose buttons the login page shows
+    /// ([`super::provider`]); empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_providers: Vec<String>,
+    /// Whether a first upstream sign-in with no linked user creates one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub register_with_login_information: bool,
+    /// Whether an upstream account whose email the provider says is verified is
+    /// linked to the local user with that email.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_by_verified_email: bool,
     /// Additional claims for the app's access and ID tokens: user fields and
     /// fixed values ([`super::token_claims`]).
     #[serde(default)]
@@ -534,6 +545,7 @@ pub fn validate(
         fields.error("/allowed_roles", format!("must have at most {MAX_LIST} entries"));
     }
     no_duplicates(&mut fields, "allowed_roles", &allowed_roles);
+    let upstream = super::provider::UpstreamSettings::take(&mut fields);
     let token_claims = super::token_claims::take(&mut fields);
     let metadata: BTreeMap<String, String> =
         fields.take("metadata", "an object of string values").unwrap_or_default();
@@ -599,6 +611,9 @@ pub fn validate(
         access_token_permissions,
         access_token_roles,
         allowed_roles,
+        allowed_providers: upstream.allowed_providers,
+        register_with_login_information: upstream.register_with_login_information,
+        link_by_verified_email: upstream.link_by_verified_email,
         token_claims,
         metadata,
         consent_policy_versions: policy

@@ -9,6 +9,7 @@ pub mod consent_policy;
 pub mod factor;
 pub(crate) mod fields;
 pub mod hook;
+pub mod provider;
 pub mod resource;
 pub mod role;
 pub mod scope;

@@ -36,6 +36,21 @@ pub struct Address {
     pub country: Option<String>,
 }
 
+/// An upstream account linked to a user: the user signs in through the provider
+/// `provider` as the upstream subject `subject` (see [`super::provider`]). A link
+/// is found by issuer and subject, never by email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The provider id.
+    pub provider: String,
+    /// The provider's issuer identifier when the link was made.
+    pub issuer: String,
+    /// The upstream `sub`.
+    pub subject: String,
+    /// When the link was made.
+    pub linked_at: UnixTime,
+}
+
 /// A user as stored. Its `Debug` names the account, never the password hash or
 /// the claims (personal data stays out of logs).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +71,9 @@ pub struct UserRecord {
     /// right after the password if they have none).
     #[serde(default)]
     pub mfa_required: bool,
+    /// The upstream accounts linked to the user ([`Identity`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<Identity>,
     /// Argon2id PHC string; never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
@@ -78,6 +96,19 @@ impl std::fmt::Debug for UserRecord {
 }
 
 impl UserRecord {
+    /// The registry names the user holds, each unique among users: the username,
+    /// the email address when set, and each linked upstream account.
+    #[must_use]
+    pub fn sign_in_names(&self) -> Vec<String> {
+        use crate::store::schema;
+        let mut names = vec![schema::user_name(&self.username)];
+        if let Some(email) = self.claims.get("email").and_then(|e| e.as_str()) {
+            names.push(schema::user_email(email));
+        }
+        names.extend(self.identities.iter().map(|i| schema::user_identity(&i.issuer, &i.subject)));
+        names
+    }
+
     /// The public view: the claims flattened beside the account fields, no hash.
     #[must_use]
     pub fn view(&self) -> Value {
@@ -88,6 +119,9 @@ impl UserRecord {
         map.insert("roles".into(), json!(self.roles));
         map.insert("mfa_required".into(), json!(self.mfa_required));
         map.insert("has_password".into(), json!(self.password_hash.is_some()));
+        if !self.identities.is_empty() {
+            map.insert("identities".into(), json!(self.identities));
+        }
         map.insert("created_at".into(), json!(self.created_at));
         map.insert("updated_at".into(), json!(self.updated_at));
         Value::Object(map)
@@ -138,6 +172,15 @@ pub(crate) fn check_username(name: &str) -> Result<(), &'static str> {
         return Err("may contain only letters, digits and . _ - @ +");
     }
     Ok(())
+}
+
+/// Whether `value` passes the rules of the standard claim `name` (a claim an
+/// upstream provider fills; an unknown name never does).
+pub(crate) fn check_mapped_claim(name: &str, value: &Value) -> bool {
+    CLAIMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .is_some_and(|(_, kind)| check_claim(*kind, value).is_ok())
 }
 
 fn check_claim(kind: Claim, value: &Value) -> Result<(), &'static str> {
@@ -219,7 +262,7 @@ pub(crate) fn validate(
 ) -> Result<(UserRecord, Option<String>), Vec<FieldError>> {
     let current_view = current.map(UserRecord::view);
     let mut fields = Fields::new(body);
-    for name in ["id", "created_at", "updated_at", "has_password"] {
+    for name in ["id", "created_at", "updated_at", "has_password", "identities"] {
         fields.read_only(name, current_view.as_ref().and_then(|v| v.get(name)));
     }
     fields.read_only("password_hash", None);
@@ -260,6 +303,7 @@ pub(crate) fn validate(
         roles,
         claims,
         mfa_required,
+        identities: current.map(|c| c.identities.clone()).unwrap_or_default(),
         password_hash: current.and_then(|c| c.password_hash.clone()),
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,

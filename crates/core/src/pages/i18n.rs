@@ -161,6 +161,9 @@ pub(super) struct Strings {
     pub(super) sign_in: &'static str,
     pub(super) invalid_credentials: &'static str,
     pub(super) login_expired: &'static str,
+    pub(super) continue_with: &'static str,
+    pub(super) upstream_failed: &'static str,
+    pub(super) no_upstream_account: &'static str,
 
     pub(super) consent_heading: &'static str,
     pub(super) provided_by: &'static str,
@@ -225,6 +228,9 @@ const EN: Strings = Strings {
     sign_in: "Sign in",
     invalid_credentials: "Wrong username or password. Please try again.",
     login_expired: "This sign-in request has expired. Go back to the app and start again.",
+    continue_with: "Continue with {}",
+    upstream_failed: "Signing in with that provider did not work. Try again, or sign in another way.",
+    no_upstream_account: "There is no account for this sign-in. Sign in another way, or ask an administrator for an account.",
 
     consent_heading: "{} wants to access your account",
     provided_by: "Provided by {}",
@@ -289,6 +295,9 @@ const DE: Strings = Strings {
     sign_in: "Anmelden",
     invalid_credentials: "Falscher Benutzername oder falsches Passwort. Bitte versuchen Sie es erneut.",
     login_expired: "Diese Anmeldeanfrage ist abgelaufen. Kehren Sie zur App zurück und beginnen Sie von vorn.",
+    continue_with: "Weiter mit {}",
+    upstream_failed: "Die Anmeldung über diesen Anbieter hat nicht funktioniert. Versuchen Sie es erneut oder melden Sie sich anders an.",
+    no_upstream_account: "Für diese Anmeldung gibt es kein Konto. Melden Sie sich anders an oder bitten Sie einen Administrator um ein Konto.",
 
     consent_heading: "{} möchte auf Ihr Konto zugreifen",
     provided_by: "Bereitgestellt von {}",
@@ -353,6 +362,9 @@ const FR: Strings = Strings {
     sign_in: "Se connecter",
     invalid_credentials: "Nom d’utilisateur ou mot de passe incorrect. Veuillez réessayer.",
     login_expired: "Cette demande de connexion a expiré. Revenez à l’application et recommencez.",
+    continue_with: "Continuer avec {}",
+    upstream_failed: "La connexion avec ce fournisseur n’a pas abouti. Réessayez ou connectez-vous autrement.",
+    no_upstream_account: "Aucun compte ne correspond à cette connexion. Connectez-vous autrement ou demandez un compte à un administrateur.",
 
     consent_heading: "{} souhaite accéder à votre compte",
     provided_by: "Fourni par {}",

@@ -73,6 +73,19 @@ pub enum LoginProblem {
     },
     /// The sign-in request took too long; the user starts again from the app.
     Expired,
+    /// Signing in through an upstream provider did not work.
+    UpstreamFailed,
+    /// The upstream account has no user here, and the app creates none.
+    NoUpstreamAccount,
+}
+
+/// The login page's upstream provider buttons: one form posting to `action`
+/// with the page's hidden fields and the chosen provider id as `provider`.
+pub struct Upstream<'a> {
+    /// Where the buttons post.
+    pub action: &'a str,
+    /// Each provider's id and display name (none: no buttons).
+    pub providers: &'a [(String, String)],
 }
 
 /// The login page: username and password.
@@ -87,6 +100,8 @@ pub struct Login<'a> {
     pub username: &'a str,
     /// Why the form is shown again, if it is.
     pub problem: Option<LoginProblem>,
+    /// The upstream provider buttons.
+    pub upstream: Upstream<'a>,
 }
 
 /// One requested scope on the consent page. For a system scope (openid, profile,
@@ -301,6 +316,8 @@ fn login_page(html: &mut Html, page: &Login<'_>, text: &Strings, heading: &str) 
         LoginProblem::InvalidCredentials => text.invalid_credentials.to_owned(),
         LoginProblem::LockedOut { retry_after_secs } => locked_out(text, retry_after_secs),
         LoginProblem::Expired => text.login_expired.to_owned(),
+        LoginProblem::UpstreamFailed => text.upstream_failed.to_owned(),
+        LoginProblem::NoUpstreamAccount => text.no_upstream_account.to_owned(),
     });
     alert(html, problem.as_deref());
     form(html, page.action, page.hidden);
@@ -312,6 +329,21 @@ fn login_page(html: &mut Html, page: &Login<'_>, text: &Strings, heading: &str) 
     field(html, "password", text.password, &password, !focus_username, invalid);
     html.element("button", &[("type", "submit")], text.sign_in);
     html.end("form");
+    if !page.upstream.providers.is_empty() {
+        form(html, page.upstream.action, page.hidden);
+        html.start("div", &[("class", "providers")]);
+        for (id, name) in page.upstream.providers {
+            let attrs = [
+                ("type", "submit"),
+                ("name", "provider"),
+                ("value", id.as_str()),
+                ("class", "secondary"),
+            ];
+            html.element("button", &attrs, &fill(text.continue_with, name));
+        }
+        html.end("div");
+        html.end("form");
+    }
     links(html, &page.brand, text);
 }
 

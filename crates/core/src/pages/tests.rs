@@ -20,7 +20,15 @@ fn brand(name: &str) -> Brand<'_> {
 }
 
 fn login(username: &str, problem: Option<LoginProblem>) -> Page<'_> {
-    Page::Login(Login { brand: brand("Shop"), action: "/login", hidden: HIDDEN, username, problem })
+    let upstream = Upstream { action: "/upstream/start", providers: &[] };
+    Page::Login(Login {
+        brand: brand("Shop"),
+        action: "/login",
+        hidden: HIDDEN,
+        username,
+        problem,
+        upstream,
+    })
 }
 
 fn device(problem: Option<DeviceProblem>) -> Page<'static> {
@@ -182,6 +190,7 @@ fn caller_data_is_escaped_everywhere() {
         tos_uri: Some(HOSTILE),
         company_name: Some(HOSTILE),
     };
+    let hostile_providers = [(HOSTILE.to_owned(), HOSTILE.to_owned())];
     let scopes = [
         ScopeItem { name: HOSTILE, description: Some(HOSTILE) },
         ScopeItem { name: HOSTILE, description: None },
@@ -193,6 +202,7 @@ fn caller_data_is_escaped_everywhere() {
             hidden: hostile_hidden,
             username: HOSTILE,
             problem: Some(LoginProblem::InvalidCredentials),
+            upstream: Upstream { action: HOSTILE, providers: &hostile_providers },
         }),
         Page::Consent(Consent {
             brand: hostile_brand,
@@ -427,4 +437,26 @@ fn no_access_names_the_app_and_the_account_and_offers_another_account() {
     let fr = body(&no_access(), Locale::Fr);
     assert!(fr.contains("<h1>Pas d’accès à Shop</h1>"));
     assert!(fr.contains("Se connecter avec un autre compte</button>"));
+}
+
+#[test]
+fn the_login_page_has_a_button_per_upstream_provider_in_the_page_language() {
+    let providers = [("corp".to_owned(), "Corp SSO".to_owned())];
+    let page = |providers| {
+        Page::Login(Login {
+            brand: brand("Shop"),
+            action: "/login",
+            hidden: HIDDEN,
+            username: "",
+            problem: Some(LoginProblem::NoUpstreamAccount),
+            upstream: Upstream { action: "/upstream/start", providers },
+        })
+    };
+    let html = body(&page(&providers), Locale::De);
+    assert!(html.contains("action=\"/upstream/start\""), "{html}");
+    assert!(html.contains("name=\"provider\" value=\"corp\""), "{html}");
+    assert!(html.contains("Weiter mit Corp SSO"), "{html}");
+    assert!(html.contains("Für diese Anmeldung gibt es kein Konto"), "{html}");
+    let none = body(&page(&[]), Locale::En);
+    assert!(!none.contains("/upstream/start"), "{none}");
 }

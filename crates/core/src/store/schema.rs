@@ -3,6 +3,8 @@
 //! the record keys of the strong stores. `docs/storage.md` lists the same keys with
 //! what each holds and who writes it; a key is built only here.
 
+use sha2::Digest as _;
+
 use crate::jose::b64url;
 
 // --- The directory: read-mostly records, written only through the registry ---
@@ -19,6 +21,8 @@ pub const RESOURCES_PREFIX: &str = "resources/";
 pub const USERS_PREFIX: &str = "users/";
 /// Where roles live: `roles/<id>`.
 pub const ROLES_PREFIX: &str = "roles/";
+/// Where upstream OpenID providers live: `providers/<id>`.
+pub const PROVIDERS_PREFIX: &str = "providers/";
 /// The keyring: public keys and the sealed private keys.
 pub const KEYRING: &str = "keys/ring";
 
@@ -64,6 +68,12 @@ pub fn user(id: &str) -> String {
     format!("{USERS_PREFIX}{id}")
 }
 
+/// The directory key of an upstream provider.
+#[must_use]
+pub fn provider(id: &str) -> String {
+    format!("{PROVIDERS_PREFIX}{id}")
+}
+
 /// The directory key of a role.
 #[must_use]
 pub fn role(id: &str) -> String {
@@ -103,6 +113,21 @@ pub fn user_email(email: &str) -> String {
     format!("{USER_EMAILS_PREFIX}{}", email.to_lowercase())
 }
 
+/// The claim on an upstream account (`sub` at the issuer `issuer`), held by the
+/// user it is linked to: one upstream account links to one user. Issuer and
+/// subject are digested together (a subject may be 255 characters of anything).
+#[must_use]
+pub fn user_identity(issuer: &str, subject: &str) -> String {
+    let mut digest = sha2::Sha256::new();
+    digest.update(issuer.as_bytes());
+    digest.update([0]);
+    digest.update(subject.as_bytes());
+    format!("{USER_IDENTITIES_PREFIX}{}", b64url(&digest.finalize()))
+}
+
+/// Where upstream account claims live.
+pub const USER_IDENTITIES_PREFIX: &str = "names/identities/";
+
 /// Where username claims live.
 pub const USER_NAMES_PREFIX: &str = "names/users/";
 /// Where email claims live.
@@ -113,7 +138,9 @@ pub const USER_EMAILS_PREFIX: &str = "names/emails/";
 /// record key), so the login page can find the user on the read path.
 #[must_use]
 pub fn is_sign_in_name(name: &str) -> bool {
-    name.starts_with(USER_NAMES_PREFIX) || name.starts_with(USER_EMAILS_PREFIX)
+    name.starts_with(USER_NAMES_PREFIX)
+        || name.starts_with(USER_EMAILS_PREFIX)
+        || name.starts_with(USER_IDENTITIES_PREFIX)
 }
 
 /// The claim on a role name.
@@ -244,6 +271,13 @@ pub fn assertion(client_id: &str, jti_digest: &[u8]) -> String {
     format!("{ASSERTION_PREFIX}{client_id}/{}", b64url(jti_digest))
 }
 
+/// The take-once record of an upstream sign-in in progress, by the digest of its
+/// `state`.
+#[must_use]
+pub fn upstream_state(state_digest: &[u8]) -> String {
+    format!("upstream/{}", b64url(state_digest))
+}
+
 /// The usage series of an app in the counters store; its days are
 /// `usage/<client_id>/<day>` (`records::usage_day_key`).
 #[must_use]
@@ -287,5 +321,12 @@ mod tests {
         assert_eq!(recovery_use("u1", "_w"), "mfa/recovery/u1/_w");
         assert_eq!(user_email("Ada@Example.com"), "names/emails/ada@example.com");
         assert!(is_sign_in_name(&user_name("ada")) && !is_sign_in_name(&app_name("ada")));
+        assert_eq!(provider("corp"), "providers/corp");
+        assert_eq!(
+            user_identity("https://a", "u1"),
+            "names/identities/lrLDKS0f1UGbhLdwW9jkidgs0EJxAvJ3aiHpJAGfhdQ"
+        );
+        assert!(is_sign_in_name(&user_identity("corp", "u1")));
+        assert_eq!(upstream_state(&[0xff]), "upstream/_w");
     }
 }

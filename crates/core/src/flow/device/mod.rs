@@ -288,7 +288,7 @@ pub(crate) async fn page<P: Platform>(
         }
         None => {
             let interaction = Interaction::new(record.request, now).for_device(&code);
-            show_login(engine, &app, interaction, &headers, None, cx)
+            show_login(engine, &app, interaction, &headers, None, cx).await
         }
     }
 }

@@ -14,6 +14,7 @@ mod rp;
 mod simplelogin;
 mod token_claims;
 mod tokens;
+mod upstream;
 mod web_message;
 
 use gatehouse_core::jose::Jwks;
