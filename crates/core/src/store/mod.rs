@@ -129,15 +129,13 @@ pub trait Directory {
 }
 
 /// An administered record as the [`Registry`] publishes it ([`Versioned`] JSON),
-/// decoded straight into `T`; `None` if it does not decode.
+/// decoded as `T`; `None` if it does not decode. Through [`serde_json::Value`], as
+/// the management API reads records: one decoder per record type in the bundle,
+/// not two.
 #[must_use]
 pub fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    /// [`Versioned`] with its record typed: the version is not needed to read it.
-    #[derive(serde::Deserialize)]
-    struct Published<T> {
-        record: T,
-    }
-    serde_json::from_slice::<Published<T>>(bytes).ok().map(|published| published.record)
+    let versioned = serde_json::from_slice::<Versioned>(bytes).ok()?;
+    serde_json::from_value(versioned.record).ok()
 }
 
 /// The administered record under `key` in `directory` (as the [`Registry`]
