@@ -384,6 +384,8 @@ async fn exchange<P: Platform>(
     let mut headers = vec![
         ("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
         ("accept".to_owned(), "application/json".to_owned()),
+        // Not the hooks' agent: this is the issuer acting as a relying party.
+        ("user-agent".to_owned(), "Gatehouse".to_owned()),
     ];
     match provider.token_endpoint_auth_method {
         UpstreamAuthMethod::ClientSecretBasic => {
