@@ -124,8 +124,10 @@ pub(crate) async fn show_login<P: Platform>(
         None => (None, interaction.request.login_hint.clone().unwrap_or_default()),
     };
     let status = if problem.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    let providers = super::upstream::buttons(engine, app, cx.now()).await;
-    let upstream_action = engine.config().issuer.endpoint(super::upstream::UPSTREAM_START_PATH);
+    let providers =
+        crate::model::provider::buttons(&engine.cached_directory(cx.now()), &app.allowed_providers)
+            .await;
+    let upstream_action = engine.config().issuer.endpoint(crate::endpoints::UPSTREAM_START_PATH);
     with_csrf(engine, headers, cx, |csrf| {
         let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
         let page = Login {

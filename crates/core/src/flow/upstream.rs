@@ -1,6 +1,6 @@
 //! Signing in through an upstream OpenID provider (OpenID Connect Core section 3.1,
 //! as a relying party, with RFC 9700's PKCE and state): the login page's
-//! "Continue with ..." buttons post to [`UPSTREAM_START_PATH`], which sends the
+//! "Continue with ..." buttons post to [`UPSTREAM_START_PATH`](crate::endpoints::UPSTREAM_START_PATH), which sends the
 //! browser to the provider; the provider sends it back to
 //! [`UPSTREAM_CALLBACK_PATH`], which redeems the code server to server, verifies
 //! the ID token with the crate's own verifier, finds (or links, or creates) the
@@ -48,7 +48,7 @@ use crate::token::random_id;
 use crate::types::UnixTime;
 use crate::verify::{IdTokenPolicy, VerifyError, verify_id_token};
 
-pub(crate) use crate::endpoints::{UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH};
+pub(crate) use crate::endpoints::UPSTREAM_CALLBACK_PATH;
 
 /// The authentication method of a federated sign-in (RFC 8176 has none; OpenID
 /// Connect's `amr` values are open, `fed` is the common spelling).
@@ -80,31 +80,13 @@ struct Metadata {
     jwks_uri: String,
 }
 
-/// The providers whose buttons the login page shows for `app`: those it allows
-/// that exist and are enabled, in its order. A store failure shows none.
-pub(crate) async fn buttons<P: Platform>(
-    engine: &Engine<P>,
-    app: &AppRecord,
-    now: UnixTime,
-) -> Vec<(String, String)> {
-    let mut shown = Vec::new();
-    for id in &app.allowed_providers {
-        if let Ok(Some(provider)) = load(engine, id, now).await {
-            shown.push((provider.id, provider.display_name));
-        }
-    }
-    shown
-}
-
 /// The enabled provider `id`.
 async fn load<P: Platform>(
     engine: &Engine<P>,
     id: &str,
     now: UnixTime,
 ) -> Result<Option<ProviderRecord>, crate::store::StoreError> {
-    read_record::<ProviderRecord, _>(&engine.cached_directory(now), &schema::provider(id))
-        .await
-        .map(|p| p.filter(|p| p.enabled))
+    crate::model::provider::enabled(&engine.cached_directory(now), id).await
 }
 
 fn digest(value: &str) -> String {

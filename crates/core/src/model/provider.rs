@@ -22,6 +22,7 @@ use super::fields::{FieldError, Fields};
 use crate::fetch::{FetchPolicy, FetchUrl};
 use crate::jose::KeyId;
 use crate::keys::Kek;
+use crate::store::{Directory, StoreError, read_record, schema};
 use crate::types::{SecretBytes, UnixTime};
 
 /// The longest provider id.
@@ -367,6 +368,36 @@ impl UpstreamSettings {
                 .unwrap_or(false),
         }
     }
+}
+
+/// The provider `id`, if it exists and is enabled.
+///
+/// # Errors
+///
+/// The directory's [`StoreError`].
+pub(crate) async fn enabled<D: Directory>(
+    directory: &D,
+    id: &str,
+) -> Result<Option<ProviderRecord>, StoreError> {
+    Ok(read_record::<ProviderRecord, _>(directory, &schema::provider(id))
+        .await?
+        .filter(|p| p.enabled))
+}
+
+/// The providers whose buttons the login page shows: of `allowed`, those that
+/// exist and are enabled, in that order, as (id, display name). A store failure
+/// shows none.
+pub(crate) async fn buttons<D: Directory>(
+    directory: &D,
+    allowed: &[String],
+) -> Vec<(String, String)> {
+    let mut shown = Vec::new();
+    for id in allowed {
+        if let Ok(Some(provider)) = enabled(directory, id).await {
+            shown.push((provider.id, provider.display_name));
+        }
+    }
+    shown
 }
 
 #[cfg(test)]
