@@ -49,6 +49,32 @@ pub(crate) fn extra_claims(
     for_token(&app.token_claims, kind, user).map(|(n, v)| (n.to_owned(), v.clone())).collect()
 }
 
+/// `available` (a user's standard claims) with the user's custom field values,
+/// those still defined, when the app's `token_claims` name a custom field (the
+/// definitions are read only then). Custom keys never collide with standard
+/// claims ([`crate::model::user_field::check_key`]).
+async fn with_custom_fields<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    user: &UserRecord,
+    available: &Map<String, Value>,
+    cx: &Context<'_>,
+) -> Result<Map<String, Value>, OAuthError> {
+    let named = app
+        .token_claims
+        .iter()
+        .any(|c| c.field.as_deref().is_some_and(crate::model::token_claims::is_custom_field));
+    let mut out = available.clone();
+    if named && !user.fields.is_empty() {
+        let set: Option<crate::model::user_field::UserFieldSet> =
+            read_record(&engine.cached_directory(cx.now()), schema::USER_FIELDS)
+                .await
+                .map_err(|e| store_error(&e))?;
+        out.extend(set.unwrap_or_default().keep_defined(&user.fields));
+    }
+    Ok(out)
+}
+
 /// An access token for `subject` of `client`, for one audience.
 pub(crate) struct AccessGrant<'a> {
     /// The user, or the client itself for client credentials.
@@ -226,7 +252,8 @@ pub(crate) async fn for_user<P: Platform>(
     } else {
         Map::new()
     };
-    held.claims = extra_claims(app, TokenKind::Access, Some(&available));
+    let with_fields = with_custom_fields(engine, app, &user, &available, cx).await?;
+    held.claims = extra_claims(app, TokenKind::Access, Some(&with_fields));
     let access = AccessGrant {
         subject: &user.id,
         audience: grant.audience.clone(),
@@ -259,7 +286,7 @@ pub(crate) async fn for_user<P: Platform>(
         for (name, value) in released {
             claims.entry(name).or_insert(value);
         }
-        for (name, value) in extra_claims(app, TokenKind::Id, Some(&available)) {
+        for (name, value) in extra_claims(app, TokenKind::Id, Some(&with_fields)) {
             claims.entry(name).or_insert(value);
         }
         crate::hooks::call::before_id_token(

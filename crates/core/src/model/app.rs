@@ -137,6 +137,10 @@ pub struct AppRecord {
     /// fixed values ([`super::token_claims`]).
     #[serde(default)]
     pub token_claims: Vec<super::token_claims::TokenClaim>,
+    /// Self-registration: on or off, the fields asked, the password policy
+    /// ([`super::registration`]).
+    #[serde(flatten)]
+    pub registration: super::registration::Registration,
     /// Up to 10 extra string values.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -535,6 +539,7 @@ pub fn validate(
     }
     no_duplicates(&mut fields, "allowed_roles", &allowed_roles);
     let token_claims = super::token_claims::take(&mut fields);
+    let registration = super::registration::take(&mut fields, rules.interactive);
     let metadata: BTreeMap<String, String> =
         fields.take("metadata", "an object of string values").unwrap_or_default();
     if metadata.len() > MAX_METADATA.0 {
@@ -600,6 +605,7 @@ pub fn validate(
         access_token_roles,
         allowed_roles,
         token_claims,
+        registration,
         metadata,
         consent_policy_versions: policy
             .as_ref()

@@ -9,10 +9,12 @@ pub mod consent_policy;
 pub mod factor;
 pub(crate) mod fields;
 pub mod hook;
+pub mod registration;
 pub mod resource;
 pub mod role;
 pub mod scope;
 pub mod token_claims;
 pub mod user;
+pub mod user_field;
 
 pub use fields::FieldError;

@@ -56,6 +56,9 @@ pub struct UserRecord {
     /// right after the password if they have none).
     #[serde(default)]
     pub mfa_required: bool,
+    /// Custom field values ([`super::user_field`]), by key.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
     /// Argon2id PHC string; never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
@@ -87,6 +90,7 @@ impl UserRecord {
         map.insert("enabled".into(), json!(self.enabled));
         map.insert("roles".into(), json!(self.roles));
         map.insert("mfa_required".into(), json!(self.mfa_required));
+        map.insert("fields".into(), Value::Object(self.fields.clone()));
         map.insert("has_password".into(), json!(self.password_hash.is_some()));
         map.insert("created_at".into(), json!(self.created_at));
         map.insert("updated_at".into(), json!(self.updated_at));
@@ -238,6 +242,9 @@ pub(crate) fn validate(
     let enabled = fields.take("enabled", "a boolean").unwrap_or(true);
     let roles: Vec<String> = fields.take("roles", "an array of role ids").unwrap_or_default();
     let mfa_required = fields.take("mfa_required", "a boolean").unwrap_or(false);
+    // Checked against the field registry by the caller.
+    let custom: Map<String, Value> =
+        fields.take("fields", "an object of custom field values").unwrap_or_default();
     // The enrolment status (`GET /users/{id}`) is not part of the record: a body
     // read back from it may carry it, and it changes nothing.
     let _: Option<Value> = fields.take("mfa", "an object");
@@ -260,6 +267,7 @@ pub(crate) fn validate(
         roles,
         claims,
         mfa_required,
+        fields: custom,
         password_hash: current.and_then(|c| c.password_hash.clone()),
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,
