@@ -123,6 +123,10 @@ pub(crate) fn show_login<P: Platform>(
         None => (None, interaction.request.login_hint.clone().unwrap_or_default()),
     };
     let status = if problem.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let register = app
+        .registration
+        .self_registration
+        .then(|| engine.config().issuer.endpoint(crate::endpoints::REGISTER_PATH));
     with_csrf(engine, headers, cx, |csrf| {
         let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
         let page = Login {
@@ -131,6 +135,7 @@ pub(crate) fn show_login<P: Platform>(
             hidden: &hidden,
             username: &username,
             problem,
+            register: register.as_deref(),
         };
         pages::render(&Page::Login(page), locale, status)
     })

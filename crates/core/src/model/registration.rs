@@ -163,7 +163,7 @@ mod tests {
         let Value::Object(map) = body else { unreachable!() };
         let mut fields = Fields::new(map);
         let registration = take(&mut fields, interactive);
-        fields.finish().map_err(|e| e.into_iter().map(|e| e.pointer).collect())?;
+        fields.finish().map_err(|e| e.into_iter().map(|e| e.pointer).collect::<Vec<_>>())?;
         Ok(registration)
     }
 

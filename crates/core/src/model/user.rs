@@ -144,6 +144,11 @@ pub(crate) fn check_username(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether `email` is an email address as the `email` claim takes it.
+pub(crate) fn check_email(email: &str) -> Result<(), &'static str> {
+    check_claim(Claim::Email, &Value::String(email.to_owned()))
+}
+
 fn check_claim(kind: Claim, value: &Value) -> Result<(), &'static str> {
     let text = || value.as_str().ok_or("must be a string");
     match kind {

@@ -317,7 +317,12 @@ pub fn validate(
 ) -> Result<UserField, Vec<FieldError>> {
     let mut fields = Fields::new(body);
     let view = current.map(UserField::view);
-    fields.read_only_from(&["key", "type", "created_at", "updated_at"], view.as_ref());
+    let read_only: &[&str] = if current.is_some() {
+        &["key", "type", "created_at", "updated_at"]
+    } else {
+        &["created_at", "updated_at"]
+    };
+    fields.read_only_from(read_only, view.as_ref());
     let key = match current {
         Some(c) => Some(c.key.clone()),
         None => {

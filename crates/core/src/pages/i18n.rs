@@ -160,6 +160,7 @@ pub(super) struct Strings {
     pub(super) password: &'static str,
     pub(super) sign_in: &'static str,
     pub(super) invalid_credentials: &'static str,
+    pub(super) account_exists: &'static str,
     pub(super) login_expired: &'static str,
 
     pub(super) consent_heading: &'static str,
@@ -224,6 +225,7 @@ const EN: Strings = Strings {
     password: "Password",
     sign_in: "Sign in",
     invalid_credentials: "Wrong username or password. Please try again.",
+    account_exists: "An account with this email address exists already. Please sign in.",
     login_expired: "This sign-in request has expired. Go back to the app and start again.",
 
     consent_heading: "{} wants to access your account",
@@ -288,6 +290,7 @@ const DE: Strings = Strings {
     password: "Passwort",
     sign_in: "Anmelden",
     invalid_credentials: "Falscher Benutzername oder falsches Passwort. Bitte versuchen Sie es erneut.",
+    account_exists: "Es gibt bereits ein Konto mit dieser E-Mail-Adresse. Bitte melden Sie sich an.",
     login_expired: "Diese Anmeldeanfrage ist abgelaufen. Kehren Sie zur App zurück und beginnen Sie von vorn.",
 
     consent_heading: "{} möchte auf Ihr Konto zugreifen",
@@ -352,6 +355,7 @@ const FR: Strings = Strings {
     password: "Mot de passe",
     sign_in: "Se connecter",
     invalid_credentials: "Nom d’utilisateur ou mot de passe incorrect. Veuillez réessayer.",
+    account_exists: "Un compte existe déjà avec cette adresse e-mail. Veuillez vous connecter.",
     login_expired: "Cette demande de connexion a expiré. Revenez à l’application et recommencez.",
 
     consent_heading: "{} souhaite accéder à votre compte",

@@ -24,11 +24,16 @@ mod i18n;
 mod markdown;
 mod mfa;
 mod policy;
+mod register;
 mod web_message;
 
 pub use i18n::{Locale, system_scope_description};
 pub use mfa::{MfaEnrol, MfaPage, MfaProblem, MfaRecoveryCodes, MfaVerify, render_mfa};
 pub use policy::PolicyConsent;
+pub use register::{
+    FieldInput, InputKind, InputProblem, Register, RegisterNotice, RegisterPage, VerifyEmail,
+    render_register,
+};
 pub use web_message::{WebMessage, render_web_message};
 
 use base64::Engine as _;
@@ -73,6 +78,8 @@ pub enum LoginProblem {
     },
     /// The sign-in request took too long; the user starts again from the app.
     Expired,
+    /// A registration found an account with its (verified) email address.
+    AccountExists,
 }
 
 /// The login page: username and password.
@@ -87,6 +94,8 @@ pub struct Login<'a> {
     pub username: &'a str,
     /// Why the form is shown again, if it is.
     pub problem: Option<LoginProblem>,
+    /// Where "Create account" posts, when the app takes registrations.
+    pub register: Option<&'a str>,
 }
 
 /// One requested scope on the consent page. For a system scope (openid, profile,
@@ -234,7 +243,7 @@ pub fn render(page: &Page<'_>, locale: Locale, status: StatusCode) -> Response {
     let heading = heading(page, text);
     let script = matches!(page, Page::FormPost(_)).then_some(AUTO_SUBMIT);
     document(locale, &heading, status, script, |html| match page {
-        Page::Login(login) => login_page(html, login, text, &heading),
+        Page::Login(login) => login_page(html, login, locale, &heading),
         Page::Consent(consent) => consent_page(html, consent, locale, &heading),
         Page::PolicyConsent(page) => policy::page(html, page, locale, text, &heading),
         Page::NoAccess(page) => no_access_page(html, page, text, &heading),
@@ -294,13 +303,15 @@ fn heading(page: &Page<'_>, text: &Strings) -> String {
     }
 }
 
-fn login_page(html: &mut Html, page: &Login<'_>, text: &Strings, heading: &str) {
+fn login_page(html: &mut Html, page: &Login<'_>, locale: Locale, heading: &str) {
+    let text = locale.strings();
     logo(html, &page.brand, text);
     html.element("h1", &[], heading);
     let problem = page.problem.map(|problem| match problem {
         LoginProblem::InvalidCredentials => text.invalid_credentials.to_owned(),
         LoginProblem::LockedOut { retry_after_secs } => locked_out(text, retry_after_secs),
         LoginProblem::Expired => text.login_expired.to_owned(),
+        LoginProblem::AccountExists => text.account_exists.to_owned(),
     });
     alert(html, problem.as_deref());
     form(html, page.action, page.hidden);
@@ -312,6 +323,9 @@ fn login_page(html: &mut Html, page: &Login<'_>, text: &Strings, heading: &str) 
     field(html, "password", text.password, &password, !focus_username, invalid);
     html.element("button", &[("type", "submit")], text.sign_in);
     html.end("form");
+    if let Some(action) = page.register {
+        register::create_account_link(html, action, page.hidden, locale);
+    }
     links(html, &page.brand, text);
 }
 

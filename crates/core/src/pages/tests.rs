@@ -20,7 +20,14 @@ fn brand(name: &str) -> Brand<'_> {
 }
 
 fn login(username: &str, problem: Option<LoginProblem>) -> Page<'_> {
-    Page::Login(Login { brand: brand("Shop"), action: "/login", hidden: HIDDEN, username, problem })
+    Page::Login(Login {
+        brand: brand("Shop"),
+        action: "/login",
+        hidden: HIDDEN,
+        username,
+        problem,
+        register: None,
+    })
 }
 
 fn device(problem: Option<DeviceProblem>) -> Page<'static> {
@@ -193,6 +200,7 @@ fn caller_data_is_escaped_everywhere() {
             hidden: hostile_hidden,
             username: HOSTILE,
             problem: Some(LoginProblem::InvalidCredentials),
+            register: Some(HOSTILE),
         }),
         Page::Consent(Consent {
             brand: hostile_brand,
