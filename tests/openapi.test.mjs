@@ -311,6 +311,7 @@ async function api(method, url, body) {
 async function reset() {
   for (const [collection, id] of [
     ["users", "id"],
+    ["user-fields", "key"],
     ["roles", "id"],
     ["apps", "client_id"],
     ["scopes", "key"],
@@ -374,6 +375,12 @@ async function fixtures() {
     name: "clerk",
     description: "Order desk",
     permissions: [{ client_id: app.client_id, name: "read_orders" }],
+  });
+  await api("POST", "/admin/v1/user-fields", {
+    key: "department",
+    type: "string",
+    max_length: 40,
+    labels: { en: "Department", de: "Abteilung" },
   });
   const user = await api("POST", "/admin/v1/users", {
     username: "ada",

@@ -76,7 +76,7 @@ pub struct Registration {
     pub registration_fields: Vec<String>,
     /// Which of them it requires (when empty, each field's own `required`
     /// decides). Each must be among `registration_fields`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_fields: Option<Vec<String>>,
     /// The password policy of the hosted pages.
     #[serde(default)]
