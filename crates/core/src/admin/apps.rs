@@ -282,7 +282,7 @@ async fn check_app_fields<P: Platform>(
     engine: &crate::engine::Engine<P>,
     record: &AppRecord,
 ) -> Result<(), Problem> {
-    let registration = record.registration.registration_fields.iter().enumerate();
+    let registration = record.registration_fields.iter().enumerate();
     let claims = record.token_claims.iter().enumerate().filter_map(|(i, c)| {
         let field = c.field.as_deref()?;
         crate::model::token_claims::is_custom_field(field)

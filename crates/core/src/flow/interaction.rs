@@ -124,7 +124,6 @@ pub(crate) fn show_login<P: Platform>(
     };
     let status = if problem.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     let register = app
-        .registration
         .self_registration
         .then(|| engine.config().issuer.endpoint(crate::endpoints::REGISTER_PATH));
     with_csrf(engine, headers, cx, |csrf| {

@@ -156,7 +156,7 @@ async fn registering_app<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<AppRecord, Response> {
     let app = form_app(engine, &interaction.request.client_id, locale, cx.now()).await?;
-    if app.registration.self_registration && interaction.device.is_none() {
+    if app.self_registration && interaction.device.is_none() {
         Ok(app)
     } else {
         cx.diagnose(format!(
@@ -182,7 +182,6 @@ fn show_form<P: Platform>(
 ) -> Response {
     let locale = interaction.request.locale(headers);
     let shown: Vec<_> = app
-        .registration
         .registration_fields
         .iter()
         .filter_map(|key| set.get(key))
@@ -201,7 +200,7 @@ fn show_form<P: Platform>(
                 FieldType::Enum => InputKind::Select(&f.options),
             },
             value: typed.fields.iter().find(|(k, _)| k == &f.key).map_or("", |(_, v)| v.as_str()),
-            required: app.registration.requires(&f.key, f.required),
+            required: app.registration().requires(&f.key, f.required),
             problem: refusals.fields.iter().find(|(k, _)| k == &f.key).map(|(_, p)| *p),
         })
         .collect();
@@ -223,7 +222,7 @@ fn show_form<P: Platform>(
                 password: refusals.password,
                 fields: &inputs,
                 notice,
-                min_length: app.registration.password_policy.min_length,
+                min_length: app.password_policy.min_length,
             };
             render_register(&RegisterPage::Form(page), locale, status)
         },
@@ -282,19 +281,19 @@ fn check_form(
     } else if check_email(&typed.email).is_err() {
         refusals.email = Some(InputProblem::Email);
     }
-    refusals.password =
-        match app.registration.password_policy.check(&password, &[&typed.username, &typed.email]) {
-            Ok(()) => None,
-            Err(PolicyRefusal::TooShort(n)) => Some(InputProblem::PasswordTooShort(n)),
-            Err(PolicyRefusal::TooLong(n)) => Some(InputProblem::PasswordTooLong(n)),
-            Err(PolicyRefusal::SameAsName) => Some(InputProblem::PasswordIsName),
-        };
+    refusals.password = match app.password_policy.check(&password, &[&typed.username, &typed.email])
+    {
+        Ok(()) => None,
+        Err(PolicyRefusal::TooShort(n)) => Some(InputProblem::PasswordTooShort(n)),
+        Err(PolicyRefusal::TooLong(n)) => Some(InputProblem::PasswordTooLong(n)),
+        Err(PolicyRefusal::SameAsName) => Some(InputProblem::PasswordIsName),
+    };
     let mut values = serde_json::Map::new();
-    for key in &app.registration.registration_fields {
+    for key in &app.registration_fields {
         let Some(field) = set.get(key) else { continue };
         let text = form.get(&form_name(key)).unwrap_or_default();
         typed.fields.push((key.clone(), text.to_owned()));
-        let required = app.registration.requires(key, field.required);
+        let required = app.registration().requires(key, field.required);
         match field.parse_form(text) {
             Ok(Some(serde_json::Value::Bool(false))) if required => {
                 refusals.fields.push((key.clone(), InputProblem::Required));
