@@ -195,10 +195,15 @@ impl UserField {
             FieldType::Number => {
                 let n = value.as_f64().ok_or("must be a number")?;
                 if self.min.is_some_and(|min| n < min) || self.max.is_some_and(|max| n > max) {
-                    return Err(match (self.min, self.max) {
+                    // Numbers are written by serde_json (ryu): core's float
+                    // formatting would cost the issuer tens of kilobytes.
+                    let show = |x: Option<f64>| {
+                        x.and_then(serde_json::Number::from_f64).map(|n| n.to_string())
+                    };
+                    return Err(match (show(self.min), show(self.max)) {
                         (Some(min), Some(max)) => format!("must be from {min} to {max}"),
                         (Some(min), None) => format!("must be at least {min}"),
-                        (_, _) => format!("must be at most {}", self.max.unwrap_or_default()),
+                        (_, max) => format!("must be at most {}", max.unwrap_or_default()),
                     });
                 }
                 Ok(())
@@ -241,8 +246,11 @@ impl UserField {
             FieldType::Boolean => return Ok(Some(json!(matches!(text, "on" | "true" | "1")))),
             _ if text.is_empty() => return Ok(None),
             FieldType::Number => {
-                let n: f64 = text.parse().map_err(|_| "must be a number".to_owned())?;
-                serde_json::Number::from_f64(n).map(Value::Number).ok_or("must be a number")?
+                // serde_json's number parser: core's float parsing would cost the
+                // issuer tens of kilobytes.
+                let n: serde_json::Number =
+                    serde_json::from_str(text).map_err(|_| "must be a number".to_owned())?;
+                Value::Number(n)
             }
             _ => json!(text),
         };
@@ -490,7 +498,7 @@ mod tests {
         assert!(string.check(&json!(3)).is_err());
         let number = field(json!({"key": "n", "type": "number", "min": 0, "max": 10})).unwrap();
         assert!(number.check(&json!(7.5)).is_ok());
-        assert_eq!(number.check(&json!(11)).unwrap_err(), "must be from 0 to 10");
+        assert_eq!(number.check(&json!(11)).unwrap_err(), "must be from 0.0 to 10.0");
         let date = field(json!({"key": "d", "type": "date"})).unwrap();
         assert!(date.check(&json!("2024-02-29")).is_ok());
         assert!(date.check(&json!("2023-02-29")).is_err());
@@ -508,7 +516,7 @@ mod tests {
     #[test]
     fn form_text_becomes_a_typed_value() {
         let number = field(json!({"key": "n", "type": "number", "max": 10})).unwrap();
-        assert_eq!(number.parse_form(" 7 "), Ok(Some(json!(7.0))));
+        assert_eq!(number.parse_form(" 7 "), Ok(Some(json!(7))));
         assert_eq!(number.parse_form(""), Ok(None));
         assert!(number.parse_form("seven").is_err());
         assert!(number.parse_form("70").is_err());
