@@ -619,7 +619,9 @@ pub(crate) async fn verify<P: Platform>(
         Err(_) => return unavailable(locale),
     }
     engine.cache().forget();
+    // A registration, and, since the new user is signed in, a login.
     cx.count_usage(&app.client_id, UsageEvent::Registration);
+    cx.count_usage(&app.client_id, UsageEvent::Login);
     if let Ok(Some(old)) = engine.current_session(headers, now).await {
         let _ = engine.end_session(&old.key).await;
     }

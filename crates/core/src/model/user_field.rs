@@ -115,7 +115,8 @@ pub struct UserField {
     /// The label on the registration page, by language tag (`en`, `de`, ...).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// A scope that releases the field as a claim (ID token and userinfo).
+    /// A scope that releases the field as a claim under its key, in the ID token
+    /// and from userinfo, when a grant holds it ([`UserFieldSet::released`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Creation time.
@@ -167,6 +168,25 @@ impl UserFieldSet {
             .iter()
             .filter(|(key, value)| self.get(key).is_some_and(|f| f.check(value).is_ok()))
             .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The values of `stored` released as claims by the granted scopes: those
+    /// of fields whose `scope` `granted` holds (and that still fit their
+    /// definition), as the ID token and userinfo release standard claims.
+    #[must_use]
+    pub fn released(
+        &self,
+        granted: impl Fn(&str) -> bool,
+        stored: &Map<String, Value>,
+    ) -> Map<String, Value> {
+        self.items
+            .iter()
+            .filter(|f| f.scope.as_deref().is_some_and(&granted))
+            .filter_map(|f| {
+                let value = stored.get(&f.key).filter(|v| f.check(v).is_ok())?;
+                Some((f.key.clone(), value.clone()))
+            })
             .collect()
     }
 }
@@ -511,6 +531,18 @@ mod tests {
             set.check_values(&values).unwrap_err().into_iter().map(|e| e.pointer).collect();
         assert_eq!(pointers, ["/fields/n", "/fields/zz"]);
         assert_eq!(Value::Object(set.keep_defined(&values)), json!({"s": "abc"}));
+    }
+
+    #[test]
+    fn a_field_with_a_scope_is_released_only_when_it_is_granted() {
+        let scoped = field(json!({"key": "tier", "type": "string", "scope": "crm"})).unwrap();
+        let plain = field(json!({"key": "dept", "type": "string"})).unwrap();
+        let set = UserFieldSet { items: vec![scoped, plain] };
+        let Value::Object(values) = json!({"tier": "gold", "dept": "Navy"}) else { unreachable!() };
+        assert_eq!(Value::Object(set.released(|s| s == "crm", &values)), json!({"tier": "gold"}));
+        assert!(set.released(|s| s == "profile", &values).is_empty());
+        let Value::Object(unfit) = json!({"tier": 3}) else { unreachable!() };
+        assert!(set.released(|s| s == "crm", &unfit).is_empty(), "a value that no longer fits");
     }
 
     #[test]

@@ -183,6 +183,7 @@ fn a_user_registers_verifies_the_address_and_gets_tokens_with_the_custom_field()
         &[],
     ));
     assert_eq!(usage["totals"]["registrations"], 1);
+    assert_eq!(usage["totals"]["logins"], 1, "the new user is signed in: a login too");
 }
 
 #[test]
@@ -380,4 +381,49 @@ fn the_field_registry_is_managed_and_users_carry_checked_values() {
         .map(|e| e["pointer"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(pointers, ["/registration_fields/0", "/token_claims/0/field"]);
+}
+
+#[test]
+fn a_custom_field_with_a_scope_is_released_only_when_the_scope_is_granted() {
+    let w = World::new();
+    let scope =
+        w.s.admin(Method::POST, "/admin/v1/scopes", &w.admin, Some(json!({"key": "crm"})), &[]);
+    assert_eq!(scope.status(), 201, "{}", text(&scope));
+    for body in [
+        json!({"key": "customer_no", "type": "string", "scope": "crm"}),
+        json!({"key": "shoe_size", "type": "number"}),
+    ] {
+        assert_eq!(field(&w, body).status(), 201);
+    }
+    let user_path = format!("/admin/v1/users/{}", w.user_id);
+    let patched = w.s.admin(
+        Method::PATCH,
+        &user_path,
+        &w.admin,
+        Some(json!({"fields": {"customer_no": "C-1001", "shoe_size": 38}})),
+        &[],
+    );
+    assert_eq!(patched.status(), 200, "{:?}", body_json(&patched));
+    let app = w.app("crm_app", "web", json!({"scope": "openid email crm"}));
+
+    let userinfo = |access: &str| {
+        let request = http::Request::get("/userinfo")
+            .header(http::header::AUTHORIZATION, format!("Bearer {access}"))
+            .body(Vec::new())
+            .unwrap();
+        body_json(&w.s.send(request))
+    };
+    let granted = w.tokens(&app, "openid crm");
+    let id = payload(granted["id_token"].as_str().unwrap());
+    assert_eq!(id["customer_no"], "C-1001");
+    assert!(id.get("shoe_size").is_none(), "a field without a scope is not released");
+    let access = granted["access_token"].as_str().unwrap();
+    assert!(payload(access).get("customer_no").is_none(), "not in the access token");
+    let info = userinfo(access);
+    assert_eq!(info["customer_no"], "C-1001");
+    assert!(info.get("shoe_size").is_none());
+
+    let without = w.tokens(&app, "openid email");
+    assert!(payload(without["id_token"].as_str().unwrap()).get("customer_no").is_none());
+    assert!(userinfo(without["access_token"].as_str().unwrap()).get("customer_no").is_none());
 }
