@@ -167,94 +167,111 @@ async fn registering_app<P: Platform>(
     }
 }
 
-/// Shows the registration form for `app`.
-#[allow(clippy::too_many_arguments)]
-fn show_form<P: Platform>(
-    engine: &Engine<P>,
-    app: &AppRecord,
-    set: &UserFieldSet,
-    interaction: &Interaction,
-    typed: &Typed,
-    refusals: &Refusals,
-    headers: &HeaderMap,
-    status: StatusCode,
-    cx: &mut Context<'_>,
-) -> Response {
-    let locale = interaction.request.locale(headers);
-    let shown: Vec<_> = app
-        .registration_fields
-        .iter()
-        .filter_map(|key| set.get(key))
-        .map(|f| (f, form_name(&f.key)))
-        .collect();
-    let inputs: Vec<FieldInput<'_>> = shown
-        .iter()
-        .map(|(f, name)| FieldInput {
-            name,
-            label: f.label(locale.tag()),
-            kind: match f.field_type {
-                FieldType::String => InputKind::Text,
-                FieldType::Number => InputKind::Number,
-                FieldType::Date => InputKind::Date,
-                FieldType::Boolean => InputKind::Checkbox,
-                FieldType::Enum => InputKind::Select(&f.options),
-            },
-            value: typed.fields.iter().find(|(k, _)| k == &f.key).map_or("", |(_, v)| v.as_str()),
-            required: app.registration().requires(&f.key, f.required),
-            problem: refusals.fields.iter().find(|(k, _)| k == &f.key).map(|(_, p)| *p),
-        })
-        .collect();
-    let notice = refusals.notice.or(refusals.any().then_some(RegisterNotice::Fix));
-    super::interaction::interaction_form(
-        engine,
-        interaction,
-        REGISTER_PATH,
-        &[],
-        headers,
-        cx,
-        |action, hidden| {
-            let page = Register {
-                brand: brand(app),
-                action,
-                hidden,
-                username: (&typed.username, refusals.username),
-                email: (&typed.email, refusals.email),
-                password: refusals.password,
-                fields: &inputs,
-                notice,
-                min_length: app.password_policy.min_length,
-            };
-            render_register(&RegisterPage::Form(page), locale, status)
-        },
-    )
+/// What every registration page is shown with.
+struct Pages<'a, P: Platform> {
+    engine: &'a Engine<P>,
+    app: &'a AppRecord,
+    set: &'a UserFieldSet,
+    interaction: &'a Interaction,
+    headers: &'a HeaderMap,
 }
 
-/// Shows the code page for the pending registration `id`.
-fn show_verify<P: Platform>(
-    engine: &Engine<P>,
-    app: &AppRecord,
-    interaction: &Interaction,
-    id: &str,
-    email: &str,
-    wrong_code: bool,
-    headers: &HeaderMap,
-    cx: &mut Context<'_>,
-) -> Response {
-    let locale = interaction.request.locale(headers);
-    let extra = [("registration", id), ("email", email)];
-    let status = if wrong_code { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    super::interaction::interaction_form(
-        engine,
-        interaction,
-        REGISTER_VERIFY_PATH,
-        &extra,
-        headers,
-        cx,
-        |action, hidden| {
-            let page = VerifyEmail { brand: brand(app), action, hidden, email, wrong_code };
-            render_register(&RegisterPage::Verify(page), locale, status)
-        },
-    )
+impl<P: Platform> Pages<'_, P> {
+    /// The registration form, with what was typed and what is wrong with it.
+    fn form(
+        &self,
+        typed: &Typed,
+        refusals: &Refusals,
+        status: StatusCode,
+        cx: &mut Context<'_>,
+    ) -> Response {
+        let (app, interaction) = (self.app, self.interaction);
+        let locale = interaction.request.locale(self.headers);
+        let registration = app.registration();
+        let shown: Vec<_> = app
+            .registration_fields
+            .iter()
+            .filter_map(|key| self.set.get(key))
+            .map(|f| (f, form_name(&f.key)))
+            .collect();
+        let inputs: Vec<FieldInput<'_>> = shown
+            .iter()
+            .map(|(f, name)| FieldInput {
+                name,
+                label: f.label(locale.tag()),
+                kind: match f.field_type {
+                    FieldType::String => InputKind::Text,
+                    FieldType::Number => InputKind::Number,
+                    FieldType::Date => InputKind::Date,
+                    FieldType::Boolean => InputKind::Checkbox,
+                    FieldType::Enum => InputKind::Select(&f.options),
+                },
+                value: typed
+                    .fields
+                    .iter()
+                    .find(|(k, _)| k == &f.key)
+                    .map_or("", |(_, v)| v.as_str()),
+                required: registration.requires(&f.key, f.required),
+                problem: refusals.fields.iter().find(|(k, _)| k == &f.key).map(|(_, p)| *p),
+            })
+            .collect();
+        let notice = refusals.notice.or(refusals.any().then_some(RegisterNotice::Fix));
+        super::interaction::interaction_form(
+            self.engine,
+            interaction,
+            REGISTER_PATH,
+            &[],
+            self.headers,
+            cx,
+            |action, hidden| {
+                let page = Register {
+                    brand: brand(app),
+                    action,
+                    hidden,
+                    username: (&typed.username, refusals.username),
+                    email: (&typed.email, refusals.email),
+                    password: refusals.password,
+                    fields: &inputs,
+                    notice,
+                    min_length: app.password_policy.min_length,
+                };
+                render_register(&RegisterPage::Form(page), locale, status)
+            },
+        )
+    }
+
+    /// The form again, empty but for `typed`, saying why the registration
+    /// starts over.
+    fn start_again(
+        &self,
+        typed: &Typed,
+        notice: RegisterNotice,
+        status: StatusCode,
+        cx: &mut Context<'_>,
+    ) -> Response {
+        let refusals = Refusals { notice: Some(notice), ..Refusals::default() };
+        self.form(typed, &refusals, status, cx)
+    }
+
+    /// The code page of the pending registration `id`.
+    fn verify(&self, id: &str, email: &str, wrong_code: bool, cx: &mut Context<'_>) -> Response {
+        let (app, headers) = (self.app, self.headers);
+        let locale = self.interaction.request.locale(headers);
+        let extra = [("registration", id), ("email", email)];
+        let status = if wrong_code { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        super::interaction::interaction_form(
+            self.engine,
+            self.interaction,
+            REGISTER_VERIFY_PATH,
+            &extra,
+            headers,
+            cx,
+            |action, hidden| {
+                let page = VerifyEmail { brand: brand(app), action, hidden, email, wrong_code };
+                render_register(&RegisterPage::Verify(page), locale, status)
+            },
+        )
+    }
 }
 
 /// Reads and checks the form's answer: the typed values, the refusals, and the
@@ -346,19 +363,9 @@ pub(crate) async fn start<P: Platform>(
         Err(page) => return page,
     };
     let Ok(set) = field_set(engine, now).await else { return unavailable(locale) };
+    let pages = Pages { engine, app: &app, set: &set, interaction: &interaction, headers };
     if form.get("username").is_none() {
-        let typed = Typed::default();
-        return show_form(
-            engine,
-            &app,
-            &set,
-            &interaction,
-            &typed,
-            &Refusals::default(),
-            headers,
-            StatusCode::OK,
-            cx,
-        );
+        return pages.form(&Typed::default(), &Refusals::default(), StatusCode::OK, cx);
     }
     let (typed, mut refusals, values, password) = check_form(&app, &set, &form);
     if refusals.username.is_none() {
@@ -369,41 +376,23 @@ pub(crate) async fn start<P: Platform>(
         }
     }
     if refusals.any() {
-        return show_form(
-            engine,
-            &app,
-            &set,
-            &interaction,
-            &typed,
-            &refusals,
-            headers,
-            StatusCode::BAD_REQUEST,
-            cx,
-        );
+        return pages.form(&typed, &refusals, StatusCode::BAD_REQUEST, cx);
     }
     // Throttle: an address locked out by failed sign-ins, or past its codes.
-    let counters = engine.platform().counters();
-    let source = source_key(headers);
     let window_end = now.plus(super::signin::LOCKOUT_WINDOW_SECS);
-    let locked = match super::signin::address_failures(engine, headers, now).await {
-        Ok(locked) => locked,
-        Err(_) => return unavailable(locale),
+    let Ok(locked) = super::signin::address_failures(engine, headers, now).await else {
+        return unavailable(locale);
     };
-    let sent = counters.add(&source, 1, window_end, now).await.unwrap_or(u64::MAX);
+    let counters = engine.platform().counters();
+    let sent = counters.add(&source_key(headers), 1, window_end, now).await.unwrap_or(u64::MAX);
     if locked || sent > MAX_PER_SOURCE {
         cx.diagnose(format!(
             "registration for client {:?} throttled for its source address",
             app.client_id
         ));
-        let refusals = Refusals { notice: Some(RegisterNotice::Throttled), ..Refusals::default() };
-        return show_form(
-            engine,
-            &app,
-            &set,
-            &interaction,
+        return pages.start_again(
             &typed,
-            &refusals,
-            headers,
+            RegisterNotice::Throttled,
             StatusCode::TOO_MANY_REQUESTS,
             cx,
         );
@@ -424,38 +413,29 @@ pub(crate) async fn start<P: Platform>(
         tries: 0,
         expires_at,
     };
+    let sessions = engine.platform().sessions();
+    let key = pending_key(&id);
     let Ok(bytes) = serde_json::to_vec(&pending) else { return unavailable(locale) };
-    if engine.platform().sessions().put(&pending_key(&id), &bytes, expires_at, now).await.is_err() {
+    if sessions.put(&key, &bytes, expires_at, now).await.is_err() {
         return unavailable(locale);
     }
     let data = serde_json::Map::from_iter([
-        ("email".to_owned(), serde_json::json!(typed.email)),
-        ("code".to_owned(), serde_json::json!(code)),
-        ("locale".to_owned(), serde_json::json!(locale.tag())),
-        ("expires_at".to_owned(), serde_json::json!(expires_at)),
+        ("email".to_owned(), typed.email.as_str().into()),
+        ("code".to_owned(), code.into()),
+        ("locale".to_owned(), locale.tag().into()),
+        ("expires_at".to_owned(), expires_at.as_secs().into()),
     ]);
     match send_code(engine, &app, headers, data, cx).await {
-        Ok(CodeSent::Sent) => {
-            show_verify(engine, &app, &interaction, &id, &typed.email, false, headers, cx)
-        }
+        Ok(CodeSent::Sent) => pages.verify(&id, &typed.email, false, cx),
         Ok(outcome) => {
-            let _ = engine.platform().sessions().delete(&pending_key(&id)).await;
+            let _ = sessions.delete(&key).await;
             if outcome == CodeSent::NoHook {
-                cx.diagnose(format!("registration for client {:?} refused: the app has no enabled verify_email hook", app.client_id));
+                cx.diagnose(format!(
+                    "registration for client {:?} refused: the app has no enabled verify_email hook",
+                    app.client_id
+                ));
             }
-            let refusals =
-                Refusals { notice: Some(RegisterNotice::NotSent), ..Refusals::default() };
-            show_form(
-                engine,
-                &app,
-                &set,
-                &interaction,
-                &typed,
-                &refusals,
-                headers,
-                StatusCode::SERVICE_UNAVAILABLE,
-                cx,
-            )
+            pages.start_again(&typed, RegisterNotice::NotSent, StatusCode::SERVICE_UNAVAILABLE, cx)
         }
         Err(_) => unavailable(locale),
     }
@@ -479,30 +459,21 @@ pub(crate) async fn verify<P: Platform>(
         Err(page) => return page,
     };
     let Ok(set) = field_set(engine, now).await else { return unavailable(locale) };
-    let id = form.get("registration").unwrap_or_default().to_owned();
-    let email = form.get("email").unwrap_or_default().to_owned();
+    let pages = Pages { engine, app: &app, set: &set, interaction: &interaction, headers };
+    let id = form.get("registration").unwrap_or_default();
+    let email = form.get("email").unwrap_or_default();
     let code: String =
         form.get("code").unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
     let sessions = engine.platform().sessions();
-    let key = pending_key(&id);
-    let start_again = |notice| Refusals { notice: Some(notice), ..Refusals::default() };
-    let stored = match sessions.get(&key, now).await {
-        Ok(stored) => stored,
-        Err(_) => return unavailable(locale),
-    };
+    let key = pending_key(id);
+    let Ok(stored) = sessions.get(&key, now).await else { return unavailable(locale) };
     let pending = stored.as_deref().and_then(|b| serde_json::from_slice::<Pending>(b).ok());
-    let (Some(bytes), Some(pending)) =
+    let (Some(bytes), Some(mut pending)) =
         (stored.as_deref(), pending.filter(|p| p.client_id == app.client_id))
     else {
-        let refusals = start_again(RegisterNotice::Expired);
-        return show_form(
-            engine,
-            &app,
-            &set,
-            &interaction,
+        return pages.start_again(
             &Typed::default(),
-            &refusals,
-            headers,
+            RegisterNotice::Expired,
             StatusCode::BAD_REQUEST,
             cx,
         );
@@ -514,66 +485,47 @@ pub(crate) async fn verify<P: Platform>(
     };
     let right = {
         use subtle::ConstantTimeEq as _;
-        let given = code_digest(&id, &code);
+        let given = code_digest(id, &code);
         code.len() == CODE_DIGITS as usize
             && bool::from(given.as_bytes().ct_eq(pending.code_digest.as_bytes()))
     };
+    // One compare-and-swap: a right code or the last wrong one takes the
+    // registration (of two right answers, one creates the user); another wrong
+    // one counts a try (a lost race counts as the other request's guess).
+    if !right {
+        pending.tries += 1;
+    }
+    let ends = right || pending.tries >= MAX_TRIES;
+    let next = if ends { None } else { serde_json::to_vec(&pending).ok() };
+    let swapped = sessions.swap(&key, Some(bytes), next.as_deref(), pending.expires_at, now).await;
     if !right {
         cx.diagnose(format!("registration code refused for client {:?}", app.client_id));
         cx.count_usage(&app.client_id, UsageEvent::Failure);
-        let tries = pending.tries + 1;
-        if tries >= MAX_TRIES {
-            let _ = sessions.swap(&key, Some(bytes), None, pending.expires_at, now).await;
-            let refusals = start_again(RegisterNotice::TooManyTries);
-            return show_form(
-                engine,
-                &app,
-                &set,
-                &interaction,
-                &typed,
-                &refusals,
-                headers,
-                StatusCode::BAD_REQUEST,
-                cx,
-            );
-        }
-        let next = Pending { tries, ..pending };
-        let Ok(next_bytes) = serde_json::to_vec(&next) else { return unavailable(locale) };
-        // A lost race counts as the other request's guess: the code stays wrong.
-        let _ = sessions.swap(&key, Some(bytes), Some(&next_bytes), next.expires_at, now).await;
-        return show_verify(engine, &app, &interaction, &id, &email, true, headers, cx);
+        return if ends {
+            pages.start_again(&typed, RegisterNotice::TooManyTries, StatusCode::BAD_REQUEST, cx)
+        } else {
+            pages.verify(id, email, true, cx)
+        };
     }
-    // Take the registration once: of two right answers, one creates the user.
-    match sessions.swap(&key, Some(bytes), None, pending.expires_at, now).await {
+    match swapped {
         Ok(true) => {}
         Ok(false) => {
-            let refusals = start_again(RegisterNotice::Expired);
-            return show_form(
-                engine,
-                &app,
-                &set,
-                &interaction,
-                &typed,
-                &refusals,
-                headers,
-                StatusCode::BAD_REQUEST,
-                cx,
-            );
+            return pages.start_again(&typed, RegisterNotice::Expired, StatusCode::BAD_REQUEST, cx);
         }
         Err(_) => return unavailable(locale),
     }
     let user = UserRecord {
         id: random_id(cx.rng(), 16),
-        username: pending.username.clone(),
+        username: pending.username,
         enabled: true,
         roles: Vec::new(),
         claims: serde_json::Map::from_iter([
-            ("email".to_owned(), serde_json::json!(pending.email)),
-            ("email_verified".to_owned(), serde_json::json!(true)),
+            ("email".to_owned(), pending.email.as_str().into()),
+            ("email_verified".to_owned(), true.into()),
         ]),
         mfa_required: false,
         fields: set.keep_defined(&pending.fields),
-        password_hash: Some(pending.password_hash.clone()),
+        password_hash: Some(pending.password_hash),
         created_at: now,
         updated_at: now,
     };
@@ -590,28 +542,17 @@ pub(crate) async fn verify<P: Platform>(
         Ok(_) => {}
         Err(CommitError::NameTaken(name)) if name.starts_with(schema::USER_EMAILS_PREFIX) => {
             // Only who reads the mailbox gets here: say that the account exists.
-            return super::interaction::show_login(
-                engine,
-                &app,
-                Interaction {
-                    expires_at: now.plus(super::interaction::INTERACTION_SECS),
-                    ..interaction
-                },
-                headers,
-                Some((crate::pages::LoginProblem::AccountExists, &pending.email)),
-                cx,
-            );
+            let interaction = Interaction {
+                expires_at: now.plus(super::interaction::INTERACTION_SECS),
+                ..interaction
+            };
+            let problem = Some((crate::pages::LoginProblem::AccountExists, pending.email.as_str()));
+            return super::interaction::show_login(engine, &app, interaction, headers, problem, cx);
         }
         Err(CommitError::NameTaken(_)) => {
-            let refusals = start_again(RegisterNotice::UsernameTaken);
-            return show_form(
-                engine,
-                &app,
-                &set,
-                &interaction,
+            return pages.start_again(
                 &typed,
-                &refusals,
-                headers,
+                RegisterNotice::UsernameTaken,
                 StatusCode::CONFLICT,
                 cx,
             );
