@@ -311,6 +311,7 @@ async function api(method, url, body) {
 async function reset() {
   for (const [collection, id] of [
     ["users", "id"],
+    ["user-fields", "key"],
     ["roles", "id"],
     ["apps", "client_id"],
     ["scopes", "key"],
@@ -383,6 +384,12 @@ async function fixtures() {
     client_id: "gatehouse",
     client_secret: "corp-secret",
     claim_mapping: { username: "preferred_username", email: "email", name: "name" },
+  });
+  await api("POST", "/admin/v1/user-fields", {
+    key: "department",
+    type: "string",
+    max_length: 40,
+    labels: { en: "Department", de: "Abteilung" },
   });
   const user = await api("POST", "/admin/v1/users", {
     username: "ada",

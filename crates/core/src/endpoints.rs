@@ -12,6 +12,10 @@ pub const AUTHORIZE_PATH: &str = "/authorize";
 pub const LOGIN_PATH: &str = "/login";
 /// Where the hosted second-factor forms post.
 pub const MFA_PATH: &str = "/login/mfa";
+/// Where the hosted registration form posts ("Create account" on the login page).
+pub const REGISTER_PATH: &str = "/register";
+/// Where the registration's email code is posted.
+pub const REGISTER_VERIFY_PATH: &str = "/register/verify";
 /// Where the hosted consent form posts.
 pub const CONSENT_PATH: &str = "/consent";
 /// Where the hosted consent policy form posts.
@@ -72,6 +76,10 @@ pub enum Handler {
     Login,
     /// The hosted second-factor forms' target.
     Mfa,
+    /// The registration form's target.
+    Register,
+    /// The registration code's target.
+    RegisterVerify,
     /// The hosted consent form's target.
     Consent,
     /// The hosted consent policy form's target.
@@ -171,6 +179,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         cors: Cors::None,
         handler: Handler::Mfa,
+    },
+    Endpoint {
+        path: REGISTER_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::Register,
+    },
+    Endpoint {
+        path: REGISTER_VERIFY_PATH,
+        subtree: false,
+        methods: POST,
+        cors: Cors::None,
+        handler: Handler::RegisterVerify,
     },
     Endpoint {
         path: CONSENT_PATH,

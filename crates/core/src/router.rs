@@ -58,6 +58,8 @@ impl<P: Platform> Engine<P> {
             Handler::Authorize => crate::flow::authorize(self, request, cx).await,
             Handler::Login => crate::flow::login(self, request, cx).await,
             Handler::Mfa => crate::flow::mfa_submit(self, request, cx).await,
+            Handler::Register => crate::flow::register::start(self, request, cx).await,
+            Handler::RegisterVerify => crate::flow::register::verify(self, request, cx).await,
             Handler::Consent => crate::flow::consent(self, request, cx).await,
             Handler::PolicyConsent => crate::flow::policy_consent(self, request, cx).await,
             Handler::UpstreamStart => crate::flow::upstream_start(self, request, cx).await,

@@ -127,6 +127,7 @@ pub(super) async fn create<P: Platform>(
         .map_err(Problem::invalid)?;
     check_role_ids(call.engine, &record.allowed_roles, "/allowed_roles").await?;
     super::providers::check_provider_ids(call.engine, &record.allowed_providers).await?;
+    check_app_fields(call.engine, &record).await?;
     check_privilege(&call.caller, None, &record)?;
     let secret = settle_secret(&mut record, None, &call.engine.config().kek, cx.rng())?;
     let claim = vec![schema::app_name(&record.client_name)];
@@ -173,6 +174,7 @@ pub(super) async fn update<P: Platform>(
             .map_err(Problem::invalid)?;
     check_role_ids(call.engine, &record.allowed_roles, "/allowed_roles").await?;
     super::providers::check_provider_ids(call.engine, &record.allowed_providers).await?;
+    check_app_fields(call.engine, &record).await?;
     check_privilege(&call.caller, Some(&current), &record)?;
     let secret = settle_secret(
         &mut record,
@@ -274,4 +276,23 @@ pub(super) async fn set_enabled<P: Platform>(
     )
     .await?;
     Ok(versioned_response(StatusCode::OK, &record.view(), version))
+}
+
+/// Checks that the custom user fields an app names (its registration fields, the
+/// user fields of its `token_claims` that are not standard claims) are defined.
+async fn check_app_fields<P: Platform>(
+    engine: &crate::engine::Engine<P>,
+    record: &AppRecord,
+) -> Result<(), Problem> {
+    let registration = record.registration_fields.iter().enumerate();
+    let claims = record.token_claims.iter().enumerate().filter_map(|(i, c)| {
+        let field = c.field.as_deref()?;
+        crate::model::token_claims::is_custom_field(field)
+            .then(|| (format!("/token_claims/{i}/field"), field))
+    });
+    super::user_fields::check_field_keys(
+        engine,
+        registration.map(|(i, k)| (format!("/registration_fields/{i}"), k.as_str())).chain(claims),
+    )
+    .await
 }

@@ -14,6 +14,7 @@ mod providers;
 pub mod resources;
 pub mod roles;
 pub mod scopes;
+pub(crate) mod user_fields;
 pub mod users;
 
 use http::{HeaderValue, Method, StatusCode, header};
@@ -126,6 +127,8 @@ fn route_of(segments: &[&str]) -> Option<(Resource, &'static str)> {
         ["scope-groups", g] if id(g) => (Resource::Scopes, ITEM),
         ["roles"] => (Resource::Roles, COLLECTION),
         ["roles", r] if id(r) => (Resource::Roles, ITEM),
+        ["user-fields"] => (Resource::Users, COLLECTION),
+        ["user-fields", k] if id(k) => (Resource::Users, "GET, PATCH, DELETE"),
         ["users"] => (Resource::Users, COLLECTION),
         ["users", u] if id(u) => (Resource::Users, ITEM),
         ["users", u, "password" | "enable" | "disable"] if id(u) => (Resource::Users, "POST"),
@@ -223,6 +226,11 @@ pub(crate) async fn handle<P: Platform>(
         ["roles", id] if m == Method::GET => roles::get(&call, id).await,
         ["roles", id] if m == Method::DELETE => roles::delete(&call, id).await,
         ["roles", id] => roles::update(call, id, cx).await,
+        ["user-fields"] if m == Method::GET => user_fields::list(&call).await,
+        ["user-fields"] => user_fields::create(call, cx).await,
+        ["user-fields", k] if m == Method::GET => user_fields::get(&call, k).await,
+        ["user-fields", k] if m == Method::DELETE => user_fields::delete(&call, k).await,
+        ["user-fields", k] => user_fields::update(call, k, cx).await,
         ["users"] if m == Method::GET => users::list(&call).await,
         ["users"] => users::create(call, cx).await,
         ["users", id] if m == Method::GET => users::get(&call, id, cx).await,

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::problem::Problem;
 use super::roles::check_role_ids;
+use super::user_fields::field_set;
 use super::{
     Call, check_if_match, commit_problem, decode_record, json_body, list_records, no_content, read,
     replacement_body, versioned_response,
@@ -18,11 +19,26 @@ use crate::http::Response;
 use crate::model::factor::SecondFactor;
 use crate::model::fields::Fields;
 use crate::model::user::{UserRecord, check_password, validate};
+use crate::model::user_field::UserFieldSet;
 use crate::password;
 use crate::platform::Platform;
 use crate::store::schema;
 use crate::store::{Commit, CommitError, Expect, Registry as _, Versioned};
 use crate::token::random_id;
+
+/// The user as shown: custom field values only of fields still defined.
+fn shown(user: &UserRecord, set: &UserFieldSet) -> serde_json::Value {
+    let mut view = user.view();
+    if let Some(map) = view.as_object_mut() {
+        map.insert("fields".into(), serde_json::Value::Object(set.keep_defined(&user.fields)));
+    }
+    view
+}
+
+/// Checks the custom field values of `user` against the definitions.
+fn check_fields(user: &UserRecord, set: &UserFieldSet) -> Result<(), Problem> {
+    set.check_values(&user.fields).map_err(Problem::invalid)
+}
 
 fn decode(versioned: &Versioned) -> Result<UserRecord, Problem> {
     decode_record(&versioned.record)
@@ -79,9 +95,10 @@ fn set_hash(record: &mut UserRecord, password: &str, cx: &mut Context<'_>) -> Re
 
 pub(super) async fn list<P: Platform>(call: &Call<'_, P>) -> Result<Response, Problem> {
     let (records, cursor) = list_records(call, schema::USERS_PREFIX, &[]).await?;
+    let (_, set) = field_set(call.engine).await?;
     let items = records
         .iter()
-        .map(|r| decode_record::<UserRecord>(r).map(|u| u.view()))
+        .map(|r| decode_record::<UserRecord>(r).map(|u| shown(&u, &set)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(crate::http::json_response(
         StatusCode::OK,
@@ -111,7 +128,8 @@ pub(super) async fn get<P: Platform>(
             }));
         }
     }
-    let mut view = user.view();
+    let (_, set) = field_set(call.engine).await?;
+    let mut view = shown(&user, &set);
     if let Some(map) = view.as_object_mut() {
         map.insert("consent_policies".to_owned(), accepted.into());
         map.insert("mfa".into(), mfa_status(call, id, cx).await?);
@@ -180,12 +198,14 @@ pub(super) async fn create<P: Platform>(
     let id = random_id(cx.rng(), 16);
     let (mut user, password) =
         validate(json_body(&call.request)?, None, &id, cx.now()).map_err(Problem::invalid)?;
+    let (_, set) = field_set(call.engine).await?;
+    check_fields(&user, &set)?;
     check_role_ids(call.engine, &user.roles, "/roles").await?;
     if let Some(password) = password {
         set_hash(&mut user, &password, cx)?;
     }
     let version = save(&call, &user, Expect::Absent, None).await?;
-    Ok(versioned_response(StatusCode::CREATED, &user.view(), version))
+    Ok(versioned_response(StatusCode::CREATED, &shown(&user, &set), version))
 }
 
 pub(super) async fn update<P: Platform>(
@@ -195,17 +215,20 @@ pub(super) async fn update<P: Platform>(
 ) -> Result<Response, Problem> {
     let (version, current) = load(&call, id).await?;
     check_if_match(&call.request, version)?;
-    let mut body = replacement_body(&call.request, current.view())?;
+    let (_, set) = field_set(call.engine).await?;
+    // Values of deleted definitions are not shown, so a merge drops them.
+    let mut body = replacement_body(&call.request, shown(&current, &set))?;
     // Read-only: what `GET` shows of accepted consent policies comes back ignored.
     body.remove("consent_policies");
     let (mut user, password) =
         validate(body, Some(&current), id, cx.now()).map_err(Problem::invalid)?;
+    check_fields(&user, &set)?;
     check_role_ids(call.engine, &user.roles, "/roles").await?;
     if let Some(password) = password {
         set_hash(&mut user, &password, cx)?;
     }
     let version = save(&call, &user, Expect::Version(version), Some(&current)).await?;
-    Ok(versioned_response(StatusCode::OK, &user.view(), version))
+    Ok(versioned_response(StatusCode::OK, &shown(&user, &set), version))
 }
 
 pub(super) async fn delete<P: Platform>(call: &Call<'_, P>, id: &str) -> Result<Response, Problem> {

@@ -128,6 +128,9 @@ pub(crate) async fn show_login<P: Platform>(
         crate::model::provider::buttons(&engine.cached_directory(cx.now()), &app.allowed_providers)
             .await;
     let upstream_action = engine.config().issuer.endpoint(crate::endpoints::UPSTREAM_START_PATH);
+    let register = app
+        .self_registration
+        .then(|| engine.config().issuer.endpoint(crate::endpoints::REGISTER_PATH));
     with_csrf(engine, headers, cx, |csrf| {
         let hidden = [("interaction", sealed.as_str()), ("csrf", csrf)];
         let page = Login {
@@ -137,6 +140,7 @@ pub(crate) async fn show_login<P: Platform>(
             username: &username,
             problem,
             upstream: Upstream { action: &upstream_action, providers: &providers },
+            register: register.as_deref(),
         };
         pages::render(&Page::Login(page), locale, status)
     })

@@ -49,6 +49,41 @@ pub(crate) fn extra_claims(
     for_token(&app.token_claims, kind, user).map(|(n, v)| (n.to_owned(), v.clone())).collect()
 }
 
+/// The user's custom field values a grant uses: `available` (a user's standard
+/// claims) with the values of fields still defined, for the app's
+/// `token_claims`; and the values the granted `scope` releases into the ID token
+/// ([`crate::model::user_field::UserFieldSet::released`]). The definitions are
+/// read only for a user holding values, and only when the app's `token_claims`
+/// name a custom field or an ID token is minted. Custom keys never collide with
+/// standard claims ([`crate::model::user_field::check_key`]).
+async fn custom_fields<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    user: &UserRecord,
+    scope: &ScopeSet,
+    available: &Map<String, Value>,
+    cx: &Context<'_>,
+) -> Result<(Map<String, Value>, Map<String, Value>), OAuthError> {
+    let named = app
+        .token_claims
+        .iter()
+        .any(|c| c.field.as_deref().is_some_and(crate::model::token_claims::is_custom_field));
+    let mut out = available.clone();
+    let mut released = Map::new();
+    if !user.fields.is_empty() && (named || scope.contains("openid")) {
+        let set: Option<crate::model::user_field::UserFieldSet> =
+            read_record(&engine.cached_directory(cx.now()), schema::USER_FIELDS)
+                .await
+                .map_err(|e| store_error(&e))?;
+        let set = set.unwrap_or_default();
+        if named {
+            out.extend(set.keep_defined(&user.fields));
+        }
+        released = set.released(|s| scope.contains(s), &user.fields);
+    }
+    Ok((out, released))
+}
+
 /// An access token for `subject` of `client`, for one audience.
 pub(crate) struct AccessGrant<'a> {
     /// The user, or the client itself for client credentials.
@@ -226,7 +261,9 @@ pub(crate) async fn for_user<P: Platform>(
     } else {
         Map::new()
     };
-    held.claims = extra_claims(app, TokenKind::Access, Some(&available));
+    let (with_fields, scoped_fields) =
+        custom_fields(engine, app, &user, &scope, &available, cx).await?;
+    held.claims = extra_claims(app, TokenKind::Access, Some(&with_fields));
     let access = AccessGrant {
         subject: &user.id,
         audience: grant.audience.clone(),
@@ -256,10 +293,10 @@ pub(crate) async fn for_user<P: Platform>(
         claims.insert("acr".into(), json!(crate::session::acr_of(&grant.amr)));
         let released: Map<String, Value> =
             released_claims(scope.iter().map(|s| s.as_str()), &grant.claims.id_token, &available);
-        for (name, value) in released {
+        for (name, value) in released.into_iter().chain(scoped_fields) {
             claims.entry(name).or_insert(value);
         }
-        for (name, value) in extra_claims(app, TokenKind::Id, Some(&available)) {
+        for (name, value) in extra_claims(app, TokenKind::Id, Some(&with_fields)) {
             claims.entry(name).or_insert(value);
         }
         crate::hooks::call::before_id_token(

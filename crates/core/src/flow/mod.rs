@@ -3,7 +3,7 @@
 //! client ([`client`]) and writes the one token response; each grant only decides
 //! what to issue ([`issue`]). The authorization endpoint ([`authorize`]) validates
 //! the request ([`request`]) and hands it to the hosted steps ([`interaction`]:
-//! login with [`signin`], the second factor with [`mfa`], the consent policy with
+//! login with [`signin`] (or registration first, [`register`]), the second factor with [`mfa`], the consent policy with
 //! [`policy_consent`], consent, the code); [`respond`] answers the browser.
 //!
 //! Without the hosted pages, [`password`] signs a user in with the hosted login's
@@ -35,6 +35,7 @@ mod mfa;
 mod password;
 mod policy_consent;
 mod refresh;
+pub(crate) mod register;
 mod request;
 mod respond;
 mod revoke;

@@ -602,6 +602,7 @@ async fn create<P: Platform>(
         claims: local,
         mfa_required: false,
         identities: vec![identity],
+        fields: serde_json::Map::new(),
         password_hash: None,
         created_at: now,
         updated_at: now,

@@ -12,7 +12,9 @@ use crate::engine::Engine;
 use crate::error::{BearerChallenge, ErrorCode, OAuthError};
 use crate::http::bearer::{self, Bearer};
 use crate::http::{Request, Response, json_response, parse_form};
+use crate::model::user_field::UserFieldSet;
 use crate::platform::Platform;
+use crate::store::{read_record, schema};
 use crate::token::{released_claims, user_claims};
 use crate::verify::{AccessTokenPolicy, VerifiedAccessToken, verify_access_token_full};
 
@@ -120,6 +122,19 @@ pub(crate) async fn userinfo<P: Platform>(
     };
     let mut body =
         released_claims(claims.scope.iter().map(|s| s.as_str()), &asked, &user_claims(&user));
+    // Custom fields whose scope the token holds, read only for a user with values.
+    if !user.fields.is_empty() {
+        let set: Option<UserFieldSet> =
+            match read_record(&engine.cached_directory(cx.now()), schema::USER_FIELDS).await {
+                Ok(set) => set,
+                Err(err) => return crate::engine::store_error(&err).into_response(),
+            };
+        for (key, value) in
+            set.unwrap_or_default().released(|s| claims.scope.contains(s), &user.fields)
+        {
+            body.entry(key).or_insert(value);
+        }
+    }
     body.insert("sub".into(), json!(user.id));
     json_response(StatusCode::OK, &Value::Object(body))
 }

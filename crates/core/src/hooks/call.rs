@@ -347,6 +347,44 @@ pub(crate) async fn before_id_token<P: Platform>(
     Ok(())
 }
 
+/// What became of a registration's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeSent {
+    /// A mail hook answered 2xx.
+    Sent,
+    /// The app has no enabled mail hook (`verify_email`).
+    NoHook,
+    /// Every mail hook failed (logged).
+    Failed,
+}
+
+/// Asks the app's mail hooks (`verify_email`) to send `code` to `email`, in
+/// creation order until one answers 2xx. `data` is the event's fields (`email`,
+/// `code`, `locale`, `expires_at`).
+pub(crate) async fn send_code<P: Platform>(
+    engine: &Engine<P>,
+    app: &AppRecord,
+    headers: &HeaderMap,
+    data: Map<String, Value>,
+    cx: &mut Context<'_>,
+) -> Result<CodeSent, OAuthError> {
+    let hooks = AppHooks::load(engine, app, cx).await?;
+    let mut outcome = CodeSent::NoHook;
+    for hook in hooks.of(HookEvent::VerifyEmail) {
+        outcome = CodeSent::Failed;
+        let Some(post) = hooks.delivery(engine, cx, hook, Subject::Nobody, headers, data.clone())
+        else {
+            continue;
+        };
+        match engine.platform().fetch().post(&post).await {
+            Ok(answer) if (200..300).contains(&answer.status) => return Ok(CodeSent::Sent),
+            Ok(answer) => hooks.failed(cx, hook, &format!("it answered status {}", answer.status)),
+            Err(err) => hooks.failed(cx, hook, &err.to_string()),
+        };
+    }
+    Ok(outcome)
+}
+
 impl<P: Platform> Engine<P> {
     /// Delivers hook notifications a request left for after its response
     /// ([`crate::context::Deferred::take_posts`]): each once, never retried.

@@ -95,8 +95,14 @@ pub fn verify(
 /// Who a delivery is about: a known user, or the identifier tried when none has it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Subject<'a> {
-    User { id: &'a str, username: &'a str, email: Option<&'a str> },
+    User {
+        id: &'a str,
+        username: &'a str,
+        email: Option<&'a str>,
+    },
     Identifier(&'a str),
+    /// Nobody yet: a registration, whose address is in the event's data.
+    Nobody,
 }
 
 /// The JSON body of one delivery.
@@ -125,6 +131,7 @@ pub(crate) fn payload(
         Subject::Identifier(tried) => {
             body.insert("identifier".into(), json!(tried));
         }
+        Subject::Nobody => {}
     }
     if let Some(ip) = ip {
         body.insert("ip".into(), json!(ip));

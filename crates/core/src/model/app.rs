@@ -148,6 +148,18 @@ pub struct AppRecord {
     /// fixed values ([`super::token_claims`]).
     #[serde(default)]
     pub token_claims: Vec<super::token_claims::TokenClaim>,
+    /// Whether the login page offers registration ([`super::registration`]).
+    #[serde(default)]
+    pub self_registration: bool,
+    /// The custom fields the registration page shows.
+    #[serde(default)]
+    pub registration_fields: Vec<String>,
+    /// Which of them it requires (absent: each field's own `required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_fields: Option<Vec<String>>,
+    /// The password policy of the hosted pages.
+    #[serde(default)]
+    pub password_policy: super::registration::PasswordPolicy,
     /// Up to 10 extra string values.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -249,6 +261,18 @@ impl AppRecord {
     #[must_use]
     pub fn has_secret(&self) -> bool {
         self.secret_digest.is_some() || self.secret_sealed.is_some()
+    }
+
+    /// The registration settings, together (fields kept flat on the record: a
+    /// flattened struct would cost the issuer serde's buffering code).
+    #[must_use]
+    pub fn registration(&self) -> super::registration::Registration {
+        super::registration::Registration {
+            self_registration: self.self_registration,
+            registration_fields: self.registration_fields.clone(),
+            required_fields: self.required_fields.clone(),
+            password_policy: self.password_policy,
+        }
     }
 
     /// Whether the app admits every user (it lists no `allowed_roles`).
@@ -547,6 +571,7 @@ pub fn validate(
     no_duplicates(&mut fields, "allowed_roles", &allowed_roles);
     let upstream = super::provider::UpstreamSettings::take(&mut fields);
     let token_claims = super::token_claims::take(&mut fields);
+    let registration = super::registration::take(&mut fields, rules.interactive);
     let metadata: BTreeMap<String, String> =
         fields.take("metadata", "an object of string values").unwrap_or_default();
     if metadata.len() > MAX_METADATA.0 {
@@ -615,6 +640,10 @@ pub fn validate(
         register_with_login_information: upstream.register_with_login_information,
         link_by_verified_email: upstream.link_by_verified_email,
         token_claims,
+        self_registration: registration.self_registration,
+        registration_fields: registration.registration_fields,
+        required_fields: registration.required_fields,
+        password_policy: registration.password_policy,
         metadata,
         consent_policy_versions: policy
             .as_ref()

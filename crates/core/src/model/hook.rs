@@ -1,8 +1,9 @@
 //! An app's lifecycle hooks: HTTPS endpoints of the app's owner that the issuer
-//! calls, signed, at six points of a sign-in (see [`crate::hooks`] for the
-//! delivery). Four are notifications, sent after the response; two are asked on
-//! the request's path and their answer counts (`before_password_validation`
-//! allows or refuses, `before_id_token` adds claims).
+//! calls, signed, at six points of a sign-in and one of a registration (see
+//! [`crate::hooks`] for the delivery). Four are notifications, sent after the
+//! response; three are asked on the request's path and their answer counts
+//! (`before_password_validation` allows or refuses, `before_id_token` adds claims,
+//! `verify_email`, the mail hook, says the code was sent).
 //!
 //! An app's hooks are one record (`hooks/<client_id>`, like its permissions), so
 //! a change is one atomic write and a sign-in reads one key. Each hook's secret
@@ -70,17 +71,22 @@ pub enum HookEvent {
     BeforePasswordValidation,
     /// Asked before an ID token is signed: `{ "claims": {...} }` adds claims.
     BeforeIdToken,
+    /// The mail hook: asked to send a registering user the one-time code that
+    /// verifies their email address (`email`, `code`, `locale`, `expires_at`);
+    /// any 2xx answer means sent. Without one the app offers no registration.
+    VerifyEmail,
 }
 
 impl HookEvent {
     /// Every event, in the order of a sign-in.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::IdentificationFailed,
         Self::Identified,
         Self::AuthenticationFailed,
         Self::Login,
         Self::BeforePasswordValidation,
         Self::BeforeIdToken,
+        Self::VerifyEmail,
     ];
 
     /// The wire name.
@@ -93,6 +99,7 @@ impl HookEvent {
             Self::Login => "login",
             Self::BeforePasswordValidation => "before_password_validation",
             Self::BeforeIdToken => "before_id_token",
+            Self::VerifyEmail => "verify_email",
         }
     }
 
@@ -100,7 +107,7 @@ impl HookEvent {
     /// sent after the response).
     #[must_use]
     pub const fn is_blocking(self) -> bool {
-        matches!(self, Self::BeforePasswordValidation | Self::BeforeIdToken)
+        matches!(self, Self::BeforePasswordValidation | Self::BeforeIdToken | Self::VerifyEmail)
     }
 }
 
@@ -229,7 +236,7 @@ pub fn validate_hook(
     let before = fields.errors.len();
     let event: Option<HookEvent> = fields.take(
         "event",
-        "one of identification_failed, identified, authentication_failed, login, before_password_validation, before_id_token",
+        "one of identification_failed, identified, authentication_failed, login, before_password_validation, before_id_token, verify_email",
     );
     if event.is_none() && fields.errors.len() == before {
         fields.error("/event", "is required");
@@ -253,6 +260,9 @@ pub fn validate_hook(
         .unwrap_or(if blocking { OnFailure::Deny } else { OnFailure::Continue });
     if !blocking && on_failure == OnFailure::Deny && event.is_some() {
         fields.error("/on_failure", "must be continue: a notification cannot stop a sign-in");
+    }
+    if event == Some(HookEvent::VerifyEmail) && on_failure == OnFailure::Continue {
+        fields.error("/on_failure", "must be deny: a registration cannot go on without its code");
     }
     let timeout_ms = match fields.take::<u32>("timeout_ms", "an integer") {
         None => DEFAULT_TIMEOUT_MS,
@@ -348,7 +358,14 @@ mod tests {
             assert_eq!(serde_json::to_value(event).ok(), Some(json!(event.as_str())));
         }
         let blocking: Vec<_> = HookEvent::ALL.iter().filter(|e| e.is_blocking()).collect();
-        assert_eq!(blocking, [&HookEvent::BeforePasswordValidation, &HookEvent::BeforeIdToken]);
+        assert_eq!(
+            blocking,
+            [
+                &HookEvent::BeforePasswordValidation,
+                &HookEvent::BeforeIdToken,
+                &HookEvent::VerifyEmail
+            ]
+        );
     }
 
     #[test]

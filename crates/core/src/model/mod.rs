@@ -10,10 +10,12 @@ pub mod factor;
 pub(crate) mod fields;
 pub mod hook;
 pub mod provider;
+pub mod registration;
 pub mod resource;
 pub mod role;
 pub mod scope;
 pub mod token_claims;
 pub mod user;
+pub mod user_field;
 
 pub use fields::FieldError;

@@ -62,7 +62,7 @@ pub const PROTECTED_CLAIMS: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClaimSource {
-    /// A standard claim of the signed-in user (`field`).
+    /// A standard claim or a custom field of the signed-in user (`field`).
     User,
     /// A fixed value (`value`).
     Value,
@@ -85,7 +85,7 @@ pub struct TokenClaim {
     pub name: String,
     /// Where the value comes from.
     pub source: ClaimSource,
-    /// The user's standard claim (`source: user`).
+    /// The user's standard claim or custom field key (`source: user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// The fixed value (`source: value`): a string, number or boolean.
@@ -106,6 +106,13 @@ pub fn is_protected(name: &str) -> bool {
 /// (the username unless set) or `updated_at`.
 fn is_user_field(field: &str) -> bool {
     SCOPE_CLAIMS.iter().any(|(_, names)| names.contains(&field))
+}
+
+/// Whether `field` names a custom user field ([`super::user_field`]) rather than a
+/// standard claim: the caller checks that it is defined.
+#[must_use]
+pub fn is_custom_field(field: &str) -> bool {
+    !is_user_field(field) && super::user_field::check_key(field).is_ok()
 }
 
 /// A claim name: a letter, then letters, digits and `_ - . : /` (so collision-
@@ -180,9 +187,15 @@ fn entry(raw: Value, pointer: &str, errors: &mut Vec<FieldError>) -> Option<Toke
                 err("value", "is only for source value".into());
             }
             match field {
-                Some(Value::String(f)) if is_user_field(&f) => (Some(f), None),
+                Some(Value::String(f)) if is_user_field(&f) || is_custom_field(&f) => {
+                    (Some(f), None)
+                }
                 Some(Value::String(_)) => {
-                    err("field", "must be a standard claim of the user (email, name, ...)".into());
+                    err(
+                        "field",
+                        "must be a standard claim of the user (email, name, ...) or a custom user field key"
+                            .into(),
+                    );
                     (None, None)
                 }
                 Some(_) => {

@@ -74,6 +74,9 @@ pub struct UserRecord {
     /// The upstream accounts linked to the user ([`Identity`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<Identity>,
+    /// Custom field values ([`super::user_field`]), by key.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
     /// Argon2id PHC string; never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
@@ -118,6 +121,7 @@ impl UserRecord {
         map.insert("enabled".into(), json!(self.enabled));
         map.insert("roles".into(), json!(self.roles));
         map.insert("mfa_required".into(), json!(self.mfa_required));
+        map.insert("fields".into(), Value::Object(self.fields.clone()));
         map.insert("has_password".into(), json!(self.password_hash.is_some()));
         if !self.identities.is_empty() {
             map.insert("identities".into(), json!(self.identities));
@@ -181,6 +185,11 @@ pub(crate) fn check_mapped_claim(name: &str, value: &Value) -> bool {
         .iter()
         .find(|(n, _)| *n == name)
         .is_some_and(|(_, kind)| check_claim(*kind, value).is_ok())
+}
+
+/// Whether `email` is an email address as the `email` claim takes it.
+pub(crate) fn check_email(email: &str) -> Result<(), &'static str> {
+    check_claim(Claim::Email, &Value::String(email.to_owned()))
 }
 
 fn check_claim(kind: Claim, value: &Value) -> Result<(), &'static str> {
@@ -281,6 +290,9 @@ pub(crate) fn validate(
     let enabled = fields.take("enabled", "a boolean").unwrap_or(true);
     let roles: Vec<String> = fields.take("roles", "an array of role ids").unwrap_or_default();
     let mfa_required = fields.take("mfa_required", "a boolean").unwrap_or(false);
+    // Checked against the field registry by the caller.
+    let custom: Map<String, Value> =
+        fields.take("fields", "an object of custom field values").unwrap_or_default();
     // The enrolment status (`GET /users/{id}`) is not part of the record: a body
     // read back from it may carry it, and it changes nothing.
     let _: Option<Value> = fields.take("mfa", "an object");
@@ -304,6 +316,7 @@ pub(crate) fn validate(
         claims,
         mfa_required,
         identities: current.map(|c| c.identities.clone()).unwrap_or_default(),
+        fields: custom,
         password_hash: current.and_then(|c| c.password_hash.clone()),
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,

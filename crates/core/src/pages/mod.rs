@@ -24,11 +24,16 @@ mod i18n;
 mod markdown;
 mod mfa;
 mod policy;
+mod register;
 mod web_message;
 
 pub use i18n::{Locale, system_scope_description};
 pub use mfa::{MfaEnrol, MfaPage, MfaProblem, MfaRecoveryCodes, MfaVerify, render_mfa};
 pub use policy::PolicyConsent;
+pub use register::{
+    FieldInput, InputKind, InputProblem, Register, RegisterNotice, RegisterPage, VerifyEmail,
+    render_register,
+};
 pub use web_message::{WebMessage, render_web_message};
 
 use base64::Engine as _;
@@ -77,6 +82,8 @@ pub enum LoginProblem {
     UpstreamFailed,
     /// The upstream account has no user here, and the app creates none.
     NoUpstreamAccount,
+    /// A registration found an account with its (verified) email address.
+    AccountExists,
 }
 
 /// The login page's upstream provider buttons: one form posting to `action`
@@ -102,6 +109,8 @@ pub struct Login<'a> {
     pub problem: Option<LoginProblem>,
     /// The upstream provider buttons.
     pub upstream: Upstream<'a>,
+    /// Where "Create account" posts, when the app takes registrations.
+    pub register: Option<&'a str>,
 }
 
 /// One requested scope on the consent page. For a system scope (openid, profile,
@@ -249,7 +258,7 @@ pub fn render(page: &Page<'_>, locale: Locale, status: StatusCode) -> Response {
     let heading = heading(page, text);
     let script = matches!(page, Page::FormPost(_)).then_some(AUTO_SUBMIT);
     document(locale, &heading, status, script, |html| match page {
-        Page::Login(login) => login_page(html, login, text, &heading),
+        Page::Login(login) => login_page(html, login, locale, &heading),
         Page::Consent(consent) => consent_page(html, consent, locale, &heading),
         Page::PolicyConsent(page) => policy::page(html, page, locale, text, &heading),
         Page::NoAccess(page) => no_access_page(html, page, text, &heading),
@@ -309,7 +318,8 @@ fn heading(page: &Page<'_>, text: &Strings) -> String {
     }
 }
 
-fn login_page(html: &mut Html, page: &Login<'_>, text: &Strings, heading: &str) {
+fn login_page(html: &mut Html, page: &Login<'_>, locale: Locale, heading: &str) {
+    let text = locale.strings();
     logo(html, &page.brand, text);
     html.element("h1", &[], heading);
     let problem = page.problem.map(|problem| match problem {
@@ -318,6 +328,7 @@ fn login_page(html: &mut Html, page: &Login<'_>, text: &Strings, heading: &str) 
         LoginProblem::Expired => text.login_expired.to_owned(),
         LoginProblem::UpstreamFailed => text.upstream_failed.to_owned(),
         LoginProblem::NoUpstreamAccount => text.no_upstream_account.to_owned(),
+        LoginProblem::AccountExists => text.account_exists.to_owned(),
     });
     alert(html, problem.as_deref());
     form(html, page.action, page.hidden);
@@ -343,6 +354,9 @@ fn login_page(html: &mut Html, page: &Login<'_>, text: &Strings, heading: &str) 
         }
         html.end("div");
         html.end("form");
+    }
+    if let Some(action) = page.register {
+        register::create_account_link(html, action, page.hidden, locale);
     }
     links(html, &page.brand, text);
 }

@@ -28,6 +28,7 @@ fn login(username: &str, problem: Option<LoginProblem>) -> Page<'_> {
         username,
         problem,
         upstream,
+        register: None,
     })
 }
 
@@ -203,6 +204,7 @@ fn caller_data_is_escaped_everywhere() {
             username: HOSTILE,
             problem: Some(LoginProblem::InvalidCredentials),
             upstream: Upstream { action: HOSTILE, providers: &hostile_providers },
+            register: Some(HOSTILE),
         }),
         Page::Consent(Consent {
             brand: hostile_brand,
@@ -450,6 +452,7 @@ fn the_login_page_has_a_button_per_upstream_provider_in_the_page_language() {
             username: "",
             problem: Some(LoginProblem::NoUpstreamAccount),
             upstream: Upstream { action: "/upstream/start", providers },
+            register: Some("/register"),
         })
     };
     let html = body(&page(&providers), Locale::De);

@@ -44,6 +44,9 @@ pub fn hooks(client_id: &str) -> String {
     format!("hooks/{client_id}")
 }
 
+/// The directory key of the custom user field definitions (one record).
+pub const USER_FIELDS: &str = "user-fields";
+
 /// The directory key of a custom scope.
 #[must_use]
 pub fn scope(key: &str) -> String {
@@ -253,6 +256,19 @@ pub fn recovery_use(user_id: &str, digest: &str) -> String {
     format!("{MFA_ONCE_PREFIX}recovery/{user_id}/{digest}")
 }
 
+/// A registration waiting for its email code (sessions store), by the digest of
+/// its id.
+#[must_use]
+pub fn registration(id_digest: &[u8]) -> String {
+    format!("register/{}", b64url(id_digest))
+}
+
+/// The registration attempts of a source address, by its digest (counters).
+#[must_use]
+pub fn registration_source(address_digest: &[u8]) -> String {
+    format!("register-addr/{}", b64url(address_digest))
+}
+
 /// Where failed client authentications are counted.
 pub const AUTH_FAILURES_PREFIX: &str = "auth-failures/";
 
@@ -319,6 +335,9 @@ mod tests {
         assert_eq!(second_factor("u1"), "totp/u1");
         assert_eq!(totp_step("u1", 7), "mfa/step/u1/7");
         assert_eq!(recovery_use("u1", "_w"), "mfa/recovery/u1/_w");
+        assert_eq!(USER_FIELDS, "user-fields");
+        assert_eq!(registration(&[0xff]), "register/_w");
+        assert_eq!(registration_source(&[0xff]), "register-addr/_w");
         assert_eq!(user_email("Ada@Example.com"), "names/emails/ada@example.com");
         assert!(is_sign_in_name(&user_name("ada")) && !is_sign_in_name(&app_name("ada")));
         assert_eq!(provider("corp"), "providers/corp");

@@ -10,6 +10,7 @@ mod hooks;
 mod logout;
 mod mfa;
 mod refresh;
+mod registration;
 mod rp;
 mod simplelogin;
 mod token_claims;
