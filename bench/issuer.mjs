@@ -41,7 +41,7 @@ import {
   ADMIN_CLIENT_ID,
   ADMIN_CLIENT_SECRET,
 } from "../tests/harness.mjs";
-import { load, median, startChild } from "./load.mjs";
+import { load, median, startChild, workerdPids } from "./load.mjs";
 import { assertions, clientKey } from "./assertions.mjs";
 
 const { values: opts } = parseArgs({
@@ -159,6 +159,8 @@ const results = [];
 try {
   const gatehouse = await startWorker({ direct: true });
   stops.push(() => gatehouse.stop());
+  // The issuer's workerd, found before any other worker starts.
+  const gatehousePids = workerdPids();
   const peer = await startOidcProvider();
   stops.push(peer.stop);
   const apps = await setUpGatehouse(gatehouse);
@@ -182,6 +184,7 @@ try {
       ["oidc-provider", peer.url, assertionRequests("bench-pkjwt", peer.url)],
     ],
   };
+  const pidsOf = (server) => (server === "gatehouse" ? gatehousePids : [peer.pid]);
   // Pool sizes for single-use assertions: generous at first, then from what was seen.
   const seenRps = new Map();
 
@@ -202,7 +205,7 @@ try {
         for (const [server, base, requests] of order) {
           const key = `${name}/${c}/${server}`;
           const expected = Math.ceil(Math.max(2.5 * (seenRps.get(key) ?? 4000), 1500) * (WARMUP + SECONDS)) + 4 * c;
-          const r = await load({ base, next: requests(expected), concurrency: c, seconds: SECONDS, warmupSeconds: WARMUP });
+          const r = await load({ base, next: requests(expected), concurrency: c, seconds: SECONDS, warmupSeconds: WARMUP, pids: pidsOf(server) });
           seenRps.set(key, r.rps);
           // A refusal is a broken setup; a few dropped connections (status 0) under
           // load are counted and reported, not fatal.
@@ -213,11 +216,14 @@ try {
           if (r.exhausted) throw new Error(`${key}: ran out of assertions`);
           results.push({ round: round + 1, case: name, concurrency: c, server, ...r });
           const dropped = r.failed ? ` (${r.failed} connections dropped)` : "";
-          line.push(`${server} ${fmt(r.rps)}/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms${dropped}`);
+          line.push(`${server} ${fmt(r.rps)}/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms cpu ${fmt(r.cpuUs)} µs${dropped}`);
         }
         const g = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "gatehouse");
         const o = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "oidc-provider");
-        console.log(`round ${round + 1} ${name.padEnd(15)} C=${String(c).padEnd(3)} ${line.join(" | ")} | ratio ${fmt(g.rps / o.rps, 2)}`);
+        console.log(
+          `round ${round + 1} ${name.padEnd(15)} C=${String(c).padEnd(3)} ${line.join(" | ")} | ratio ${fmt(g.rps / o.rps, 2)}` +
+            ` | cpu ratio ${fmt(o.cpuUs / g.cpuUs, 2)}`,
+        );
       }
     }
   }
@@ -227,7 +233,8 @@ try {
   const summary = [];
   console.log(
     `\n${"case".padEnd(16)} ${"C".padStart(3)} ${"gatehouse/s".padStart(11)} ${"p50".padStart(6)} ${"p99".padStart(6)} ` +
-      `${"peer JWT/s".padStart(10)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"ratio".padStart(6)} ${"opaque/s".padStart(9)}`,
+      `${"peer JWT/s".padStart(10)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"ratio".padStart(6)} ${"opaque/s".padStart(9)} ` +
+      `${"cpu µs".padStart(7)} ${"peer".padStart(6)} ${"ratio".padStart(6)}`,
   );
   for (const name of CASES) {
     for (const c of LEVELS) {
@@ -241,12 +248,20 @@ try {
         oidcProvider: { rps: median(o.map((x) => x.rps)), p50: median(o.map((x) => x.p50)), p99: median(o.map((x) => x.p99)) },
         opaque: q.length ? { rps: median(q.map((x) => x.rps)) } : undefined,
         ratio: median(g.map((x, i) => x.rps / o[i].rps)),
+        // CPU time per token, oidc-provider's over Gatehouse's: how many tokens
+        // Gatehouse makes with the CPU oidc-provider spends on one.
+        cpu: {
+          gatehouseUs: median(g.map((x) => x.cpuUs)),
+          oidcProviderUs: median(o.map((x) => x.cpuUs)),
+          ratio: median(g.map((x, i) => o[i].cpuUs / x.cpuUs)),
+        },
       };
       summary.push(row);
       console.log(
         `${name.padEnd(16)} ${String(c).padStart(3)} ${fmt(row.gatehouse.rps).padStart(11)} ${fmt(row.gatehouse.p50, 1).padStart(6)} ` +
           `${fmt(row.gatehouse.p99, 1).padStart(6)} ${fmt(row.oidcProvider.rps).padStart(10)} ${fmt(row.oidcProvider.p50, 1).padStart(6)} ` +
-          `${fmt(row.oidcProvider.p99, 1).padStart(6)} ${fmt(row.ratio, 2).padStart(5)}x ${(row.opaque ? fmt(row.opaque.rps) : "").padStart(9)}`,
+          `${fmt(row.oidcProvider.p99, 1).padStart(6)} ${fmt(row.ratio, 2).padStart(5)}x ${(row.opaque ? fmt(row.opaque.rps) : "").padStart(9)} ` +
+          `${fmt(row.cpu.gatehouseUs).padStart(7)} ${fmt(row.cpu.oidcProviderUs).padStart(6)} ${fmt(row.cpu.ratio, 2).padStart(5)}x`,
       );
     }
   }
@@ -258,7 +273,10 @@ try {
   }
   console.log("\ntargets (printed, not asserted):");
   for (const row of summary.filter((x) => x.case !== "floor")) {
-    const checks = [`throughput ≥ 1.5× oidc-provider JWT: ${row.ratio >= 1.5 ? "met" : "not met"} (${fmt(row.ratio, 2)}×)`];
+    const checks = [
+      `throughput ≥ 1.5× oidc-provider JWT: ${row.ratio >= 1.5 ? "met" : "not met"} (${fmt(row.ratio, 2)}×; ` +
+        `CPU per token ${fmt(row.cpu.ratio, 2)}× less)`,
+    ];
     if (row.concurrency >= 64) {
       checks.push(`p99 < 50 ms: ${row.gatehouse.p99 < 50 ? "met" : "not met"} (${fmt(row.gatehouse.p99, 1)} ms)`);
       if (row.case !== "bootstrap") {

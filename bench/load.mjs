@@ -4,6 +4,7 @@
 // function, so a request can carry something single-use (a client assertion).
 
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
 
 /**
@@ -67,6 +68,7 @@ export async function startChild(script, args) {
   });
   return {
     url,
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise((resolve) => child.on("exit", resolve));
@@ -90,8 +92,10 @@ export async function startChild(script, args) {
  * @param {boolean} [o.timeline] also return `[start ms, latency ms]` of each measured request
  * @returns {Promise<{rps: number, p50: number, p99: number, max: number, count: number, failed: number, statuses: Record<string, number>, exhausted: boolean}>}
  */
-export async function load({ base, next, concurrency, seconds, warmupSeconds = 0, expect = 200, timeline = false }) {
+export async function load({ base, next, concurrency, seconds, warmupSeconds = 0, expect = 200, timeline = false, pids = [] }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  let cpuStart = null;
+  const cpuTimer = setTimeout(() => (cpuStart = cpuMs(pids)), warmupSeconds * 1000);
   try {
     const warmUntil = performance.now() + warmupSeconds * 1000;
     const until = warmUntil + seconds * 1000;
@@ -119,16 +123,52 @@ export async function load({ base, next, concurrency, seconds, warmupSeconds = 0
     );
     // From the end of the warm-up to the answer of the last request sent in the window.
     const summary = summarize(latencies, warmUntil);
+    const cpu = pids.length && cpuStart !== null ? cpuMs(pids) - cpuStart : NaN;
     return {
       ...summary,
+      // The servers' CPU time (user + system) per answer in the window, in µs:
+      // what the kernel charged them, which other load on the machine hardly moves.
+      cpuUs: (cpu / summary.count) * 1000,
       failed: summary.count - (statuses[expect] ?? 0),
       statuses,
       exhausted,
       ...(events ? { timeline: events } : {}),
     };
   } finally {
+    clearTimeout(cpuTimer);
     agent.destroy();
   }
+}
+
+/** User and system CPU time, in ms, that the processes `pids` have used so far. */
+export function cpuMs(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  // Linux counts in clock ticks of 10 ms (USER_HZ is 100).
+  return ticks * 10;
+}
+
+/** The workerd processes this process started (Miniflare's), by pid. */
+export function workerdPids() {
+  const pids = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (command === "workerd" && parent === process.pid) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 /** The median of some numbers (the lower middle one for an even count). */

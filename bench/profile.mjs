@@ -24,6 +24,7 @@ import {
   ADMIN_CLIENT_SECRET,
 } from "../tests/harness.mjs";
 import { assertions, clientKey } from "./assertions.mjs";
+import { cpuMs, workerdPids } from "./load.mjs";
 
 const { values: opts } = parseArgs({
   options: {
@@ -97,23 +98,6 @@ async function drive(request, seconds) {
   );
   if (failed) throw new Error(`${failed} token requests failed`);
   return ok;
-}
-
-/** User and system CPU time, in ms, of the workerd processes this process started. */
-async function workerdCpuMs() {
-  const fs = await import("node:fs/promises");
-  let ticks = 0;
-  for (const entry of await fs.readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await fs.readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    if (command !== "workerd" || Number(fields[1]) !== process.pid) continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  // The kernel counts in clock ticks of 10 ms on Linux (USER_HZ is 100).
-  return ticks * 10;
 }
 
 class Inspector {
@@ -237,9 +221,10 @@ try {
   await drive(request, WARMUP);
   // CPU time of the workerd process per token, without the profiler: what the
   // kernel charged the process, so other load on the machine does not inflate it.
-  const cpuBefore = await workerdCpuMs();
+  const pids = workerdPids();
+  const cpuBefore = cpuMs(pids);
   const cpuCount = await drive(request, SECONDS);
-  const cpuMs = (await workerdCpuMs()) - cpuBefore;
+  const cpuUsed = cpuMs(pids) - cpuBefore;
   const inspector = await Inspector.connect(inspectorPort);
   await inspector.send("Profiler.enable");
   await inspector.send("Profiler.setSamplingInterval", { interval: 100 });
@@ -258,7 +243,7 @@ try {
       `of the time (${(total / count).toFixed(3)} ms of CPU per token)`,
   );
   console.log(
-    `workerd process CPU (user + system, without the profiler): ${((cpuMs / cpuCount) * 1000).toFixed(0)} µs per token ` +
+    `workerd process CPU (user + system, without the profiler): ${((cpuUsed / cpuCount) * 1000).toFixed(0)} µs per token ` +
       `over ${cpuCount} tokens`,
   );
   console.log(`\n${"stage".padEnd(34)} ${"µs/token".padStart(8)} ${"share".padStart(6)}`);
@@ -276,7 +261,7 @@ try {
     await fs.writeFile(
       opts.json,
       JSON.stringify(
-        { count, elapsedMs: elapsed, workerdCpuUsPerToken: (cpuMs / cpuCount) * 1000, busyMs: total, idleMs: idle, stages: Object.fromEntries(stages), functions: Object.fromEntries(functions) },
+        { count, elapsedMs: elapsed, workerdCpuUsPerToken: (cpuUsed / cpuCount) * 1000, busyMs: total, idleMs: idle, stages: Object.fromEntries(stages), functions: Object.fromEntries(functions) },
         null,
         2,
       ),
