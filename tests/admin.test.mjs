@@ -119,7 +119,7 @@ describe("management API on workerd", () => {
     assert.equal(viaBasic.json.error, "invalid_client");
   });
 
-  test("usage: the token endpoint counts an app's logins and failures after answering", async () => {
+  test("usage: the token endpoint counts an app's logins, tokens and failures after answering", async () => {
     const app = (await call("POST", "/admin/v1/apps", { body: { client_name: "counted", type: "s2s" } })).json;
     for (let i = 0; i < 3; i++) {
       assert.equal((await clientCredentials(worker.url, app.client_id, app.client_secret)).status, 200);
@@ -132,10 +132,10 @@ describe("management API on workerd", () => {
     for (let i = 0; i < 150; i++) {
       report = await call("GET", `/admin/v1/apps/${app.client_id}/usage`);
       assert.equal(report.status, 200, report.text);
-      if (report.json.totals.logins === 3 && report.json.totals.failures === 1) break;
+      if (report.json.totals.tokens === 3 && report.json.totals.failures === 1) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    assert.deepEqual(report.json.totals, { logins: 3, registrations: 0, failures: 1 });
+    assert.deepEqual(report.json.totals, { logins: 3, registrations: 0, failures: 1, tokens: 3 });
     assert.equal(report.json.interval, "hour");
     assert.equal(report.json.buckets.length, 24);
     const daily = await call("GET", `/admin/v1/apps/${app.client_id}/usage?interval=day`);

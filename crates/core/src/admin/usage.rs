@@ -1,9 +1,13 @@
-//! `GET /admin/v1/apps/{client_id}/usage`: an app's sign-ins, registrations and
-//! failures over time, hour by hour or day by day (UTC), for charts.
+//! `GET /admin/v1/apps/{client_id}/usage`: an app's sign-ins, registrations,
+//! failures and token responses over time, hour by hour or day by day (UTC), for
+//! charts.
 //!
-//! The token endpoint counts after its response (see [`crate::engine::Deferred`]):
-//! a token issued to the app is a login, a refused attempt that named the app (bad
-//! credentials, a refused grant or scope) a failure. Buckets are kept for
+//! Counted after the response (see [`crate::engine::Deferred`]): a user's sign-in
+//! (on the hosted pages, through an upstream provider, by the simplified client or
+//! the password grant) or a client_credentials grant is a login; a registration
+//! is a registration and, as it signs the user in, a login; a refused attempt that
+//! named the app (bad credentials, a wrong code, a refused grant or scope) a
+//! failure; every token response, for any grant, a token. Buckets are kept for
 //! [`USAGE_RETENTION_SECS`].
 
 use http::StatusCode;
@@ -15,7 +19,7 @@ use crate::context::Context;
 use crate::http::{Response, json_response};
 use crate::platform::Platform;
 use crate::store::schema;
-use crate::store::{Counters, USAGE_BUCKET_SECS, USAGE_RETENTION_SECS, UsageBucket};
+use crate::store::{Counters, USAGE_BUCKET_SECS, USAGE_RETENTION_SECS, UsageBucket, UsageCounts};
 use crate::types::UnixTime;
 
 /// The bucket width of a report.
@@ -43,13 +47,6 @@ struct Range {
     interval: Interval,
 }
 
-#[derive(Debug, Default, Serialize)]
-struct Totals {
-    logins: u64,
-    registrations: u64,
-    failures: u64,
-}
-
 #[derive(Serialize)]
 struct Report<'a> {
     client_id: &'a str,
@@ -57,7 +54,7 @@ struct Report<'a> {
     from: UnixTime,
     to: UnixTime,
     buckets: Vec<UsageBucket>,
-    totals: Totals,
+    totals: UsageCounts,
 }
 
 /// Reads `from`, `to` (Unix seconds) and `interval` (`hour`, the default, or `day`).
@@ -112,11 +109,9 @@ fn report_buckets(range: Range, stored: &[UsageBucket]) -> Vec<UsageBucket> {
     let mut start = range.from;
     while start < range.to {
         let end = start.plus(step);
-        let mut bucket = UsageBucket { start, logins: 0, registrations: 0, failures: 0 };
+        let mut bucket = UsageBucket::empty(start);
         for hour in stored.iter().filter(|b| b.start >= start && b.start < end) {
-            bucket.logins += hour.logins;
-            bucket.registrations += hour.registrations;
-            bucket.failures += hour.failures;
+            bucket.add(hour.counts());
         }
         out.push(bucket);
         start = end;
@@ -142,10 +137,8 @@ pub(super) async fn get<P: Platform>(
         .await
         .map_err(|_| Problem::unavailable())?;
     let buckets = report_buckets(range, &stored);
-    let totals = buckets.iter().fold(Totals::default(), |mut t, b| {
-        t.logins += b.logins;
-        t.registrations += b.registrations;
-        t.failures += b.failures;
+    let totals = buckets.iter().fold(UsageCounts::default(), |mut t, b| {
+        t.merge(b.counts());
         t
     });
     let report = Report {
@@ -199,6 +192,7 @@ mod tests {
             logins,
             registrations: 0,
             failures,
+            tokens: logins,
         };
         let stored = [hour(1, 2, 0), hour(5, 1, 1), hour(30, 4, 0)];
         let range = Range {

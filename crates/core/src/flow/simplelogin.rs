@@ -189,6 +189,7 @@ async fn token_answer<P: Platform>(
         Err(refusal) => return Err(refusal.token_error()),
     };
     let issued = issue(engine, &client, &app, grant, signed_in, response_type.token, cx).await?;
+    cx.count_usage(&app.client_id, crate::store::UsageEvent::Token);
     let mut answer = TokenResponse::of(issued);
     answer.id_token = answer.id_token.filter(|_| response_type.id_token);
     answer.userinfo = answer.id_token.as_deref().and_then(payload);

@@ -113,6 +113,9 @@ async fn answer<P: Platform>(
     app.clone_from(&client.app);
     let issued = issue(engine, grant, &client, &parts.headers, &form, cx).await;
     if client.registered {
+        if issued.is_ok() {
+            cx.count_usage(client.client_id.as_str(), UsageEvent::Token);
+        }
         match &issued {
             // A user's sign-in is counted when it happens, on the login page (or,
             // for the password grant, by its check).

@@ -191,7 +191,10 @@ mod tests {
         assert_eq!(batch.next_due(), Some(T0.plus(FLUSH_EVERY_SECS)));
         let second = batch.take_due(T0.plus(FLUSH_EVERY_SECS));
         assert_eq!(second.len(), 1, "one write for the whole interval");
-        assert_eq!(second[0].counts, UsageCounts { logins: 50, registrations: 0, failures: 1 });
+        assert_eq!(
+            second[0].counts,
+            UsageCounts { logins: 50, registrations: 0, failures: 1, tokens: 0 }
+        );
         assert!(batch.is_empty());
     }
 

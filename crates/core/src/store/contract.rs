@@ -315,18 +315,19 @@ pub async fn counters<S: Counters>(store: &S, ns: &str, now: UnixTime) -> Outcom
     }
     let later = hour.plus(2 * USAGE_BUCKET_SECS + 5);
     found("tally", store.tally(&series, UsageCounts::of(UsageEvent::Registration), later).await)?;
-    let batch = UsageCounts { logins: 3, registrations: 0, failures: 2 };
+    let batch = UsageCounts { logins: 3, registrations: 0, failures: 2, tokens: 4 };
     found("tally", store.tally(&series, batch, hour.plus(59)).await)?;
     let buckets = found("usage", store.usage(&series, later).await)?;
     expect!(
         buckets
             == vec![
-                UsageBucket { start: hour, logins: 5, registrations: 0, failures: 3 },
+                UsageBucket { start: hour, logins: 5, registrations: 0, failures: 3, tokens: 4 },
                 UsageBucket {
                     start: hour.plus(2 * USAGE_BUCKET_SECS),
                     logins: 0,
                     registrations: 1,
                     failures: 0,
+                    tokens: 0,
                 },
             ],
         "tallies land in their hour, none lost"

@@ -305,6 +305,9 @@ pub enum UsageEvent {
     Registration,
     /// A refused attempt: bad credentials or a refused grant.
     Failure,
+    /// A token response: the token endpoint's or the simplified client's, for any
+    /// grant.
+    Token,
 }
 
 /// One hour of a usage series.
@@ -318,6 +321,41 @@ pub struct UsageBucket {
     pub registrations: u64,
     /// Failures.
     pub failures: u64,
+    /// Token responses (absent from buckets written before they were counted).
+    #[serde(default)]
+    pub tokens: u64,
+}
+
+impl UsageBucket {
+    /// The bucket starting at `start`, with nothing counted.
+    #[must_use]
+    pub fn empty(start: UnixTime) -> Self {
+        Self { start, logins: 0, registrations: 0, failures: 0, tokens: 0 }
+    }
+
+    /// What the bucket counts.
+    #[must_use]
+    pub fn counts(&self) -> UsageCounts {
+        UsageCounts {
+            logins: self.logins,
+            registrations: self.registrations,
+            failures: self.failures,
+            tokens: self.tokens,
+        }
+    }
+
+    /// Adds `counts`.
+    pub fn add(&mut self, counts: UsageCounts) {
+        let mut sum = self.counts();
+        sum.merge(counts);
+        *self = Self {
+            start: self.start,
+            logins: sum.logins,
+            registrations: sum.registrations,
+            failures: sum.failures,
+            tokens: sum.tokens,
+        };
+    }
 }
 
 /// Counts of each [`UsageEvent`], as one [`Counters::tally`] call writes them.
@@ -329,6 +367,9 @@ pub struct UsageCounts {
     pub registrations: u64,
     /// Failures.
     pub failures: u64,
+    /// Token responses.
+    #[serde(default)]
+    pub tokens: u64,
 }
 
 impl UsageCounts {
@@ -346,6 +387,7 @@ impl UsageCounts {
             UsageEvent::Login => &mut self.logins,
             UsageEvent::Registration => &mut self.registrations,
             UsageEvent::Failure => &mut self.failures,
+            UsageEvent::Token => &mut self.tokens,
         };
         *count = count.saturating_add(n);
     }
@@ -355,12 +397,16 @@ impl UsageCounts {
         self.add(UsageEvent::Login, other.logins);
         self.add(UsageEvent::Registration, other.registrations);
         self.add(UsageEvent::Failure, other.failures);
+        self.add(UsageEvent::Token, other.tokens);
     }
 
     /// How many events in all.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.logins.saturating_add(self.registrations).saturating_add(self.failures)
+        self.logins
+            .saturating_add(self.registrations)
+            .saturating_add(self.failures)
+            .saturating_add(self.tokens)
     }
 }
 

@@ -334,12 +334,10 @@ pub fn usage_tally(
     let mut buckets = existing.map(|r| r.buckets).unwrap_or_default();
     let i = buckets.partition_point(|b| b.start < start);
     if buckets.get(i).is_none_or(|b| b.start != start) {
-        buckets.insert(i, UsageBucket { start, logins: 0, registrations: 0, failures: 0 });
+        buckets.insert(i, UsageBucket::empty(start));
     }
     if let Some(bucket) = buckets.get_mut(i) {
-        bucket.logins = bucket.logins.saturating_add(counts.logins);
-        bucket.registrations = bucket.registrations.saturating_add(counts.registrations);
-        bucket.failures = bucket.failures.saturating_add(counts.failures);
+        bucket.add(counts);
     }
     let day_end = (at.as_secs() / DAY_SECS + 1) * DAY_SECS;
     UsageRecord { buckets, expires_at: UnixTime::from_secs(day_end).plus(USAGE_RETENTION_SECS) }
@@ -569,13 +567,24 @@ mod tests {
     #[test]
     fn a_tally_adds_several_events_at_once() {
         let at = UnixTime::from_secs(20_000 * 86_400 + 7200 + 30);
-        let counts = UsageCounts { logins: 5, registrations: 1, failures: 2 };
+        let counts = UsageCounts { logins: 5, registrations: 1, failures: 2, tokens: 3 };
         let record = usage_tally(None, counts, at);
         let record = usage_tally(Some(record), UsageCounts::of(UsageEvent::Login), at.plus(60));
+        let record = usage_tally(Some(record), UsageCounts::of(UsageEvent::Token), at.plus(61));
         let buckets = usage_read([Some(record)], at);
         assert_eq!(buckets.len(), 1);
         assert_eq!(buckets[0].start, UnixTime::from_secs(20_000 * 86_400 + 7200));
         assert_eq!((buckets[0].logins, buckets[0].registrations, buckets[0].failures), (6, 1, 2));
+        assert_eq!(buckets[0].tokens, 4);
+    }
+
+    #[test]
+    fn a_bucket_written_before_tokens_were_counted_reads_as_none() {
+        let old: UsageBucket =
+            serde_json::from_str(r#"{"start":3600,"logins":2,"registrations":0,"failures":1}"#)
+                .unwrap();
+        assert_eq!(old.tokens, 0);
+        assert_eq!(old.counts().total(), 3);
     }
 
     fn change(record: Option<serde_json::Value>, cascade: &[&str]) -> RegistryChange {

@@ -61,6 +61,7 @@ fn tokens_and_refusals_are_counted_per_app_and_hour() {
     assert_eq!(report["interval"], "hour");
     assert_eq!(report["buckets"].as_array().unwrap().len(), 24);
     assert_eq!(totals(&report), (3, 0, 2));
+    assert_eq!(report["totals"]["tokens"], 3, "each token response counted");
     let busy: Vec<(u64, u64)> = report["buckets"]
         .as_array()
         .unwrap()

@@ -184,6 +184,7 @@ fn a_user_registers_verifies_the_address_and_gets_tokens_with_the_custom_field()
     ));
     assert_eq!(usage["totals"]["registrations"], 1);
     assert_eq!(usage["totals"]["logins"], 1, "the new user is signed in: a login too");
+    assert_eq!(usage["totals"]["tokens"], 1, "the code redeemed once: one token response");
 }
 
 #[test]
