@@ -2,7 +2,7 @@
 //! failures and token responses over time, hour by hour or day by day (UTC), for
 //! charts.
 //!
-//! Counted after the response (see [`crate::engine::Deferred`]): a user's sign-in
+//! Counted after the response (see [`crate::context::Deferred`]): a user's sign-in
 //! (on the hosted pages, through an upstream provider, by the simplified client or
 //! the password grant) or a client_credentials grant is a login; a registration
 //! is a registration and, as it signs the user in, a login; a refused attempt that

@@ -15,12 +15,13 @@
 
 use http::{Method, StatusCode};
 
-use super::interaction::{Interaction, proceed, show_login};
+use super::interaction::{Interaction, show_login};
 use super::request::{
     AuthorizationRequest, MAX_PARAM, Prompt, RequestedClaims, ResponseMode, Target,
     accept_language, verify_hint,
 };
 use super::respond::{error_page, respond_error};
+use super::steps::proceed;
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};

@@ -16,7 +16,7 @@
 use http::{HeaderMap, StatusCode};
 
 use super::interaction::{
-    Interaction, SignedInForm, bad_form, fail, form_app, interaction_form, proceed,
+    Interaction, Next, SignedInForm, bad_form, fail, form_app, interaction_form,
     read_signed_in_form, shown_name,
 };
 use super::respond::{brand, unavailable, with_csrf};
@@ -229,30 +229,30 @@ enum Outcome {
 /// with the sign-in.
 pub(crate) async fn submit<P: Platform>(
     engine: &Engine<P>,
-    request: Request,
+    request: &Request,
     cx: &mut Context<'_>,
-) -> Response {
+) -> Next {
     let now = cx.now();
     let SignedInForm { form, interaction, signed_in, locale } =
-        match read_signed_in_form(engine, &request, now) {
+        match read_signed_in_form(engine, request, now) {
             Ok(read) => read,
-            Err(page) => return *page,
+            Err(page) => return (*page).into(),
         };
     let headers = request.headers();
-    let again = |description| bad_form(locale, description);
+    let again = |description| Next::from(bad_form(locale, description));
     // Only the browser that signed in may finish the sign-in.
     let live = match engine.current_session(headers, now).await {
         Ok(Some(live)) if live.session.sid == signed_in.sid => live,
         Ok(_) => return again("the sign-in has ended; go back to the app and try again"),
-        Err(_) => return unavailable(locale),
+        Err(_) => return unavailable(locale).into(),
     };
     let app = match form_app(engine, &interaction.request.client_id, locale, now).await {
         Ok(app) => app,
-        Err(page) => return page,
+        Err(page) => return page.into(),
     };
     if has_otp(&signed_in.amr) {
         // After the recovery codes page: the factor was used already.
-        return proceed(engine, &app, interaction, headers, cx).await;
+        return Next::Proceed { app: Box::new(app), interaction: Box::new(interaction) };
     }
     let user = match crate::store::read_record::<UserRecord, _>(
         engine.platform().directory(),
@@ -262,7 +262,7 @@ pub(crate) async fn submit<P: Platform>(
     {
         Ok(Some(user)) if user.enabled => user,
         Ok(_) => return again("the sign-in has ended; go back to the app and try again"),
-        Err(_) => return unavailable(locale),
+        Err(_) => return unavailable(locale).into(),
     };
     let pending = form.get("enrolment").map(str::to_owned);
     let show = |problem, cx: &mut Context<'_>| match &pending {
@@ -282,9 +282,10 @@ pub(crate) async fn submit<P: Platform>(
         Ok(false) => {}
         Ok(true) => {
             cx.diagnose(format!("second factor of a locked user for client {:?}", app.client_id));
-            return show(MfaProblem::LockedOut { retry_after_secs: LOCKOUT_WINDOW_SECS }, cx);
+            return show(MfaProblem::LockedOut { retry_after_secs: LOCKOUT_WINDOW_SECS }, cx)
+                .into();
         }
-        Err(_) => return unavailable(locale),
+        Err(_) => return unavailable(locale).into(),
     }
     let outcome = match &pending {
         Some(sealed) => enrol(engine, &user, sealed, &form, cx).await,
@@ -292,7 +293,7 @@ pub(crate) async fn submit<P: Platform>(
     };
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error) => return fail(engine, &interaction, &error, locale),
+        Err(error) => return fail(engine, &interaction, &error, locale).into(),
     };
     let upgraded = match outcome {
         Outcome::Wrong => {
@@ -304,16 +305,18 @@ pub(crate) async fn submit<P: Platform>(
             } else {
                 MfaProblem::WrongCode
             };
-            return show(problem, cx);
+            return show(problem, cx).into();
         }
-        Outcome::Again => return proceed(engine, &app, interaction, headers, cx).await,
+        Outcome::Again => {
+            return Next::Proceed { app: Box::new(app), interaction: Box::new(interaction) };
+        }
         Outcome::Verified | Outcome::Enrolled(_) => {
             let counters = engine.platform().counters();
             let _ = counters.reset(&schema::user_lockout(&user.id)).await;
             let _ = counters.reset(&schema::user_mfa_lockout(&user.id)).await;
             match upgrade(engine, &live, now).await {
                 Ok(session) => session,
-                Err(error) => return fail(engine, &interaction, &error, locale),
+                Err(error) => return fail(engine, &interaction, &error, locale).into(),
             }
         }
     };
@@ -321,8 +324,10 @@ pub(crate) async fn submit<P: Platform>(
     let mut next = Interaction::signed_in(interaction.request, &upgraded, now);
     next.device = device;
     match outcome {
-        Outcome::Enrolled(codes) => show_recovery_codes(engine, &app, next, &codes, headers, cx),
-        _ => proceed(engine, &app, next, headers, cx).await,
+        Outcome::Enrolled(codes) => {
+            show_recovery_codes(engine, &app, next, &codes, headers, cx).into()
+        }
+        _ => Next::Proceed { app: Box::new(app), interaction: Box::new(next) },
     }
 }
 

@@ -3,7 +3,7 @@
 //! version of the app's policy ([`crate::model::consent_policy`]) is shown it
 //! with Accept and Decline. First-party apps ask too: they skip scope consent, not
 //! the policy. Accepting records the version and the time and goes on with the
-//! interaction ([`interaction::proceed`]); declining answers `access_denied` (or
+//! interaction (the steps module goes on); declining answers `access_denied` (or
 //! denies the device); `prompt=none` answers `consent_required`.
 //!
 //! The step is part of the interaction and uses its form handling; it lives apart
@@ -19,8 +19,8 @@
 use http::{HeaderMap, StatusCode};
 
 use super::interaction::{
-    self, Interaction, SignedInForm, bad_form, form_app, interaction_form, read_signed_in_form,
-    refuse, shown_name,
+    self, Interaction, Next, SignedInForm, bad_form, form_app, interaction_form,
+    read_signed_in_form, refuse, shown_name,
 };
 use super::respond::brand;
 use crate::context::Context;
@@ -212,20 +212,20 @@ pub(super) fn show<P: Platform>(
 /// shows the current text.
 pub(crate) async fn answer<P: Platform>(
     engine: &Engine<P>,
-    request: Request,
+    request: &Request,
     cx: &mut Context<'_>,
-) -> Response {
+) -> Next {
     let now = cx.now();
     let SignedInForm { form, interaction, signed_in, locale } =
-        match read_signed_in_form(engine, &request, now) {
+        match read_signed_in_form(engine, request, now) {
             Ok(read) => read,
-            Err(page) => return *page,
+            Err(page) => return (*page).into(),
         };
-    let headers = request.headers();
-    let bad = |description| bad_form(locale, description);
+    let _headers = request.headers();
+    let bad = |description| Next::from(bad_form(locale, description));
     let app = match form_app(engine, &interaction.request.client_id, locale, now).await {
         Ok(app) => app,
-        Err(page) => return page,
+        Err(page) => return page.into(),
     };
     match form.get("decision") {
         Some("accept") => {
@@ -237,17 +237,17 @@ pub(crate) async fn answer<P: Platform>(
                 if let Err(error) =
                     engine.accept_policy(&signed_in.user_id, client_id, policy.version, now).await
                 {
-                    return interaction::fail(engine, &interaction, &error, locale);
+                    return interaction::fail(engine, &interaction, &error, locale).into();
                 }
             } else {
                 cx.diagnose(format!("consent policy of {:?} changed while shown", app.client_id));
             }
-            interaction::proceed(engine, &app, interaction, headers, cx).await
+            Next::Proceed { app: Box::new(app), interaction: Box::new(interaction) }
         }
         Some("decline") => {
             let error =
                 OAuthError::new(ErrorCode::AccessDenied, "the user declined the consent policy");
-            refuse(engine, &interaction, &error, locale, cx).await
+            refuse(engine, &interaction, &error, locale, cx).await.into()
         }
         _ => bad("decision must be accept or decline"),
     }

@@ -27,8 +27,9 @@ use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::interaction::{Interaction, form_app, proceed, read_form};
+use super::interaction::{Interaction, form_app, read_form};
 use super::respond::{brand, set_cookie, unavailable};
+use super::steps::proceed;
 use crate::context::Context;
 use crate::endpoints::{REGISTER_PATH, REGISTER_VERIFY_PATH};
 use crate::engine::{Engine, store_error};

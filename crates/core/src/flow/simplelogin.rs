@@ -21,11 +21,12 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::client::client;
-use super::interaction::{INTERACTION_SECS, Interaction, issue_code};
+use super::interaction::{INTERACTION_SECS, Interaction};
 use super::issue::app_of;
 use super::password::{MAX_CREDENTIAL, Refusal, grant_for, issue, sign_in};
 use super::request::AuthorizationRequest;
 use super::respond::{expired, respond_error, set_cookie};
+use super::steps::issue_code;
 use super::token::TokenResponse;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;

@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::interaction::{Interaction, live_app, proceed, read_form, show_login};
+use super::interaction::{Interaction, live_app, read_form, show_login};
 use super::request::accept_language;
 use super::respond::{error_page, expired, redirect, set_cookie, unavailable};
+use super::steps::proceed;
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::ErrorCode;

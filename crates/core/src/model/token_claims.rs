@@ -5,58 +5,19 @@
 //! Each entry names a claim, where its value comes from (a standard claim of the
 //! signed-in user, or a fixed JSON value) and the tokens it goes into. A claim the
 //! tokens already carry, or that a protocol defines, can never be named
-//! ([`PROTECTED_CLAIMS`]); minting checks that again, so a record written before
+//! ([`PROTECTED_CLAIMS`](crate::token::PROTECTED_CLAIMS)); minting checks that again, so a record written before
 //! the list grew still overrides nothing.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::fields::{FieldError, Fields};
-use crate::token::SCOPE_CLAIMS;
+use crate::token::{SCOPE_CLAIMS, is_protected};
 
 /// At most this many additional claims per app.
 pub const MAX_TOKEN_CLAIMS: usize = 20;
 /// The longest claim name (bytes) and the longest fixed string value (characters).
 pub const MAX_CLAIM: (usize, usize) = (64, 256);
-
-/// Claims an app can never set: those the issuer's tokens carry (RFC 7519 section
-/// 4.1, RFC 9068 section 2.2, OpenID Connect Core section 2, and Gatehouse's
-/// `permissions`, `roles` and `userinfo_claims`), and those other token
-/// specifications give a meaning (RFC 8693 `act` / `may_act`, RFC 7800 `cnf`,
-/// OpenID Connect's aggregated claims and logout tokens).
-pub const PROTECTED_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "nbf",
-    "iat",
-    "jti",
-    "typ",
-    "client_id",
-    "scope",
-    "nonce",
-    "auth_time",
-    "acr",
-    "amr",
-    "azp",
-    "at_hash",
-    "c_hash",
-    "s_hash",
-    "sid",
-    "cnf",
-    "act",
-    "may_act",
-    "events",
-    "sub_jwk",
-    "_claim_names",
-    "_claim_sources",
-    "roles",
-    "permissions",
-    "groups",
-    "entitlements",
-    "userinfo_claims",
-];
 
 /// Where a claim's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,12 +54,6 @@ pub struct TokenClaim {
     pub value: Option<Value>,
     /// The tokens it goes into.
     pub tokens: Vec<TokenKind>,
-}
-
-/// Whether `name` is a claim an app can never set.
-#[must_use]
-pub fn is_protected(name: &str) -> bool {
-    PROTECTED_CLAIMS.contains(&name)
 }
 
 /// Whether `field` is a user claim the flows can release: a standard claim
@@ -329,7 +284,7 @@ mod tests {
 
     #[test]
     fn every_protected_name_is_refused() {
-        for name in PROTECTED_CLAIMS {
+        for name in crate::token::PROTECTED_CLAIMS {
             let got = read(json!([{ "name": name, "source": "value", "value": "x" }]));
             assert_eq!(got.unwrap_err(), ["/token_claims/0/name"], "{name}");
         }

@@ -325,7 +325,7 @@ pub fn check_key(key: &str) -> Result<(), &'static str> {
             "must be 1 to 40 lowercase letters, digits and underscores, starting with a letter",
         );
     }
-    if RESERVED.contains(&key) || super::token_claims::is_protected(key) {
+    if RESERVED.contains(&key) || crate::token::is_protected(key) {
         return Err("is a standard claim, a token claim or a user field the issuer defines");
     }
     Ok(())

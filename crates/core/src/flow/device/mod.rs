@@ -23,10 +23,11 @@ use super::request::{
 pub(super) mod record;
 
 use super::client::authenticated_form;
-use super::interaction::{Interaction, live_app, proceed, show_login};
+use super::interaction::{Interaction, live_app, show_login};
 use super::issue::{Issued, app_of};
 use super::respond::{csrf_ok, error_page, unavailable, with_csrf};
 use super::signin::{LOCKOUT_WINDOW_SECS, address_failures, count_address_failure};
+use super::steps::proceed;
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::endpoints::DEVICE_PATH;
