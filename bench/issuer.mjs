@@ -275,7 +275,7 @@ try {
   for (const row of summary.filter((x) => x.case !== "floor")) {
     const checks = [
       `throughput ≥ 1.5× oidc-provider JWT: ${row.ratio >= 1.5 ? "met" : "not met"} (${fmt(row.ratio, 2)}×; ` +
-        `CPU per token ${fmt(row.cpu.ratio, 2)}× less)`,
+        `oidc-provider's CPU per token ${fmt(row.cpu.ratio, 2)}× Gatehouse's)`,
     ];
     if (row.concurrency >= 64) {
       checks.push(`p99 < 50 ms: ${row.gatehouse.p99 < 50 ? "met" : "not met"} (${fmt(row.gatehouse.p99, 1)} ms)`);
