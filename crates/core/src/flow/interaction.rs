@@ -240,6 +240,30 @@ pub(crate) async fn form_app<P: Platform>(
     }
 }
 
+/// A form of the login page (the login itself, "Create account", a provider's
+/// button), as [`read_form`] reads it, with the page's language and the enabled
+/// app it continues ([`form_app`]).
+pub(crate) struct LoginForm<'r> {
+    pub(crate) form: Form,
+    pub(crate) interaction: Interaction,
+    pub(crate) headers: &'r HeaderMap,
+    pub(crate) locale: Locale,
+    pub(crate) app: AppRecord,
+}
+
+/// Reads a [`LoginForm`], or the page that refuses it.
+pub(crate) async fn read_login_form<'r, P: Platform>(
+    engine: &Engine<P>,
+    request: &'r Request,
+    now: UnixTime,
+) -> Result<LoginForm<'r>, Response> {
+    let (form, interaction) = read_form(engine, request, now).map_err(|page| *page)?;
+    let headers = request.headers();
+    let locale = interaction.request.locale(headers);
+    let app = form_app(engine, &interaction.request.client_id, locale, now).await?;
+    Ok(LoginForm { form, interaction, headers, locale, app })
+}
+
 /// The app of an interaction, if it is still enabled.
 pub(crate) async fn live_app<P: Platform>(
     engine: &Engine<P>,

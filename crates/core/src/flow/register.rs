@@ -27,7 +27,7 @@ use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::interaction::{Interaction, form_app, read_form};
+use super::interaction::{Interaction, LoginForm, read_login_form};
 use super::respond::{brand, set_cookie, unavailable};
 use super::steps::proceed;
 use crate::context::Context;
@@ -149,23 +149,22 @@ async fn field_set<P: Platform>(
         .map_err(|e| store_error(&e))
 }
 
-/// The app of a registration form, if it still takes registrations.
-async fn registering_app<P: Platform>(
-    engine: &Engine<P>,
+/// The page refusing a registration when the app takes none (or the interaction
+/// is a device's), else `None`.
+fn registration_refused(
+    app: &AppRecord,
     interaction: &Interaction,
     locale: Locale,
     cx: &mut Context<'_>,
-) -> Result<AppRecord, Response> {
-    let app = form_app(engine, &interaction.request.client_id, locale, cx.now()).await?;
+) -> Option<Response> {
     if app.self_registration && interaction.device.is_none() {
-        Ok(app)
-    } else {
-        cx.diagnose(format!(
-            "registration refused: client {:?} does not take registrations",
-            app.client_id
-        ));
-        Err(super::interaction::bad_form(locale, "this app does not take registrations"))
+        return None;
     }
+    cx.diagnose(format!(
+        "registration refused: client {:?} does not take registrations",
+        app.client_id
+    ));
+    Some(super::interaction::bad_form(locale, "this app does not take registrations"))
 }
 
 /// What every registration page is shown with.
@@ -353,16 +352,14 @@ pub(crate) async fn start<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let now = cx.now();
-    let (form, interaction) = match read_form(engine, &request, now) {
-        Ok(read) => read,
-        Err(page) => return *page,
-    };
-    let headers = request.headers();
-    let locale = interaction.request.locale(headers);
-    let app = match registering_app(engine, &interaction, locale, cx).await {
-        Ok(app) => app,
-        Err(page) => return page,
-    };
+    let LoginForm { form, interaction, headers, locale, app } =
+        match read_login_form(engine, &request, now).await {
+            Ok(read) => read,
+            Err(page) => return page,
+        };
+    if let Some(page) = registration_refused(&app, &interaction, locale, cx) {
+        return page;
+    }
     let Ok(set) = field_set(engine, now).await else { return unavailable(locale) };
     let pages = Pages { engine, app: &app, set: &set, interaction: &interaction, headers };
     if form.get("username").is_none() {
@@ -449,16 +446,14 @@ pub(crate) async fn verify<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let now = cx.now();
-    let (form, interaction) = match read_form(engine, &request, now) {
-        Ok(read) => read,
-        Err(page) => return *page,
-    };
-    let headers = request.headers();
-    let locale = interaction.request.locale(headers);
-    let app = match registering_app(engine, &interaction, locale, cx).await {
-        Ok(app) => app,
-        Err(page) => return page,
-    };
+    let LoginForm { form, interaction, headers, locale, app } =
+        match read_login_form(engine, &request, now).await {
+            Ok(read) => read,
+            Err(page) => return page,
+        };
+    if let Some(page) = registration_refused(&app, &interaction, locale, cx) {
+        return page;
+    }
     let Ok(set) = field_set(engine, now).await else { return unavailable(locale) };
     let pages = Pages { engine, app: &app, set: &set, interaction: &interaction, headers };
     let id = form.get("registration").unwrap_or_default();

@@ -9,11 +9,11 @@ use sha2::{Digest, Sha256};
 use super::admission::admitted;
 use super::code::CodeGrant;
 use super::interaction::{
-    Interaction, Next, SignedInForm, bad_form, fail, interaction_form, live_app, read_form,
+    Interaction, LoginForm, Next, SignedInForm, bad_form, fail, interaction_form, read_login_form,
     read_signed_in_form, refuse, show_login, shown_name,
 };
 use super::request::SignedIn;
-use super::respond::{brand, error_page, respond, set_cookie, unavailable, with_csrf};
+use super::respond::{brand, respond, set_cookie, unavailable, with_csrf};
 use super::signin::{Credentials, LOCKOUT_WINDOW_SECS, check_credentials};
 use crate::context::Context;
 use crate::endpoints::{CONSENT_PATH, LOGIN_PATH};
@@ -75,24 +75,11 @@ pub(crate) async fn login<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let now = cx.now();
-    let (form, interaction) = match read_form(engine, &request, now) {
-        Ok(read) => read,
-        Err(page) => return *page,
-    };
-    let headers = request.headers();
-    let locale = interaction.request.locale(headers);
-    let app = match live_app(engine, &interaction.request.client_id, now).await {
-        Ok(Some(app)) => app,
-        Ok(None) => {
-            return error_page(
-                ErrorCode::InvalidClient,
-                "unknown client",
-                locale,
-                StatusCode::BAD_REQUEST,
-            );
-        }
-        Err(_) => return unavailable(locale),
-    };
+    let LoginForm { form, interaction, headers, locale, app } =
+        match read_login_form(engine, &request, now).await {
+            Ok(read) => read,
+            Err(page) => return page,
+        };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
     let Ok(hooks) = AppHooks::load(engine, &app, cx).await else { return unavailable(locale) };

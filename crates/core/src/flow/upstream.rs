@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::interaction::{Interaction, live_app, read_form, show_login};
+use super::interaction::{Interaction, LoginForm, live_app, read_login_form, show_login};
 use super::request::accept_language;
 use super::respond::{error_page, expired, redirect, set_cookie, unavailable};
 use super::steps::proceed;
@@ -135,17 +135,11 @@ pub(crate) async fn start<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Response {
     let now = cx.now();
-    let (form, interaction) = match read_form(engine, &request, now) {
-        Ok(read) => read,
-        Err(page) => return *page,
-    };
-    let headers = request.headers();
-    let locale = interaction.request.locale(headers);
-    let app = match live_app(engine, &interaction.request.client_id, now).await {
-        Ok(Some(app)) => app,
-        Ok(None) => return unknown_client(locale),
-        Err(_) => return unavailable(locale),
-    };
+    let LoginForm { form, interaction, headers, locale, app } =
+        match read_login_form(engine, &request, now).await {
+            Ok(read) => read,
+            Err(page) => return page,
+        };
     let id = form.get("provider").unwrap_or_default();
     let provider = match load(engine, id, now).await {
         Ok(Some(p)) if app.allowed_providers.iter().any(|a| a == id) => p,
