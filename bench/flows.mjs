@@ -5,6 +5,7 @@
 //
 //   node bench/flows.mjs [--rounds 3] [--seconds 10] [--warmup 3] [--concurrency 16]
 //                        [--cases code,refresh,roundtrip,sso] [--json target/bench/flows.json]
+//                        [--profile] [--top 25]
 //
 // Cases, each as operations per second with C in flight:
 //   code       code redemptions at /token. The codes are minted before the run,
@@ -27,7 +28,8 @@
 //              passwordless login.
 //
 // Gatehouse runs on workerd's own socket (startWorker({direct: true})) with a web
-// app created through the management API (first-party, refresh tokens) and one
+// app created through the management API (first-party, refresh tokens, ES256 ID
+// tokens like oidc-provider's client) and one
 // user per worker; oidc-provider 9 runs as a child process
 // (bench/oidc-provider-flows.mjs) with its stock development interactions, every
 // login accepted. Both are driven the same way by this process: node:http over
@@ -37,6 +39,13 @@
 // per-round ratio Gatehouse/oidc-provider. Any request that is not answered as the
 // flow expects is a failure: it is printed with its request and answer, the run
 // goes on, and the benchmark exits with status 1 at the end.
+//
+// Each run also reads the CPU time the kernel charged each server's processes in
+// the measured window (workerd's, or oidc-provider's Node process), per operation.
+// `--profile` serves the worker built with its wasm function names
+// (`scripts/build --names`) and takes a V8 CPU profile of its isolate through
+// workerd's inspector during each Gatehouse window, printed by stage
+// (bench/inspector.mjs) after the run.
 
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
@@ -45,7 +54,8 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, startWorker, freePort, basicAuth, adminToken, adminFetch } from "../tests/harness.mjs";
-import { load, median, startChild, summarize } from "./load.mjs";
+import { printProfile, startProfiling, summarize as summarizeProfile } from "./inspector.mjs";
+import { cpuMs, load, median, startChild, summarize, workerdPids } from "./load.mjs";
 
 const CASE_NAMES = ["code", "refresh", "roundtrip", "sso"];
 const { values: opts } = parseArgs({
@@ -56,6 +66,8 @@ const { values: opts } = parseArgs({
     concurrency: { type: "string", default: "16" },
     cases: { type: "string", default: CASE_NAMES.join(",") },
     json: { type: "string", default: path.join(ROOT, "target", "bench", "flows.json") },
+    profile: { type: "boolean", default: false },
+    top: { type: "string", default: "25" },
   },
 });
 const ROUNDS = Math.min(Math.max(1, Number(opts.rounds)), 10);
@@ -409,6 +421,28 @@ const mintFailed = (codes, failures) => ({
   failures,
 });
 
+/**
+ * Runs `run()` (a load whose measured window starts after `warmupSeconds`) and adds
+ * what the server's processes spent in that window per operation (`cpuUs`), and
+ * with `--profile` the V8 profile of Gatehouse's isolate over it (`profile`).
+ */
+async function measured(server, warmupSeconds, run) {
+  let cpuStart = null;
+  let stopProfiling = null;
+  const begin = setTimeout(async () => {
+    cpuStart = cpuMs(server.pids);
+    if (server.inspectorPort) stopProfiling = await startProfiling(server.inspectorPort);
+  }, warmupSeconds * 1000);
+  try {
+    const r = await run();
+    const cpu = cpuStart === null ? NaN : cpuMs(server.pids) - cpuStart;
+    const profile = stopProfiling ? await stopProfiling() : undefined;
+    return { ...r, cpuUs: (cpu / r.count) * 1000, ...(profile ? { profile } : {}) };
+  } finally {
+    clearTimeout(begin);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The two servers.
 
@@ -431,6 +465,8 @@ async function setUpGatehouse(url) {
     redirect_uris: [REDIRECT_URI],
     refresh_tokens: true,
     first_party: true,
+    // ES256 ID tokens, as oidc-provider's client has (the default is RS256).
+    id_token_signed_response_alg: "ES256",
   });
   const users = [];
   for (let i = 0; i < MAX_C + 1; i++) {
@@ -497,7 +533,7 @@ async function runCase(name, server, c) {
       const { codes, failures } = await mintCodes(server, jar, wanted, c, minting + (CODE_SECS - 5 - WARMUP - SECONDS) * 1000);
       if (failures.length) return mintFailed(codes, failures);
       const mintSeconds = (performance.now() - minting) / 1000;
-      const r = await redeem(codes, SECONDS, WARMUP);
+      const r = await measured(server, WARMUP, () => redeem(codes, SECONDS, WARMUP));
       return { ...r, minted: codes.length, mintSeconds, requestsPerOp: 1 };
     }
     if (name === "refresh") {
@@ -506,7 +542,7 @@ async function runCase(name, server, c) {
         refreshTokens[worker] = (await signIn(server, agent, server.users[worker])).tokens.refresh_token;
       };
       await Promise.all(Array.from({ length: c }, (_, w) => family(w, setupAgent)));
-      return await opLoad({
+      return await measured(server, WARMUP, () => opLoad({
         concurrency: c,
         seconds: SECONDS,
         warmupSeconds: WARMUP,
@@ -517,15 +553,15 @@ async function runCase(name, server, c) {
           refreshTokens[worker] = tokens.refresh_token;
         },
         recover: family,
-      });
+      }));
     }
     if (name === "roundtrip") {
-      return await opLoad({
+      return await measured(server, WARMUP, () => opLoad({
         concurrency: c,
         seconds: SECONDS,
         warmupSeconds: WARMUP,
         op: (worker, agent, counter) => signIn(server, agent, server.users[worker], counter),
-      });
+      }));
     }
     if (name === "sso") {
       const sessions = [];
@@ -533,7 +569,7 @@ async function runCase(name, server, c) {
         sessions[worker] = (await signIn(server, agent, server.users[worker])).jar;
       };
       await Promise.all(Array.from({ length: c }, (_, w) => session(w, setupAgent)));
-      return await opLoad({
+      return await measured(server, WARMUP, () => opLoad({
         concurrency: c,
         seconds: SECONDS,
         warmupSeconds: WARMUP,
@@ -542,7 +578,7 @@ async function runCase(name, server, c) {
           await token(server, agent, redeemRequest(server, grant), counter);
         },
         recover: session,
-      });
+      }));
     }
     throw new Error(`unknown case ${name}`);
   } finally {
@@ -556,13 +592,22 @@ const stops = [];
 const results = [];
 let failedRuns = 0;
 try {
-  const worker = await startWorker({ direct: true });
+  const inspectorPort = opts.profile ? await freePort() : undefined;
+  const worker = await startWorker({
+    direct: true,
+    ...(opts.profile ? { scriptPath: path.join(ROOT, "crates/worker/build-names/index.js"), inspectorPort } : {}),
+  });
   stops.push(() => worker.stop());
   const peer = await startOidcProvider();
   stops.push(peer.stop);
   const gh = await setUpGatehouse(worker.url);
   const opUsers = Array.from({ length: MAX_C + 1 }, (_, i) => ({ username: `bench_user_${i}`, password: "any-password" }));
-  const servers = [await discover("gatehouse", worker.url, gh.client, gh.users), await discover("oidc-provider", peer.url, peer.client, opUsers)];
+  const servers = [
+    { ...(await discover("gatehouse", worker.url, gh.client, gh.users)), pids: workerdPids(), inspectorPort },
+    { ...(await discover("oidc-provider", peer.url, peer.client, opUsers)), pids: [peer.pid] },
+  ];
+  // Profiles of Gatehouse's isolate, summed over rounds by case and concurrency.
+  const profiles = new Map();
 
   // Each server's flow, once, before anything is measured: a broken setup fails here.
   for (const server of servers) {
@@ -587,7 +632,18 @@ try {
         const order = round % 2 ? [...servers].reverse() : servers;
         const line = [];
         for (const server of order) {
-          const r = await runCase(name, server, c);
+          const { profile, ...r } = await runCase(name, server, c);
+          if (profile) {
+            const key = `${name} C=${c}`;
+            const sum = profiles.get(key) ?? { functions: new Map(), stages: new Map(), total: 0, count: 0 };
+            const one = summarizeProfile(profile);
+            for (const [part, ms] of [...one.functions].map(([f, ms]) => [["functions", f], ms]).concat([...one.stages].map(([st, ms]) => [["stages", st], ms]))) {
+              sum[part[0]].set(part[1], (sum[part[0]].get(part[1]) ?? 0) + ms);
+            }
+            sum.total += one.total;
+            sum.count += r.count;
+            profiles.set(key, sum);
+          }
           // The fastest run so far sizes the next pool of codes.
           const seen = `${name}/${c}/${server.name}`;
           if (Number.isFinite(r.rps) && r.count) seenRps.set(seen, Math.max(r.rps, seenRps.get(seen) ?? 0));
@@ -599,7 +655,7 @@ try {
             for (const f of (r.failures ?? []).slice(0, 3)) console.log(`  ${server.name} ${name}: ${f.step}: ${f.why ?? "unexpected answer"} -> ${JSON.stringify(f.answer)}`);
           }
           if (r.exhausted) extra += ` (the ${r.minted} codes ran out ${r.count ? "before the window ended" : "during the warm-up"})`;
-          line.push(`${server.name} ${fmt(r.rps)}/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms${extra}`);
+          line.push(`${server.name} ${fmt(r.rps)}/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms cpu ${fmt(r.cpuUs)} µs${extra}`);
         }
         const g = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "gatehouse");
         const o = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "oidc-provider");
@@ -614,11 +670,12 @@ try {
     p50: median(runs.map((x) => x.p50)),
     p99: median(runs.map((x) => x.p99)),
     requestsPerOp: median(runs.map((x) => x.requestsPerOp)),
+    cpuUs: median(runs.map((x) => x.cpuUs)),
   });
   const summary = [];
   console.log(
     `\n${"case".padEnd(10)} ${"C".padStart(3)} ${"gatehouse/s".padStart(11)} ${"p50".padStart(6)} ${"p99".padStart(6)} ` +
-      `${"oidc-provider/s".padStart(15)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"ratio".padStart(6)}`,
+      `${"oidc-provider/s".padStart(15)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"ratio".padStart(6)}  CPU µs per op, gatehouse / oidc-provider`,
   );
   for (const name of CASES) {
     for (const c of LEVELS) {
@@ -636,7 +693,8 @@ try {
       console.log(
         `${name.padEnd(10)} ${String(c).padStart(3)} ${fmt(row.gatehouse.rps).padStart(11)} ${fmt(row.gatehouse.p50, 1).padStart(6)} ` +
           `${fmt(row.gatehouse.p99, 1).padStart(6)} ${fmt(row.oidcProvider.rps).padStart(15)} ${fmt(row.oidcProvider.p50, 1).padStart(6)} ` +
-          `${fmt(row.oidcProvider.p99, 1).padStart(6)} ${fmt(row.ratio, 2).padStart(5)}x${name === "roundtrip" ? "  (see the note)" : ""}`,
+          `${fmt(row.oidcProvider.p99, 1).padStart(6)} ${fmt(row.ratio, 2).padStart(5)}x  ${fmt(row.gatehouse.cpuUs)} / ${fmt(row.oidcProvider.cpuUs)}` +
+          `${name === "roundtrip" ? "  (see the note)" : ""}`,
       );
     }
   }
@@ -645,6 +703,10 @@ try {
       "roundtrip: sign-ins/s with a fresh cookie jar each; sso: authorization with a session + redemption/s",
   );
   console.log(`roundtrip: ${NOTE}.`);
+  for (const [key, sum] of profiles) {
+    console.log(`\nprofile of Gatehouse's isolate, ${key}: ${sum.count} operations, ${((sum.total / sum.count) * 1000).toFixed(0)} µs of isolate CPU each`);
+    printProfile(sum, sum.count, "op", Number(opts.top));
+  }
 
   await fs.mkdir(path.dirname(path.resolve(opts.json)), { recursive: true });
   await fs.writeFile(

@@ -12,7 +12,6 @@
 import http from "node:http";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import WebSocket from "ws";
 import {
   ROOT,
   startWorker,
@@ -25,6 +24,7 @@ import {
 } from "../tests/harness.mjs";
 import { assertions, clientKey } from "./assertions.mjs";
 import { cpuMs, workerdPids } from "./load.mjs";
+import { printProfile, startProfiling, summarize } from "./inspector.mjs";
 
 const { values: opts } = parseArgs({
   options: {
@@ -40,32 +40,6 @@ const { values: opts } = parseArgs({
 const SECONDS = Math.min(Number(opts.seconds), 60);
 const WARMUP = Math.min(Number(opts.warmup), 30);
 const C = Math.min(Number(opts.concurrency), 128);
-
-// Stages, tested against "function name @ script url". A sample is charged to the
-// nearest frame on its stack (itself first, then its callers) that names one of the
-// protocol stages, so shared code (allocation, JSON, glue) counts for the stage that
-// called it; a sample with no such frame is charged by its own frame's name.
-const STAGES = [
-  ["configuration (variables, HKDF)", /ConfigCache|Config::from_vars|hkdf|Hkdf|env_value/],
-  ["keyring: unseal (AES-GCM)", /aes_gcm|Aes256Gcm|Kek::open|ghash|polyval/],
-  ["keyring: read and parse", /Keyring|StoredKey|::keyring/],
-  ["key import (WebCrypto)", /import_private|importKey/],
-  ["signing (WebCrypto)", /crypto::.*sign|mint_access_token|^sign @/],
-  ["client authentication", /client_auth|secret_matches|ClientSecret|throttle/],
-  ["scopes and audience", /audience|scope_facts|resources::lookup/],
-  ["directory (KV)", /KvDirectory|kv::|KvStore/],
-  ["usage batching", /UsageBatch|flush_usage|Deferred|count_usage/],
-  ["request/response conversion", /to_http|to_worker/],
-  ["form parsing", /parse_form|form_urlencoded/],
-];
-const GENERIC = [
-  ["JSON (serde_json)", /serde_json|serde::/],
-  ["allocation and copies", /dlmalloc|alloc::|__rust_alloc|__rust_dealloc|__rust_realloc|memcpy|memmove|memset/],
-  ["wasm-bindgen glue", /wasm_bindgen|__wbg|__wbindgen|js_sys|externref/],
-  ["other wasm", /wasm-function|::/],
-  ["garbage collection", /garbage collector/],
-  ["JS runtime and workerd", /./],
-];
 
 function loadClient(base, agent, body, headers) {
   const bodies = typeof body === "function" ? body : () => body;
@@ -98,78 +72,6 @@ async function drive(request, seconds) {
   );
   if (failed) throw new Error(`${failed} token requests failed`);
   return ok;
-}
-
-class Inspector {
-  static async connect(port) {
-    const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-    const target = targets.find((t) => /gatehouse/.test(t.title ?? t.id ?? "")) ?? targets[0];
-    const ws = new WebSocket(target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/${target.id}`);
-    await new Promise((resolve, reject) => {
-      ws.once("open", resolve);
-      ws.once("error", reject);
-    });
-    return new Inspector(ws);
-  }
-  constructor(ws) {
-    this.ws = ws;
-    this.next = 1;
-    this.waiting = new Map();
-    ws.on("message", (data) => {
-      const msg = JSON.parse(data);
-      const pending = this.waiting.get(msg.id);
-      if (!pending) return;
-      this.waiting.delete(msg.id);
-      if (msg.error) pending.reject(new Error(msg.error.message));
-      else pending.resolve(msg.result);
-    });
-  }
-  send(method, params = {}) {
-    const id = this.next++;
-    this.ws.send(JSON.stringify({ id, method, params }));
-    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-  }
-  close() {
-    this.ws.close();
-  }
-}
-
-/** Self time per function and per stage, in milliseconds. */
-function summarize(profile) {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const label = (node) =>
-    `${node.callFrame.functionName || "(anonymous)"} @ ${path.basename(node.callFrame.url || "")}`;
-  const stageOf = (id) => {
-    for (let at = id; at !== undefined; at = parent.get(at)) {
-      const found = STAGES.find(([, re]) => re.test(label(byId.get(at))));
-      if (found) return found[0];
-    }
-    return GENERIC.find(([, re]) => re.test(label(byId.get(id))))[0];
-  };
-  const selfMs = new Map();
-  const deltas = profile.timeDeltas;
-  profile.samples.forEach((id, i) => {
-    const ms = (deltas[i + 1] ?? deltas[i] ?? 0) / 1000;
-    selfMs.set(id, (selfMs.get(id) ?? 0) + ms);
-  });
-  const functions = new Map();
-  const stages = new Map([...STAGES, ...GENERIC].map(([name]) => [name, 0]));
-  let idle = 0;
-  let total = 0;
-  for (const [id, ms] of selfMs) {
-    const node = byId.get(id);
-    if (node.callFrame.functionName === "(idle)") {
-      idle += ms;
-      continue;
-    }
-    total += ms;
-    functions.set(label(node), (functions.get(label(node)) ?? 0) + ms);
-    const stage = stageOf(id);
-    stages.set(stage, stages.get(stage) + ms);
-  }
-  return { functions, stages, idle, total };
 }
 
 const script = opts.script ? path.resolve(opts.script) : path.join(ROOT, "crates/worker/build-names/index.js");
@@ -225,18 +127,13 @@ try {
   const cpuBefore = cpuMs(pids);
   const cpuCount = await drive(request, SECONDS);
   const cpuUsed = cpuMs(pids) - cpuBefore;
-  const inspector = await Inspector.connect(inspectorPort);
-  await inspector.send("Profiler.enable");
-  await inspector.send("Profiler.setSamplingInterval", { interval: 100 });
-  await inspector.send("Profiler.start");
+  const stopProfiling = await startProfiling(inspectorPort);
   const started = performance.now();
   const count = await drive(request, SECONDS);
   const elapsed = performance.now() - started;
-  const { profile } = await inspector.send("Profiler.stop");
-  inspector.close();
+  const profile = await stopProfiling();
 
   const { functions, stages, idle, total } = summarize(profile);
-  const perToken = (ms) => ((ms / count) * 1000).toFixed(1).padStart(8);
   console.log(
     `${count} tokens in ${(elapsed / 1000).toFixed(1)} s (${((count * 1000) / elapsed).toFixed(0)}/s), ` +
       `client ${opts.client}, ${C} in flight; the isolate was busy ${((total / elapsed) * 100).toFixed(0)}% ` +
@@ -246,15 +143,7 @@ try {
     `workerd process CPU (user + system, without the profiler): ${((cpuUsed / cpuCount) * 1000).toFixed(0)} µs per token ` +
       `over ${cpuCount} tokens`,
   );
-  console.log(`\n${"stage".padEnd(34)} ${"µs/token".padStart(8)} ${"share".padStart(6)}`);
-  for (const [name, ms] of [...stages].sort((a, b) => b[1] - a[1])) {
-    if (ms === 0) continue;
-    console.log(`${name.padEnd(34)} ${perToken(ms)} ${((ms / total) * 100).toFixed(1).padStart(5)}%`);
-  }
-  console.log(`\n${"function (self time)".padEnd(72)} ${"µs/token".padStart(8)}`);
-  for (const [name, ms] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(opts.top))) {
-    console.log(`${name.slice(0, 72).padEnd(72)} ${perToken(ms)}`);
-  }
+  printProfile({ functions, stages, total }, count, "token", Number(opts.top));
   if (opts.json) {
     const fs = await import("node:fs/promises");
     await fs.mkdir(path.dirname(path.resolve(opts.json)), { recursive: true });

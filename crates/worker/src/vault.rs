@@ -22,6 +22,7 @@ use std::cell::Cell;
 
 use futures_util::lock::Mutex;
 use gatehouse_core::keys::{Kek, Keyring};
+use gatehouse_core::store::bytes;
 use gatehouse_core::store::records::{self, OUTBOX_PREFIX, Publication, Retry, Write};
 use gatehouse_core::store::{
     Commit, CommitError, Counters, Directory, KeyVault, OnceStore, RefreshFamilies, Registry,
@@ -72,6 +73,7 @@ struct SweepState {
 enum Call {
     OncePut {
         key: String,
+        #[serde(with = "bytes")]
         value: Vec<u8>,
         expires_at: UnixTime,
         now: UnixTime,
@@ -82,20 +84,25 @@ enum Call {
     },
     FamilyCreate {
         key: String,
+        #[serde(with = "bytes::digest")]
         token: [u8; 32],
+        #[serde(with = "bytes")]
         data: Vec<u8>,
         expires_at: UnixTime,
         now: UnixTime,
     },
     FamilyRotate {
         key: String,
+        #[serde(with = "bytes::digest")]
         presented: [u8; 32],
+        #[serde(with = "bytes::digest")]
         next: [u8; 32],
         grace: u64,
         now: UnixTime,
     },
     FamilyInspect {
         key: String,
+        #[serde(with = "bytes::digest")]
         presented: [u8; 32],
         now: UnixTime,
     },
@@ -104,6 +111,7 @@ enum Call {
     },
     SessionPut {
         key: String,
+        #[serde(with = "bytes")]
         data: Vec<u8>,
         expires_at: UnixTime,
     },
@@ -116,7 +124,9 @@ enum Call {
     },
     SessionSwap {
         key: String,
+        #[serde(with = "bytes::optional")]
         expected: Option<Vec<u8>>,
+        #[serde(with = "bytes::optional")]
         data: Option<Vec<u8>>,
         expires_at: UnixTime,
         now: UnixTime,
@@ -171,7 +181,7 @@ enum Reply {
     Flag(bool),
     Count(u64),
     Usage(Vec<UsageBucket>),
-    Data(Option<Vec<u8>>),
+    Data(#[serde(with = "bytes::optional")] Option<Vec<u8>>),
     Keyring(Keyring),
     MaybeKeyring(Option<Keyring>),
     Version(u64),

@@ -247,22 +247,37 @@ pub(crate) async fn for_user<P: Platform>(
     cx: &mut Context<'_>,
 ) -> Result<Issued, OAuthError> {
     let user = grant_user(engine, &grant.user_id).await?;
-    if !admitted(engine, app, &user).await? {
+    for_grant_user(engine, client, app, grant, &user, scope, nonce, cx).await
+}
+
+/// [`for_user`] with the grant's user already read (by [`grant_user`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn for_grant_user<P: Platform>(
+    engine: &Engine<P>,
+    client: &AuthenticatedClient,
+    app: &AppRecord,
+    grant: &UserGrant,
+    user: &UserRecord,
+    scope: ScopeSet,
+    nonce: Option<&str>,
+    cx: &mut Context<'_>,
+) -> Result<Issued, OAuthError> {
+    if !admitted(engine, app, user).await? {
         return Err(not_admitted(app, cx));
     }
-    let mut held = user_access(engine, app, &user).await?;
+    let mut held = user_access(engine, app, user).await?;
     if scope.contains("openid") {
         held.userinfo_claims.clone_from(&grant.claims.userinfo);
     }
     // The user's claims, read from the record already at hand: only when the app
     // adds claims (`token_claims`) or an ID token is minted.
     let available = if scope.contains("openid") || !app.token_claims.is_empty() {
-        user_claims(&user)
+        user_claims(user)
     } else {
         Map::new()
     };
     let (with_fields, scoped_fields) =
-        custom_fields(engine, app, &user, &scope, &available, cx).await?;
+        custom_fields(engine, app, user, &scope, &available, cx).await?;
     held.claims = extra_claims(app, TokenKind::Access, Some(&with_fields));
     let access = AccessGrant {
         subject: &user.id,
@@ -299,15 +314,8 @@ pub(crate) async fn for_user<P: Platform>(
         for (name, value) in extra_claims(app, TokenKind::Id, Some(&with_fields)) {
             claims.entry(name).or_insert(value);
         }
-        crate::hooks::call::before_id_token(
-            engine,
-            app,
-            &user,
-            &scope.to_string(),
-            &mut claims,
-            cx,
-        )
-        .await?;
+        crate::hooks::call::before_id_token(engine, app, user, &scope.to_string(), &mut claims, cx)
+            .await?;
         let ring = engine.keyring(now).await?;
         let key = ring
             .signing_key(alg, now, &engine.config().kek)

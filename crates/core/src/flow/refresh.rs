@@ -17,7 +17,7 @@
 use sha2::{Digest, Sha256};
 
 use super::admission;
-use super::issue::{Issued, UserGrant, app_of, for_user, grant_user};
+use super::issue::{Issued, UserGrant, app_of, for_grant_user, grant_user};
 use crate::client_auth::AuthenticatedClient;
 use crate::context::Context;
 use crate::engine::{Engine, store_error};
@@ -157,11 +157,11 @@ pub(super) async fn issue<P: Platform>(
         let _ = families.revoke(&key).await;
         return Err(invalid_grant("the session of this refresh token has ended"));
     }
-    if grant_user(engine, &grant.user_id).await.is_err() {
+    let Ok(user) = grant_user(engine, &grant.user_id).await else {
         // A disabled or deleted user's family ends here.
         let _ = families.revoke(&key).await;
         return Err(invalid_grant("the user cannot sign in"));
-    }
+    };
     let scope = match asked {
         None => grant.scope.clone(),
         // Within the grant: checked against the family before rotating (a grace
@@ -174,7 +174,7 @@ pub(super) async fn issue<P: Platform>(
             ));
         }
     };
-    let mut issued = for_user(engine, client, &app, &grant, scope, None, cx).await?;
+    let mut issued = for_grant_user(engine, client, &app, &grant, &user, scope, None, cx).await?;
     issued.refresh_token = Some(next);
     Ok(issued)
 }

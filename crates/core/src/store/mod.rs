@@ -20,6 +20,7 @@
 //! engine's clock (a fake one in tests) rather than the store's.
 
 pub mod batch;
+pub mod bytes;
 #[cfg(any(test, feature = "test-util"))]
 pub mod contract;
 #[cfg(any(test, feature = "test-util"))]
@@ -160,10 +161,10 @@ pub async fn read_record<T: serde::de::DeserializeOwned + Clone + 'static, D: Di
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Taken {
     /// The first take: the value is yours.
-    First(Vec<u8>),
+    First(#[serde(with = "bytes")] Vec<u8>),
     /// The record was already taken: a replay. The value is returned so the caller can
     /// revoke what the first take issued (RFC 6749 section 4.1.2).
-    Again(Vec<u8>),
+    Again(#[serde(with = "bytes")] Vec<u8>),
     /// No such record, or it expired.
     Missing,
 }
@@ -196,7 +197,7 @@ pub trait OnceStore {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Rotation {
     /// The presented token was current; `next` is current now. The family's data is returned.
-    Rotated(Vec<u8>),
+    Rotated(#[serde(with = "bytes")] Vec<u8>),
     /// The presented token was already rotated out: the family is now revoked.
     Reused,
     /// No such family, the family is revoked or expired, or the token was never part of it.

@@ -39,6 +39,7 @@ pub struct Expiry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnceRecord {
     /// The value.
+    #[serde(with = "super::bytes")]
     pub value: Vec<u8>,
     /// Expiry.
     pub expires_at: UnixTime,
@@ -81,10 +82,13 @@ pub fn once_take(existing: Option<OnceRecord>, now: UnixTime) -> (Taken, Write<O
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyRecord {
     /// Digest of the current token.
+    #[serde(with = "super::bytes::digest")]
     pub current: [u8; 32],
     /// Digests of rotated-out tokens, oldest first.
+    #[serde(with = "super::bytes::digests")]
     pub retired: Vec<[u8; 32]>,
     /// The family's data (grant, subject, client).
+    #[serde(with = "super::bytes")]
     pub data: Vec<u8>,
     /// Expiry.
     pub expires_at: UnixTime,
@@ -185,6 +189,7 @@ pub fn family_revoke(existing: Option<FamilyRecord>) -> (bool, Write<FamilyRecor
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The session's data.
+    #[serde(with = "super::bytes")]
     pub data: Vec<u8>,
     /// Expiry.
     pub expires_at: UnixTime,
