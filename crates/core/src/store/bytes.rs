@@ -13,10 +13,17 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserializer, Serializer};
 
-use crate::jose::{b64url, b64url_decode};
+/// base64url without padding. The `base64` crate's engine, not the constant-time
+/// `base64ct` of [`crate::jose::b64url`]: these bytes are records, not keys, and
+/// every refresh rotation reads and writes a whole grant.
+fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
 
 /// Writes `bytes` as base64url text.
 ///
@@ -47,7 +54,7 @@ impl<'de> Visitor<'de> for BytesVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
-        b64url_decode(text).map_err(|_| E::custom("bytes are not base64url"))
+        URL_SAFE_NO_PAD.decode(text).map_err(|_| E::custom("bytes are not base64url"))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
@@ -69,7 +76,7 @@ pub mod digest {
     ///
     /// The serializer's.
     pub fn serialize<S: Serializer>(digest: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&crate::jose::b64url(digest))
+        serializer.serialize_str(&super::b64url(digest))
     }
 
     /// Reads a digest written either way; anything but 32 bytes is refused.
@@ -103,7 +110,7 @@ pub mod digests {
     ) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(digests.len()))?;
         for digest in digests {
-            seq.serialize_element(&crate::jose::b64url(digest))?;
+            seq.serialize_element(&super::b64url(digest))?;
         }
         seq.end()
     }
@@ -138,7 +145,7 @@ pub mod optional {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match bytes {
-            Some(bytes) => serializer.serialize_str(&crate::jose::b64url(bytes)),
+            Some(bytes) => serializer.serialize_str(&super::b64url(bytes)),
             None => serializer.serialize_none(),
         }
     }
