@@ -46,6 +46,12 @@
 // (`scripts/build --names`) and takes a V8 CPU profile of its isolate through
 // workerd's inspector during each Gatehouse window, printed by stage
 // (bench/inspector.mjs) after the run.
+//
+// The platform floor (bench/durable-floor.mjs): for the refresh and sso cases, a
+// JavaScript worker that makes the same KV reads and Durable Object calls per
+// operation as the issuer and nothing else, run at the same concurrency after the
+// two servers in each round. What workerd's storage alone costs here bounds what
+// any code on it could reach.
 
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
@@ -54,6 +60,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, startWorker, freePort, basicAuth, adminToken, adminFetch } from "../tests/harness.mjs";
+import { startDurableFloor } from "./durable-floor.mjs";
 import { printProfile, startProfiling, summarize as summarizeProfile } from "./inspector.mjs";
 import { cpuMs, load, median, startChild, summarize, workerdPids } from "./load.mjs";
 
@@ -606,6 +613,11 @@ try {
     { ...(await discover("gatehouse", worker.url, gh.client, gh.users)), pids: workerdPids(), inspectorPort },
     { ...(await discover("oidc-provider", peer.url, peer.client, opUsers)), pids: [peer.pid] },
   ];
+  const before = new Set(workerdPids());
+  const floor = await startDurableFloor();
+  stops.push(floor.stop);
+  const floorPids = workerdPids().filter((pid) => !before.has(pid));
+  await floor.setUp(MAX_C);
   // Profiles of Gatehouse's isolate, summed over rounds by case and concurrency.
   const profiles = new Map();
 
@@ -657,6 +669,23 @@ try {
           if (r.exhausted) extra += ` (the ${r.minted} codes ran out ${r.count ? "before the window ended" : "during the warm-up"})`;
           line.push(`${server.name} ${fmt(r.rps)}/s p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms cpu ${fmt(r.cpuUs)} µs${extra}`);
         }
+        if (floor.cases.includes(name)) {
+          let n = 0;
+          const r = await load({
+            base: floor.url,
+            next: () => ({ path: `/${name}?w=${n++ % c}`, method: "GET" }),
+            concurrency: c,
+            seconds: SECONDS,
+            warmupSeconds: WARMUP,
+            pids: floorPids,
+          });
+          results.push({ round: round + 1, case: name, concurrency: c, server: "floor", ...r });
+          if (r.failed) {
+            failedRuns++;
+            console.log(`  platform floor ${name}: FAILED ${r.failed} of ${r.count}: ${JSON.stringify(r.statuses)}`);
+          }
+          line.push(`platform floor ${fmt(r.rps)}/s cpu ${fmt(r.cpuUs)} µs`);
+        }
         const g = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "gatehouse");
         const o = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "oidc-provider");
         console.log(`round ${round + 1} ${name.padEnd(9)} C=${String(c).padEnd(3)} ${line.join(" | ")} | ratio ${fmt(g.rps / o.rps, 2)}`);
@@ -675,17 +704,19 @@ try {
   const summary = [];
   console.log(
     `\n${"case".padEnd(10)} ${"C".padStart(3)} ${"gatehouse/s".padStart(11)} ${"p50".padStart(6)} ${"p99".padStart(6)} ` +
-      `${"oidc-provider/s".padStart(15)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"ratio".padStart(6)}  CPU µs per op, gatehouse / oidc-provider`,
+      `${"oidc-provider/s".padStart(15)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"ratio".padStart(6)}  CPU µs per op, gatehouse / oidc-provider / platform floor`,
   );
   for (const name of CASES) {
     for (const c of LEVELS) {
       const g = pick(name, c, "gatehouse");
       const o = pick(name, c, "oidc-provider");
+      const f = pick(name, c, "floor");
       const row = {
         case: name,
         concurrency: c,
         gatehouse: stats(g),
         oidcProvider: stats(o),
+        ...(f.length ? { floor: { rps: median(f.map((x) => x.rps)), cpuUs: median(f.map((x) => x.cpuUs)) } } : {}),
         ratio: median(g.map((x, i) => x.rps / o[i].rps)),
         ...(name === "roundtrip" ? { note: NOTE } : {}),
       };
@@ -693,7 +724,7 @@ try {
       console.log(
         `${name.padEnd(10)} ${String(c).padStart(3)} ${fmt(row.gatehouse.rps).padStart(11)} ${fmt(row.gatehouse.p50, 1).padStart(6)} ` +
           `${fmt(row.gatehouse.p99, 1).padStart(6)} ${fmt(row.oidcProvider.rps).padStart(15)} ${fmt(row.oidcProvider.p50, 1).padStart(6)} ` +
-          `${fmt(row.oidcProvider.p99, 1).padStart(6)} ${fmt(row.ratio, 2).padStart(5)}x  ${fmt(row.gatehouse.cpuUs)} / ${fmt(row.oidcProvider.cpuUs)}` +
+          `${fmt(row.oidcProvider.p99, 1).padStart(6)} ${fmt(row.ratio, 2).padStart(5)}x  ${fmt(row.gatehouse.cpuUs)} / ${fmt(row.oidcProvider.cpuUs)} / ${fmt(row.floor?.cpuUs)}` +
           `${name === "roundtrip" ? "  (see the note)" : ""}`,
       );
     }
