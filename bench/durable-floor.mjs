@@ -8,6 +8,10 @@
 //
 // Per operation, as the issuer does them (docs/storage.md, "Which objects each flow
 // touches"):
+//   code     (minted before the window: a new once/code/<digest> instance each, with
+//            its record written and its alarm set) the code's instance read and
+//            written (the take), KV users/<id>, a new family/rt/<id> instance: read,
+//            write, alarm set
 //   refresh  KV users/<id>; family/rt/<id>: read and write (the rotation)
 //   sso      authorization: session/sso/<sid> read, KV users/<id>, session/totp/<id>
 //            read (no factor), a new once/code/<digest> instance: read, write, alarm
@@ -57,6 +61,18 @@ export default {
       await call(env, \`family/rt/\${w}\`, "write", "rt", grant);
       return new Response("ok");
     }
+    if (url.pathname === "/mint") {
+      const code = crypto.randomUUID();
+      await call(env, \`once/code/\${code}\`, "write", "code", grant);
+      return new Response(code);
+    }
+    if (url.pathname === "/code") {
+      const code = url.searchParams.get("code");
+      await call(env, \`once/code/\${code}\`, "write", "code", grant);
+      await env.DIRECTORY.get(user);
+      await call(env, \`family/rt/\${crypto.randomUUID()}\`, "write", "rt", grant);
+      return new Response("{}", { headers: { "content-type": "application/json" } });
+    }
     if (url.pathname === "/refresh") {
       await env.DIRECTORY.get(user);
       await call(env, \`family/rt/\${w}\`, "read", "rt");
@@ -98,12 +114,28 @@ export async function startDurableFloor() {
   const url = `http://127.0.0.1:${direct}`;
   return {
     url,
-    cases: ["refresh", "sso"],
+    cases: ["code", "refresh", "sso"],
     async setUp(workers) {
       for (let w = 0; w < workers; w++) {
         const r = await fetch(`${url}/setup?w=${w}`);
         if (r.status !== 200) throw new Error(`durable floor setup: ${r.status}`);
       }
+    },
+    /** Mints `n` codes, `concurrency` at a time; answers their names. */
+    async mint(n, concurrency) {
+      const codes = [];
+      let started = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (started < n) {
+            started++;
+            const r = await fetch(`${url}/mint`);
+            if (r.status !== 200) throw new Error(`durable floor mint: ${r.status}`);
+            codes.push(await r.text());
+          }
+        }),
+      );
+      return codes;
     },
     stop: () => mf.dispose(),
   };

@@ -47,7 +47,7 @@
 // workerd's inspector during each Gatehouse window, printed by stage
 // (bench/inspector.mjs) after the run.
 //
-// The platform floor (bench/durable-floor.mjs): for the refresh and sso cases, a
+// The platform floor (bench/durable-floor.mjs): for the code, refresh and sso cases, a
 // JavaScript worker that makes the same KV reads and Durable Object calls per
 // operation as the issuer and nothing else, run at the same concurrency after the
 // two servers in each round. What workerd's storage alone costs here bounds what
@@ -671,9 +671,17 @@ try {
         }
         if (floor.cases.includes(name)) {
           let n = 0;
+          // As many codes as Gatehouse had, minted the same way before the window.
+          const minted = results.findLast((x) => x.case === name && x.concurrency === c && x.server === "gatehouse")?.minted;
+          const codes = name === "code" ? await floor.mint(minted ?? 0, c) : [];
           const r = await load({
             base: floor.url,
-            next: () => ({ path: `/${name}?w=${n++ % c}`, method: "GET" }),
+            next: () =>
+              name !== "code"
+                ? { path: `/${name}?w=${n++ % c}`, method: "GET" }
+                : n < codes.length
+                  ? { path: `/code?w=${n % c}&code=${codes[n++]}`, method: "GET" }
+                  : null,
             concurrency: c,
             seconds: SECONDS,
             warmupSeconds: WARMUP,
