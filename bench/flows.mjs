@@ -602,7 +602,7 @@ try {
   const inspectorPort = opts.profile ? await freePort() : undefined;
   const worker = await startWorker({
     direct: true,
-    ...(opts.profile ? { scriptPath: process.env.FLOWS_SCRIPT ?? path.join(ROOT, "crates/worker/build-names/index.js"), inspectorPort } : {}),
+    ...(opts.profile ? { scriptPath: path.join(ROOT, "crates/worker/build-names/index.js"), inspectorPort } : {}),
   });
   stops.push(() => worker.stop());
   const peer = await startOidcProvider();
